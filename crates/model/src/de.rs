@@ -1,0 +1,56 @@
+//! Deserialization helpers for what the SDKs really send: `null` for empty
+//! lists, `""` for unset enums, numbers as strings.
+
+use serde::{Deserialize, Deserializer};
+
+/// `null` (or absence, with `#[serde(default)]`) becomes `T::default()`.
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `""` and `null` become `None`; any other string is parsed by `T`.
+pub(crate) fn empty_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => Ok(Some(T::from(s))),
+    }
+}
+
+/// Parses a JSON body, mapping serde's error to `E18007` with its position
+/// (or `E18006` for an empty body).
+pub fn parse_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> crate::Result<T> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(crate::Error::new(
+            crate::ErrorCode::EmptyRequestBody,
+            format!("{what}: the body is empty"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        crate::Error::new(
+            crate::ErrorCode::InvalidRequestBody,
+            format!("{what}: {e}"),
+        )
+    })
+}
+
+/// Converts a JSON value into `T`, naming the field on failure (`E18007`).
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    field: &str,
+    value: serde_json::Value,
+) -> crate::Result<T> {
+    serde_json::from_value(value).map_err(|e| {
+        crate::Error::new(
+            crate::ErrorCode::InvalidRequestBody,
+            format!("{field}: {e}"),
+        )
+    })
+}

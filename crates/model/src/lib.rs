@@ -1,0 +1,62 @@
+/*!
+Wire types, validation and the error-code table of pbatch.
+
+This crate sits at the bottom of the workspace: every request and response
+body of the batch-computation API is a serde type here ([`DatasourceSpec`],
+[`JobSpec`], [`ExportSpec`], [`VariableSpec`], [`WorkflowSpec`], history and
+batch actions), each with a `validate` that applies the seed's rules and
+returns an [`Error`] whose [`ErrorCode`] carries the HTTP status. Nothing
+here knows about Arrow or DataFusion.
+
+What the SDKs really send is accepted: lowercase or capitalised vocabulary,
+`""`/`null`/`0` meaning "unset", `runId` as an integer or numeric string.
+
+```
+use pbatch_model::{JobSpec, ErrorCode};
+let job = JobSpec::from_json(br#"{"srcs":[{"name":"ds","type":"datasource","tableName":"t"}],
+  "computation":{"code":"select 1","type":"sql"},"container":{"type":"16U64G","count":7}}"#).unwrap();
+let err = job.validate("daily").unwrap_err();
+assert_eq!(err.code(), ErrorCode::InvalidContainerCount);
+assert_eq!(err.code().http_status(), 400);
+```
+*/
+#![warn(missing_docs, unreachable_pub)]
+#![warn(clippy::unwrap_used)]
+
+mod datasource;
+mod de;
+mod error;
+mod export;
+mod job;
+pub mod names;
+mod run;
+mod variable;
+pub mod vocab;
+mod workflow;
+
+pub use datasource::{
+    DatasourceDesc, DatasourceList, DatasourceSpec, FusionSourceSpec, HdfsSourceSpec, KodoSourceSpec,
+    PATH_FORBIDDEN, RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry, SourceSpec,
+    UpdateDatasourceInput, check_schema_only_grows, validate_schema,
+};
+pub use de::parse_body;
+pub use error::{Error, ErrorCode, Result};
+pub use export::{
+    Codec, ExportDesc, HDFS_PATH_FORBIDDEN, KEY_PREFIX_FORBIDDEN, ExportList, ExportSpec, FORMAT_COMPRESSION, FileExportOptions, HdfsExportSpec,
+    HttpExportSpec, KodoExportSpec, LogdbExportSpec, MAX_FILE_COUNT, ReportExportSpec, TsdbExportSpec,
+    codec, default_compression, format_extension,
+};
+pub use job::{
+    CONTAINER_TYPES, Computation, Container, JobDesc, JobList, JobSpec, JobSrc, MAX_CORES, Param,
+    Scheduler, SchedulerSpec, StartJobInput,
+};
+pub use run::{
+    BatchActionInput, Exists, GetJobHistoryOutput, JobHistory, RerunBatchOutput, RunId, RunStatus,
+    StopBatchOutput,
+};
+pub use variable::{VariableList, VariableSpec};
+pub use vocab::{
+    Compression, ComputationType, DatasourceType, ExportFormat, ExportType, FileType, HttpFormat, SaveMode,
+    SchedulerType, SrcType, ValType, VarType,
+};
+pub use workflow::{WorkflowDesc, WorkflowNodeStatus, WorkflowSpec, WorkflowStatus};
