@@ -1,1 +1,46 @@
-//! pbatch-source
+/*!
+Data sources of pbatch: where a datasource's files are, which of them a
+batch reads, and how DataFusion scans them.
+
+- [`Stores`] maps a kodo bucket to an `object_store` (the embedded default:
+  `<data_dir>/buckets/<bucket>/` on the local disk) and registers it with a
+  DataFusion session under `kodo://<bucket>/`.
+- [`list_keys`] lists the objects under a datasource's `keyPrefixes` plus a
+  job src's expanded `fileFilter`.
+- [`table_for`] turns the listed files into a DataFusion `TableProvider`
+  for the datasource's `fileType` (json, csv, text, parquet), grouping files
+  by compression (`.gz`, `.bz2`, `.xz`, `.zst`, or none).
+- [`arrow_schema`] is the one valtype x Arrow type table.
+
+Sits above `pbatch-model` and `pbatch-magic`; `pbatch-exec` registers what
+this crate builds.
+*/
+#![warn(missing_docs, unreachable_pub)]
+#![warn(clippy::unwrap_used)]
+
+mod list;
+mod schema;
+mod store;
+mod table;
+
+pub use list::{SourceFile, list_keys};
+pub use schema::{DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
+pub use store::Stores;
+pub use table::{FileOptions, infer_schema, table_for, text_schema};
+
+use pbatch_model::{Error, ErrorCode};
+
+/// Wraps a DataFusion error met while reading `what`.
+pub fn read_error(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::ExportFailed, format!("reading {what}: {e}"))
+}
+
+/// Wraps an object store error met at `what`.
+pub(crate) fn store_error(what: &str, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::NotFound { .. } => {
+            Error::new(ErrorCode::BucketNotFound, format!("{what}: not found"))
+        }
+        other => Error::new(ErrorCode::ExportFailed, format!("{what}: {other}")),
+    }
+}

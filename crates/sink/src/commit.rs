@@ -1,0 +1,135 @@
+//! saveMode and the move from staging to the final place.
+
+use crate::StagedExport;
+use pbatch_model::{Error, ErrorCode, Result, SaveMode};
+use std::path::{Path, PathBuf};
+
+/// What one committed export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitReport {
+    /// Export name.
+    pub export: String,
+    /// Keys written (empty when `ignore` found existing output).
+    pub keys: Vec<String>,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Keys removed by `overwrite`.
+    pub replaced: usize,
+    /// `ignore` found output and wrote nothing.
+    pub skipped: bool,
+}
+
+fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
+    Error::new(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()))
+}
+
+/// Existing files of `root` whose key (relative, `/`-separated) starts with `scope`.
+fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
+    let dir_part = match scope.rfind('/') {
+        Some(i) => &scope[..i],
+        None => "",
+    };
+    let start = root.join(dir_part);
+    let mut out = Vec::new();
+    if !start.is_dir() {
+        return Ok(out);
+    }
+    let mut stack = vec![start];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d).map_err(|e| fs_err("listing", &d, e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| fs_err("listing", &d, e))?;
+            let p = entry.path();
+            let ft = entry.file_type().map_err(|e| fs_err("listing", &p, e))?;
+            let Ok(rel) = p.strip_prefix(root) else { continue };
+            let key = rel.to_string_lossy().replace('\\', "/");
+            if ft.is_dir() {
+                if scope.starts_with(&format!("{key}/")) || key.starts_with(scope) || scope.is_empty() {
+                    stack.push(p);
+                }
+            } else if key.starts_with(scope) {
+                out.push((key, p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Applies the save mode and moves the staged files into place.
+///
+/// - overwrite: existing keys under the scope are deleted first;
+/// - append: files carry the batch token, old files stay;
+/// - errorIfExists: fails naming the first existing key;
+/// - ignore: when anything exists, the staged files are dropped.
+pub fn commit(staged: StagedExport) -> Result<CommitReport> {
+    let ex = &staged.export;
+    let scope = ex.naming.scope();
+    let found = existing(&ex.root, scope)?;
+    let mut report = CommitReport {
+        export: ex.name.clone(),
+        keys: Vec::new(),
+        rows: 0,
+        bytes: 0,
+        replaced: 0,
+        skipped: false,
+    };
+    match ex.save_mode {
+        SaveMode::ErrorIfExists if !found.is_empty() => {
+            discard_files(&staged);
+            return Err(Error::new(
+                ErrorCode::ExportFailed,
+                format!(
+                    "export {}: saveMode errorIfExists and {} already exists in {}",
+                    ex.name,
+                    found[0].0,
+                    ex.root.display()
+                ),
+            ));
+        }
+        SaveMode::Ignore if !found.is_empty() => {
+            discard_files(&staged);
+            report.skipped = true;
+            return Ok(report);
+        }
+        SaveMode::Overwrite => {
+            for (_, p) in &found {
+                std::fs::remove_file(p).map_err(|e| fs_err("removing", p, e))?;
+            }
+            report.replaced = found.len();
+        }
+        _ => {}
+    }
+    for f in &staged.files {
+        let dest = ex.root.join(&f.key);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fs_err("creating", parent, e))?;
+        }
+        if std::fs::rename(&f.staging, &dest).is_err() {
+            // another file system: copy, then remove the staged file
+            std::fs::copy(&f.staging, &dest).map_err(|e| fs_err("copying to", &dest, e))?;
+            std::fs::remove_file(&f.staging).map_err(|e| fs_err("removing", &f.staging, e))?;
+        }
+        report.keys.push(f.key.clone());
+        report.rows += f.rows;
+        report.bytes += f.bytes;
+    }
+    Ok(report)
+}
+
+fn discard_files(staged: &StagedExport) {
+    for f in &staged.files {
+        let _ = std::fs::remove_file(&f.staging);
+    }
+}
+
+/// Removes a staging folder (after a failure or once committed).
+pub fn discard(staging_dir: &Path) {
+    if staging_dir.exists() {
+        if let Err(e) = std::fs::remove_dir_all(staging_dir) {
+            tracing::warn!(dir = %staging_dir.display(), error = %e, "could not remove staging");
+        }
+    }
+}
