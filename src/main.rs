@@ -1,1 +1,190 @@
-fn main() {}
+//! The `pbatch` command line.
+
+use anyhow::Context;
+use chrono::{DateTime, FixedOffset};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use pbatch::{Progress, RunReport};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "pbatch", version, about = "An embeddable batch SQL engine (Pandora batch API)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one batch of a job from a spec folder.
+    Run {
+        /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
+        spec_dir: PathBuf,
+        /// The job to run.
+        job: String,
+        /// A param value, `name=value` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// The batch time variables are evaluated at (RFC 3339; default now, local zone).
+        #[arg(long)]
+        batch_time: Option<String>,
+        /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Generate example data.
+    Example {
+        #[command(subcommand)]
+        which: Example,
+    },
+}
+
+#[derive(Subcommand)]
+enum Example {
+    /// CDN access logs (newline-delimited JSON .gz) for examples/cdn-logs.
+    CdnLogs {
+        /// Rows to generate.
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// Files to spread them over.
+        #[arg(long, default_value_t = 8)]
+        files: usize,
+        /// Data dir to fill (default ./pbatch-data).
+        #[arg(long, default_value = "pbatch-data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PBATCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match e.downcast_ref::<pbatch::model::Error>() {
+                Some(pe) => eprintln!("{pe}"),
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run {
+            spec_dir,
+            job,
+            params,
+            batch_time,
+            data_dir,
+        } => {
+            let params = params
+                .iter()
+                .map(|p| match p.split_once('=') {
+                    Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                    None => Err(pbatch::model::Error::new(
+                        pbatch::model::ErrorCode::InvalidVariableValue,
+                        format!("--param {p:?}: write name=value"),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let batch_time: DateTime<FixedOffset> = match batch_time {
+                Some(t) => DateTime::parse_from_rfc3339(&t).map_err(|e| {
+                    pbatch::model::Error::new(
+                        pbatch::model::ErrorCode::InvalidDateFormat,
+                        format!("--batch-time {t:?} is not RFC 3339 (e.g. 2026-11-25T08:00:00+08:00): {e}"),
+                    )
+                })?,
+                None => chrono::Local::now().fixed_offset(),
+            };
+            let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
+            pbatch::spec::load_dir(&engine, &spec_dir)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            let b = bar.clone();
+            let job_name = job.clone();
+            let progress = Arc::new(move |p: Progress| match p {
+                Progress::Stage(s) => b.set_message(format!("{job_name}: {s}")),
+                Progress::Rows(n) => b.set_message(format!("{job_name}: running, {n} rows out")),
+            });
+            let result = runtime.block_on(engine.run_once_with(&job, &params, batch_time, progress));
+            bar.finish_and_clear();
+            let report = result?;
+            print_summary(&report, &engine);
+            Ok(())
+        }
+        Command::Example {
+            which: Example::CdnLogs { rows, files, data_dir },
+        } => {
+            let started = std::time::Instant::now();
+            let written = pbatch::example::generate_cdn_logs(&data_dir, rows, files)
+                .with_context(|| format!("writing example logs under {}", data_dir.display()))?;
+            let bytes: u64 = written.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+            println!(
+                "wrote {rows} rows into {} files ({:.1} MiB) under {} in {:.1} s",
+                written.len(),
+                bytes as f64 / (1024.0 * 1024.0),
+                data_dir.join("buckets").join(pbatch::example::BUCKET).display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
+    println!(
+        "job {}  batch time {}  {:.2} s",
+        r.job,
+        r.batch_time.format("%Y-%m-%d %H:%M:%S %:z"),
+        r.seconds
+    );
+    println!("read {} rows from {} files; the SQL produced {} rows", r.rows_read, r.files_read, r.rows_out);
+    if r.exports.is_empty() {
+        println!("no exports");
+        return;
+    }
+    let rows: Vec<[String; 5]> = r
+        .exports
+        .iter()
+        .map(|e| {
+            let keys = if e.skipped {
+                "(ignored: output exists)".to_string()
+            } else if e.keys.len() == 1 {
+                e.keys[0].clone()
+            } else {
+                format!("{} .. ({} files)", e.keys.first().cloned().unwrap_or_default(), e.keys.len())
+            };
+            [e.export.clone(), e.keys.len().to_string(), e.rows.to_string(), e.bytes.to_string(), keys]
+        })
+        .collect();
+    let header = ["export", "files", "rows", "bytes", "keys"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let parts: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header);
+    for row in &rows {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    }
+    println!("outputs are under {}", engine.data_dir().join("buckets").display());
+}

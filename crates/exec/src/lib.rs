@@ -1,1 +1,129 @@
-//! pbatch-exec
+/*!
+One batch's DataFusion session: sized by the job's `container`, with the
+job's srcs registered as tables, and the SQL planned with the errors the
+seed names (`E18209` for SQL that does not parse or plan).
+
+Sits above `pbatch-source`; `pbatch-engine` drives it.
+*/
+#![warn(missing_docs, unreachable_pub)]
+#![warn(clippy::unwrap_used)]
+
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use pbatch_model::{Container, Error, ErrorCode, Result};
+use std::sync::Arc;
+
+/// Memory per container GiB.
+const GIB: usize = 1 << 30;
+
+/// Sizing of one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizing {
+    /// DataFusion target partitions.
+    pub partitions: usize,
+    /// Memory pool bytes (spilling beyond).
+    pub memory: usize,
+}
+
+impl Sizing {
+    /// From a container (type x count); without one, the machine's cores and 2 GiB per core.
+    /// Partitions are capped by the cores this machine has: more would only add overhead.
+    pub fn for_container(container: Option<&Container>) -> Self {
+        let machine = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let (cores, gib) = match container {
+            Some(c) => {
+                let (cores, gib) = c.total();
+                (cores as usize, gib as usize)
+            }
+            None => (machine, 2 * machine),
+        };
+        Self {
+            partitions: cores.clamp(1, machine),
+            memory: gib.max(1).saturating_mul(GIB),
+        }
+    }
+}
+
+/// A session for one batch.
+pub fn session(sizing: Sizing) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(sizing.partitions)
+        .with_information_schema(false);
+    let opts = config.options_mut();
+    // Plain Utf8 rather than view types: every writer (ORC included) takes it,
+    // and readers of our output see ordinary strings.
+    opts.execution.parquet.schema_force_view_types = false;
+    opts.sql_parser.map_string_types_to_utf8view = false;
+    opts.sql_parser.enable_ident_normalization = true;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(sizing.memory)))
+        .with_disk_manager_builder(DiskManagerBuilder::default())
+        .build_arc()
+        .map_err(|e| Error::internal(format!("building the runtime: {e}")))?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Plans a job's SQL (already expanded). Only queries are allowed: DDL, DML
+/// and session statements are refused with `E18209`.
+pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    ctx.sql_with_options(sql, options)
+        .await
+        .map_err(|e| Error::new(ErrorCode::InvalidSql, format!("computation.code: {}", strip_df(&e.to_string()))))
+}
+
+/// DataFusion's messages carry a context prefix the user does not need.
+pub fn strip_df(msg: &str) -> String {
+    let mut m = msg.trim();
+    for p in ["Error during planning: ", "SQL error: ", "Schema error: ", "Execution error: "] {
+        if let Some(rest) = m.strip_prefix(p) {
+            m = rest;
+        }
+    }
+    m.to_string()
+}
+
+/// Rows the plan's leaves (the scans) produced, after it ran.
+pub fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    if plan.children().is_empty() {
+        return plan
+            .metrics()
+            .and_then(|m| m.output_rows())
+            .map(|n| n as u64)
+            .unwrap_or(0);
+    }
+    plan.children().into_iter().map(rows_read).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sql_errors_name_the_problem() {
+        let ctx = session(Sizing::for_container(None)).unwrap();
+        let e = plan_sql(&ctx, "selec 1").await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidSql);
+        let e = plan_sql(&ctx, "select x from nowhere").await.unwrap_err();
+        assert!(e.message().contains("nowhere"), "{e}");
+        let e = plan_sql(&ctx, "create table t as select 1").await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidSql);
+        let df = plan_sql(&ctx, "select 1 as a").await.unwrap();
+        assert_eq!(df.count().await.unwrap(), 1);
+    }
+
+    #[test]
+    fn sizing() {
+        let c = Container { ty: "2U4G".into(), count: 3 };
+        let s = Sizing::for_container(Some(&c));
+        assert_eq!(s.memory, 12 * GIB);
+        assert!(s.partitions >= 1 && s.partitions <= 6);
+    }
+}

@@ -1,0 +1,380 @@
+//! One batch: srcs -> SQL -> exports, committed only when all succeeded.
+
+use crate::engine::Engine;
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, FixedOffset};
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+use pbatch_exec::{Sizing, plan_sql, rows_read, session, strip_df};
+use pbatch_magic::{Expander, format_java};
+use pbatch_model::{
+    Error, ErrorCode, ExportSpec, JobSpec, Result, SchedulerType, SourceSpec, SrcType, model_err,
+};
+use pbatch_sink::{CommitReport, FileExport, FormatOptions, Naming, TIMESTAMP_SUFFIX_FORMAT};
+use pbatch_source::{FileOptions, arrow_schema, infer_schema, list_keys, table_for};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Folder under the data dir holding staged output.
+pub(crate) const STAGING_DIR: &str = ".staging";
+
+/// Files a schema is inferred from when a datasource gives none.
+const INFER_SAMPLE_FILES: usize = 8;
+
+/// What one batch did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// Job.
+    pub job: String,
+    /// The batch time variables were evaluated at.
+    pub batch_time: DateTime<FixedOffset>,
+    /// Files the srcs listed.
+    pub files_read: usize,
+    /// Rows the scans produced.
+    pub rows_read: u64,
+    /// Rows the SQL produced.
+    pub rows_out: u64,
+    /// Per export.
+    pub exports: Vec<CommitReport>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Progress of a running batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// A new stage began.
+    Stage(String),
+    /// Rows the SQL has produced so far.
+    Rows(u64),
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+fn exec_err(e: datafusion::error::DataFusionError) -> Error {
+    use datafusion::error::DataFusionError as D;
+    let code = match e.find_root() {
+        D::ArrowError(..) | D::ParquetError(..) => ErrorCode::FileFormatMismatch,
+        D::ResourcesExhausted(..) => ErrorCode::ExportFailed,
+        D::Plan(..) | D::SQL(..) | D::SchemaError(..) => ErrorCode::InvalidSql,
+        _ => ErrorCode::ExportFailed,
+    };
+    Error::new(code, format!("batch failed: {}", strip_df(&e.to_string())))
+}
+
+/// A unique token for one batch attempt.
+fn token(batch_time: &DateTime<FixedOffset>) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{}-{nanos:09}", batch_time.format("%Y%m%d%H%M%S"), std::process::id())
+}
+
+impl Engine {
+    /// Runs one batch of `job` at `batch_time` with start `params`, then
+    /// commits every export. On any error nothing is committed.
+    pub async fn run_once(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        batch_time: DateTime<FixedOffset>,
+    ) -> Result<RunReport> {
+        self.run_once_with(job, params, batch_time, Arc::new(|_| {})).await
+    }
+
+    /// [`run_once`](Self::run_once) reporting progress.
+    pub async fn run_once_with(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        batch_time: DateTime<FixedOffset>,
+        progress: ProgressFn,
+    ) -> Result<RunReport> {
+        let started = Instant::now();
+        let spec = self.job(job)?;
+        let root = self.root_of(job, &spec)?;
+        let expander = self.expander(&root.1, params, batch_time)?;
+        let ctx = session(Sizing::for_container(root.1.container.as_ref()))?;
+
+        progress(Progress::Stage("listing files".into()));
+        let mut files_read = 0;
+        self.register_srcs(&ctx, &spec, &expander, &mut files_read, &mut HashSet::new()).await?;
+
+        progress(Progress::Stage("planning".into()));
+        let sql = expander.expand(&spec.computation.code, "computation.code")?;
+        let df = plan_sql(&ctx, &sql).await?;
+        let schema: arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let plan = df.create_physical_plan().await.map_err(exec_err)?;
+
+        let token = token(&batch_time);
+        let staging = self.data_dir().join(STAGING_DIR).join(&token);
+        let result = self
+            .compute_and_stage(&ctx, job, &spec, &expander, plan.clone(), schema, &staging, &token, &progress)
+            .await;
+        let (rows_out, staged) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                pbatch_sink::discard(&staging);
+                return Err(e);
+            }
+        };
+
+        progress(Progress::Stage("committing".into()));
+        let mut exports = Vec::new();
+        for s in staged {
+            match pbatch_sink::commit(s) {
+                Ok(r) => exports.push(r),
+                Err(e) => {
+                    pbatch_sink::discard(&staging);
+                    return Err(e);
+                }
+            }
+        }
+        pbatch_sink::discard(&staging);
+        let report = RunReport {
+            job: job.to_string(),
+            batch_time,
+            files_read,
+            rows_read: rows_read(&plan),
+            rows_out,
+            exports,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        tracing::info!(job, rows_read = report.rows_read, rows_out, seconds = report.seconds, "batch committed");
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn compute_and_stage(
+        &self,
+        ctx: &SessionContext,
+        job: &str,
+        spec: &JobSpec,
+        expander: &Expander,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        schema: arrow::datatypes::SchemaRef,
+        staging: &std::path::Path,
+        token: &str,
+        progress: &ProgressFn,
+    ) -> Result<(u64, Vec<pbatch_sink::StagedExport>)> {
+        let manual = spec.scheduler_type() == SchedulerType::Manual;
+        let mut writers = Vec::new();
+        for (name, export) in self.exports(job)? {
+            let fe = self.file_export(&name, &export, expander, manual)?;
+            writers.push(pbatch_sink::spawn_file_writer(
+                fe,
+                Arc::clone(&schema),
+                staging.join(&name),
+                token.to_string(),
+            ));
+        }
+        progress(Progress::Stage("running".into()));
+        let mut stream = execute_stream(plan, ctx.task_ctx()).map_err(exec_err)?;
+        let mut rows: u64 = 0;
+        let mut failed: Option<Error> = None;
+        while let Some(batch) = stream.next().await {
+            let batch: RecordBatch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    failed = Some(exec_err(e));
+                    break;
+                }
+            };
+            rows += batch.num_rows() as u64;
+            progress(Progress::Rows(rows));
+            let mut closed = false;
+            for w in &writers {
+                if w.sender.send(batch.clone()).await.is_err() {
+                    closed = true;
+                }
+            }
+            if closed {
+                break; // a writer failed: its error comes out of finish_writer
+            }
+        }
+        drop(stream);
+        let mut staged = Vec::new();
+        for w in writers {
+            match pbatch_sink::finish_writer(w).await {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((rows, staged)),
+        }
+    }
+
+    /// Resolves an export into where and how its files go.
+    fn file_export(&self, name: &str, export: &ExportSpec, expander: &Expander, manual: bool) -> Result<FileExport> {
+        let ExportSpec::Kodo(k) = export else {
+            return model_err!(
+                NotImplemented,
+                "export {name}: {} exports are not available yet; only kodo file exports run",
+                export.kind()
+            );
+        };
+        use pbatch_model::FileExportOptions as _;
+        let compression = k.compression();
+        let ext = Naming::extension_of(&k.format, &compression);
+        if !k.partition_by.is_empty() {
+            return model_err!(
+                NotImplemented,
+                "export {name}: spec.partitionBy {:?} is not available yet",
+                k.partition_by
+            );
+        }
+        let (prefix, vars) = expander.expand_counting(&k.key_prefix, &format!("export {name} spec.keyPrefix"))?;
+        let naming = if manual {
+            let name = if prefix.is_empty() {
+                format!("{}{ext}", format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT))
+            } else {
+                prefix
+            };
+            Naming::Exact { name, ext }
+        } else if vars == 0 {
+            // seed note 2: an empty or variable-free keyPrefix gets the batch time
+            let ts = format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT);
+            Naming::Parts {
+                prefix: format!("{prefix}{ts}/"),
+                ext,
+            }
+        } else {
+            Naming::Parts { prefix, ext }
+        };
+        let delimiter = match k.delimiter() {
+            Some("\\t") => b'\t',
+            Some(d) if d.len() == 1 => d.as_bytes()[0],
+            Some(d) => {
+                return model_err!(InvalidJobExportSpec, "export {name}: spec.delimiter {d:?} must be one ASCII character");
+            }
+            None => b'\t',
+        };
+        Ok(FileExport {
+            name: name.to_string(),
+            root: self.inner.stores.bucket_dir(&k.bucket),
+            naming,
+            options: FormatOptions {
+                format: k.format.clone(),
+                compression,
+                delimiter,
+                header: k.contains_header(),
+            },
+            file_count: k.file_count(),
+            save_mode: k.save_mode(),
+        })
+    }
+
+    /// The job whose params and container a (depend) job runs with.
+    fn root_of(&self, name: &str, spec: &JobSpec) -> Result<(String, JobSpec)> {
+        let mut cur = (name.to_string(), spec.clone());
+        let mut seen = HashSet::new();
+        while cur.1.scheduler_type() == SchedulerType::Depend {
+            if !seen.insert(cur.0.clone()) {
+                return model_err!(InvalidJobSpec, "depend chain of job {name} loops at {}", cur.0);
+            }
+            let Some(up) = cur.1.srcs.iter().find(|s| s.ty == SrcType::Job) else {
+                return model_err!(InvalidBatchSpec, "depend job {} has no job src", cur.0);
+            };
+            let up_name = up.name.clone();
+            cur = (up_name.clone(), self.job(&up_name)?);
+        }
+        Ok(cur)
+    }
+
+    /// System variables, user variables, then the job's params (defaults,
+    /// overridden by start params).
+    fn expander(&self, root: &JobSpec, params: &[(String, String)], batch_time: DateTime<FixedOffset>) -> Result<Expander> {
+        let mut ex = Expander::new(batch_time);
+        for v in self.variables()? {
+            ex = ex.with_variable(&v)?;
+        }
+        for p in &root.params {
+            ex = ex.with_param(&p.name, &p.default);
+        }
+        for (k, v) in params {
+            if !root.params.iter().any(|p| &p.name == k) {
+                let declared: Vec<&str> = root.params.iter().map(|p| p.name.as_str()).collect();
+                return model_err!(
+                    WrongJobArgumentCount,
+                    "param {k:?} is not declared by the job (declared: {})",
+                    if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                );
+            }
+            if v.chars().count() > 64 {
+                return model_err!(InvalidVariableValue, "param {k} value is longer than 64 characters");
+            }
+            ex = ex.with_param(k, v);
+        }
+        Ok(ex)
+    }
+
+    /// Registers a job's srcs as tables; job srcs become views of their SQL.
+    fn register_srcs<'a>(
+        &'a self,
+        ctx: &'a SessionContext,
+        spec: &'a JobSpec,
+        expander: &'a Expander,
+        files_read: &'a mut usize,
+        seen: &'a mut HashSet<String>,
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            for src in &spec.srcs {
+                let table = src.table_name.to_ascii_lowercase();
+                match src.ty {
+                    SrcType::Job => {
+                        if !seen.insert(src.name.clone()) {
+                            return model_err!(InvalidJobSpec, "src job {} appears twice in the chain", src.name);
+                        }
+                        let up = self.job(&src.name)?;
+                        self.register_srcs(ctx, &up, expander, files_read, seen).await?;
+                        let sql = expander.expand(&up.computation.code, &format!("job {} computation.code", src.name))?;
+                        let df = plan_sql(ctx, &sql).await.map_err(|e| e.context(format!("upstream job {}", src.name)))?;
+                        ctx.register_table(table.as_str(), df.into_view())
+                            .map_err(|e| Error::internal(format!("registering {table}: {e}")))?;
+                    }
+                    _ => {
+                        let ds = self.datasource(&src.name)?;
+                        let place = format!("src {} fileFilter", src.name);
+                        let filter = expander.expand(&src.file_filter, &place)?;
+                        let SourceSpec::Kodo(k) = &ds.source else {
+                            return model_err!(
+                                NotImplemented,
+                                "datasource {}: {} sources are not available yet; kodo sources run",
+                                src.name,
+                                ds.source.kind()
+                            );
+                        };
+                        let mut prefixes = Vec::new();
+                        for (i, p) in k.key_prefixes.iter().enumerate() {
+                            prefixes.push(expander.expand(p, &format!("datasource {} spec.keyPrefixes[{i}]", src.name))?);
+                        }
+                        let store = self.inner.stores.bucket(&k.bucket)?;
+                        let url = self.inner.stores.register(ctx, &k.bucket)?;
+                        let files = list_keys(store.as_ref(), &k.bucket, &prefixes, &filter)
+                            .await
+                            .map_err(|e| e.context(format!("datasource {}", src.name)))?;
+                        *files_read += files.len();
+                        let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
+                        let schema = if ds.schema.is_empty() {
+                            infer_schema(&ctx.state(), &store, &files, &opts, INFER_SAMPLE_FILES).await?
+                        } else {
+                            arrow_schema(&ds.schema)
+                        };
+                        let provider = table_for(&url, &files, &opts, schema)?;
+                        ctx.register_table(table.as_str(), provider)
+                            .map_err(|e| Error::internal(format!("registering {table}: {e}")))?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! The engine: configuration, catalog, resource rules.
+
+use crate::catalog::{Catalog, Kind, MemoryCatalog};
+use crate::config::Config;
+use pbatch_magic::is_system_variable;
+use pbatch_model::{
+    DatasourceSpec, Error, ErrorCode, ExportSpec, JobSpec, Result, SchedulerType, SrcType, VariableSpec, model_err,
+};
+use pbatch_source::Stores;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The batch engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) catalog: Arc<dyn Catalog>,
+    pub(crate) stores: Stores,
+}
+
+/// Builds an [`Engine`].
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    config: Config,
+    data_dir: Option<PathBuf>,
+    catalog: Option<Arc<dyn Catalog>>,
+}
+
+impl EngineBuilder {
+    /// Uses this configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Overrides the data dir.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Uses this catalog (default: in memory).
+    pub fn catalog(mut self, catalog: Arc<dyn Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// Creates the data dir and the engine.
+    pub fn build(self) -> Result<Engine> {
+        let data_dir = self.data_dir.unwrap_or_else(|| self.config.data_dir());
+        std::fs::create_dir_all(&data_dir).map_err(|e| {
+            Error::new(ErrorCode::Internal, format!("creating data dir {}: {e}", data_dir.display()))
+        })?;
+        let staging = data_dir.join(crate::batch::STAGING_DIR);
+        if staging.exists() {
+            // staging left by a crash: nothing in it was ever committed
+            pbatch_sink::discard(&staging);
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                stores: Stores::new(&data_dir),
+                config: self.config,
+                data_dir,
+                catalog: self.catalog.unwrap_or_else(|| Arc::new(MemoryCatalog::default())),
+            }),
+        })
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::internal(format!("serializing: {e}")))
+}
+
+impl Engine {
+    /// A builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn catalog(&self) -> &dyn Catalog {
+        self.inner.catalog.as_ref()
+    }
+
+    // ---- datasources ----
+
+    /// Creates a datasource (E18601 if it exists).
+    pub fn create_datasource(&self, name: &str, spec: &DatasourceSpec) -> Result<()> {
+        spec.validate(name, &self.inner.config.engine.regions)?;
+        if !self.catalog().insert(Kind::Datasource, name, &to_json(spec)?)? {
+            return model_err!(DatasourceExists, "datasource {name} already exists");
+        }
+        Ok(())
+    }
+
+    /// Reads a datasource (E18602 if missing).
+    pub fn datasource(&self, name: &str) -> Result<DatasourceSpec> {
+        match self.catalog().get(Kind::Datasource, name)? {
+            Some(v) => DatasourceSpec::from_json(v.to_string().as_bytes()),
+            None => model_err!(DatasourceNotFound, "datasource {name} does not exist"),
+        }
+    }
+
+    // ---- jobs ----
+
+    /// Creates a job after checking its srcs exist and its table names are
+    /// unique along its depend chain.
+    pub fn create_job(&self, name: &str, spec: &JobSpec) -> Result<()> {
+        spec.validate(name)?;
+        self.check_job_refs(name, spec)?;
+        if !self.catalog().insert(Kind::Job, name, &to_json(spec)?)? {
+            return model_err!(BatchJobExists, "job {name} already exists");
+        }
+        Ok(())
+    }
+
+    /// Reads a job (E18606 if missing).
+    pub fn job(&self, name: &str) -> Result<JobSpec> {
+        match self.catalog().get(Kind::Job, name)? {
+            Some(v) => serde_json::from_value(v).map_err(|e| Error::internal(format!("stored job {name}: {e}"))),
+            None => model_err!(BatchJobNotFound, "job {name} does not exist"),
+        }
+    }
+
+    fn check_job_refs(&self, name: &str, spec: &JobSpec) -> Result<()> {
+        let mut tables: HashSet<String> = HashSet::new();
+        let mut chain = vec![name.to_string()];
+        self.collect_tables(spec, &mut tables, &mut chain)?;
+        Ok(())
+    }
+
+    /// Walks srcs up the depend chain: each must exist, table names must not repeat.
+    fn collect_tables(&self, spec: &JobSpec, tables: &mut HashSet<String>, chain: &mut Vec<String>) -> Result<()> {
+        for s in &spec.srcs {
+            let t = s.table_name.to_ascii_lowercase();
+            if !tables.insert(t) {
+                return model_err!(
+                    DuplicateTableName,
+                    "tableName {:?} is used twice along the chain {}",
+                    s.table_name,
+                    chain.join(" <- ")
+                );
+            }
+            match s.ty {
+                SrcType::Datasource => {
+                    if self.catalog().get(Kind::Datasource, &s.name)?.is_none() {
+                        return model_err!(JobSourceNotFound, "src datasource {} does not exist", s.name);
+                    }
+                }
+                SrcType::Job => {
+                    if chain.contains(&s.name) {
+                        return model_err!(InvalidJobSpec, "src job {} would make a cycle: {}", s.name, chain.join(" <- "));
+                    }
+                    let Some(up) = self.catalog().get(Kind::Job, &s.name)? else {
+                        return model_err!(JobSourceNotFound, "src job {} does not exist", s.name);
+                    };
+                    let up: JobSpec =
+                        serde_json::from_value(up).map_err(|e| Error::internal(format!("stored job {}: {e}", s.name)))?;
+                    chain.push(s.name.clone());
+                    self.collect_tables(&up, tables, chain)?;
+                    chain.pop();
+                }
+                SrcType::Other(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    // ---- exports ----
+
+    /// Creates an export of a job (E18606 if the job is missing, E18610 if the export exists).
+    pub fn create_export(&self, job: &str, name: &str, spec: &ExportSpec) -> Result<()> {
+        spec.validate(name)?;
+        self.job(job)?;
+        if !self.catalog().insert(Kind::Export, &format!("{job}/{name}"), &to_json(spec)?)? {
+            return model_err!(JobExportExists, "export {name} of job {job} already exists");
+        }
+        Ok(())
+    }
+
+    /// The exports of a job, by name.
+    pub fn exports(&self, job: &str) -> Result<Vec<(String, ExportSpec)>> {
+        let mut out = Vec::new();
+        for (key, v) in self.catalog().list(Kind::Export, &format!("{job}/"))? {
+            let name = key.rsplit('/').next().unwrap_or(&key).to_string();
+            out.push((name, ExportSpec::from_json(v.to_string().as_bytes(), None)?));
+        }
+        Ok(out)
+    }
+
+    // ---- variables ----
+
+    /// Creates a user variable (E18656 if it shadows a system one, E18655 if it exists).
+    pub fn create_variable(&self, name: &str, spec: &VariableSpec) -> Result<()> {
+        spec.validate(name)?;
+        if is_system_variable(name) {
+            return model_err!(VariableShadowsSystem, "variable {name} is a system variable and cannot be redefined");
+        }
+        let mut spec = spec.clone();
+        spec.name = name.to_string();
+        // checks the time expression and format now, not at the first run
+        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset()).with_variable(&spec)?;
+        if !self.catalog().insert(Kind::Variable, name, &to_json(&spec)?)? {
+            return model_err!(VariableExists, "variable {name} already exists");
+        }
+        Ok(())
+    }
+
+    /// Every user variable.
+    pub fn variables(&self) -> Result<Vec<VariableSpec>> {
+        self.catalog()
+            .list(Kind::Variable, "")?
+            .into_iter()
+            .map(|(k, v)| serde_json::from_value(v).map_err(|e| Error::internal(format!("stored variable {k}: {e}"))))
+            .collect()
+    }
+
+    /// The scheduler type of a job.
+    pub fn scheduler_type(&self, job: &str) -> Result<SchedulerType> {
+        Ok(self.job(job)?.scheduler_type())
+    }
+}
