@@ -1,0 +1,174 @@
+//! Walks `fixtures/<case>/`: each case is a spec folder (`spec/`), input
+//! files (`data/`, copied as the data dir) and a `case.toml` that says how to
+//! run it and what must come out: rows read back by pyarrow / DuckDB, or an
+//! error code with words its message must hold. `PBATCH_BLESS=1` rewrites
+//! expected rows from what the reader printed.
+
+use crate::util::{copy_dir, pbatch, read_rows, root};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    /// What the case shows.
+    #[allow(dead_code)]
+    about: String,
+    job: String,
+    #[serde(default = "default_batch_time")]
+    batch_time: String,
+    #[serde(default)]
+    params: Vec<String>,
+    #[serde(default)]
+    error: Option<ExpectError>,
+    #[serde(default)]
+    output: Vec<ExpectOutput>,
+}
+
+fn default_batch_time() -> String {
+    "2026-11-25T01:00:00+08:00".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectError {
+    code: String,
+    /// Words the message must contain.
+    #[serde(default)]
+    contains: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectOutput {
+    /// Folder under `<data>/buckets/` holding the export's files.
+    dir: String,
+    /// Exact file names expected in `dir` (sorted).
+    files: Vec<String>,
+    /// parquet | orc | csv | json | text.
+    format: String,
+    #[serde(default)]
+    header: bool,
+    #[serde(default = "default_delim")]
+    delim: String,
+    /// JSON-lines file of the expected rows, relative to the case.
+    rows: String,
+    /// Compare in order (default: as a multiset).
+    #[serde(default)]
+    ordered: bool,
+}
+
+fn default_delim() -> String {
+    ",".into()
+}
+
+fn run_case(dir: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
+    let case: Case = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let data = scratch.path().join("data");
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    if dir.join("data").is_dir() {
+        copy_dir(&dir.join("data"), &data);
+    }
+    let mut cmd = pbatch();
+    cmd.arg("run")
+        .arg(dir.join("spec"))
+        .arg(&case.job)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--batch-time")
+        .arg(&case.batch_time);
+    for p in &case.params {
+        cmd.arg("--param").arg(p);
+    }
+    let out = cmd.output().map_err(|e| format!("running pbatch: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if let Some(want) = &case.error {
+        if out.status.success() {
+            return Err(format!("expected {} but the run succeeded", want.code));
+        }
+        let line = stderr.lines().last().unwrap_or("").to_string();
+        if !line.starts_with(&format!("{}: ", want.code)) {
+            return Err(format!("expected {}, got: {line}", want.code));
+        }
+        for w in &want.contains {
+            if !line.contains(w.as_str()) {
+                return Err(format!("message lacks {w:?}: {line}"));
+            }
+        }
+        return Ok(());
+    }
+    if !out.status.success() {
+        return Err(format!("run failed: {stderr}"));
+    }
+    if case.output.is_empty() {
+        return Err("case.toml names neither error nor output".into());
+    }
+    for o in &case.output {
+        let odir = data.join("buckets").join(&o.dir);
+        let mut names: Vec<String> = std::fs::read_dir(&odir)
+            .map_err(|e| format!("output dir {}: {e}", o.dir))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        if names != o.files {
+            return Err(format!("files in {}: expected {:?}, got {names:?}", o.dir, o.files));
+        }
+        let files: Vec<PathBuf> = names.iter().map(|n| odir.join(n)).collect();
+        let got = read_rows(&o.format, &files, o.header, &o.delim);
+        let expected_path = dir.join(&o.rows);
+        if std::env::var("PBATCH_BLESS").is_ok_and(|v| v == "1") {
+            let text: String = got.iter().map(|v| format!("{v}\n")).collect();
+            std::fs::write(&expected_path, text).map_err(|e| e.to_string())?;
+            continue;
+        }
+        let want: Vec<serde_json::Value> = std::fs::read_to_string(&expected_path)
+            .map_err(|e| format!("{}: {e}", o.rows))?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", o.rows)))
+            .collect::<Result<_, _>>()?;
+        let (mut g, mut w): (Vec<String>, Vec<String>) =
+            (got.iter().map(|v| v.to_string()).collect(), want.iter().map(|v| v.to_string()).collect());
+        if !o.ordered {
+            g.sort();
+            w.sort();
+        }
+        if g != w {
+            return Err(format!(
+                "rows of {} differ\n  expected ({}):\n    {}\n  got ({}):\n    {}",
+                o.dir,
+                w.len(),
+                w.join("\n    "),
+                g.len(),
+                g.join("\n    ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn fixtures() {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures"))
+        .expect("fixtures/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("case.toml").is_file())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 15, "expected at least 15 fixture cases, found {}", cases.len());
+    let mut failures = Vec::new();
+    for c in &cases {
+        let name = c.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        match run_case(c) {
+            Ok(()) => eprintln!("fixture {name} ... ok"),
+            Err(e) => {
+                eprintln!("fixture {name} ... FAILED");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+}
