@@ -15,11 +15,28 @@ pub const LAST_DAY: &str = "2026-11-24";
 /// Days of logs.
 pub const DAYS: i64 = 3;
 
-const DOMAINS: &[&str] = &["img.example.com", "video.example.com", "static.example.com", "dl.example.com"];
+const DOMAINS: &[&str] = &[
+    "img.example.com",
+    "video.example.com",
+    "static.example.com",
+    "dl.example.com",
+];
 const METHODS: &[&str] = &["GET", "GET", "GET", "GET", "HEAD", "POST"];
 const STATUS: &[i64] = &[200, 200, 200, 200, 200, 200, 206, 304, 404, 500];
-const PATHS: &[&str] = &["/a/logo.png", "/v/intro.mp4", "/js/app.js", "/css/site.css", "/pkg/tool.apk", "/img/banner.jpg"];
-const REFERERS: &[&str] = &["-", "https://www.example.com/", "https://m.example.com/list?page=2", "-"];
+const PATHS: &[&str] = &[
+    "/a/logo.png",
+    "/v/intro.mp4",
+    "/js/app.js",
+    "/css/site.css",
+    "/pkg/tool.apk",
+    "/img/banner.jpg",
+];
+const REFERERS: &[&str] = &[
+    "-",
+    "https://www.example.com/",
+    "https://m.example.com/list?page=2",
+    "-",
+];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36",
     "AndroidDownloadManager/7.1.2 (Linux; U; Android 7.1.2; MI 5X)",
@@ -52,7 +69,11 @@ fn record(rng: &mut Rng, day_start: i64, out: &mut String) {
     let t = chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default();
     let ip = rng.next();
     let status = *rng.pick(STATUS);
-    let bytes = if status == 304 { 0 } else { (rng.next() % 2_000_000) as i64 };
+    let bytes = if status == 304 {
+        0
+    } else {
+        (rng.next() % 2_000_000) as i64
+    };
     let _ = write!(
         out,
         r#"{{"ts":"{}","domain":"{}","client_ip":"{}.{}.{}.{}","method":"{}","url_path":"{}","status":{},"bytes":{},"duration_ms":{},"referer":"{}","user_agent":"{}","cache":"{}","region":"{}"}}"#,
@@ -78,12 +99,17 @@ fn record(rng: &mut Rng, day_start: i64, out: &mut String) {
 /// `<data_dir>/buckets/cdn-logs/logs/<day>/part-NNNNN.json.gz`, spread over
 /// [`DAYS`] days ending [`LAST_DAY`]. Existing example logs are replaced.
 /// Returns the files written.
-pub fn generate_cdn_logs(data_dir: &Path, rows: u64, files: usize) -> std::io::Result<Vec<PathBuf>> {
+pub fn generate_cdn_logs(
+    data_dir: &Path,
+    rows: u64,
+    files: usize,
+) -> std::io::Result<Vec<PathBuf>> {
     let root = data_dir.join("buckets").join(BUCKET).join(PREFIX);
     if root.exists() {
         std::fs::remove_dir_all(&root)?;
     }
-    let last = chrono::NaiveDate::parse_from_str(LAST_DAY, "%Y-%m-%d").map_err(std::io::Error::other)?;
+    let last =
+        chrono::NaiveDate::parse_from_str(LAST_DAY, "%Y-%m-%d").map_err(std::io::Error::other)?;
     let files = files.max(1);
     let per_file = rows / files as u64;
     let extra = rows % files as u64;
@@ -93,7 +119,9 @@ pub fn generate_cdn_logs(data_dir: &Path, rows: u64, files: usize) -> std::io::R
             (i, per_file + u64::from((i as u64) < extra), day)
         })
         .collect();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut written = Vec::new();
     for chunk in jobs.chunks(threads) {
         let results: Vec<std::io::Result<PathBuf>> = std::thread::scope(|s| {
@@ -106,7 +134,10 @@ pub fn generate_cdn_logs(data_dir: &Path, rows: u64, files: usize) -> std::io::R
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("generator thread panicked"))))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("generator thread panicked")))
+                })
                 .collect()
         });
         for r in results {
@@ -122,7 +153,10 @@ fn write_file(root: &Path, i: usize, n: u64, day: chrono::NaiveDate) -> std::io:
     let path = dir.join(format!("part-{i:05}.json.gz"));
     let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
     let mut gz = GzEncoder::new(file, Compression::new(6));
-    let day_start = day.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp()).unwrap_or(0);
+    let day_start = day
+        .and_hms_opt(0, 0, 0)
+        .map(|d| d.and_utc().timestamp())
+        .unwrap_or(0);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((i as u64 + 1) * 0x1000_0000_01b3));
     let mut line = String::with_capacity(512);
     for _ in 0..n {

@@ -21,6 +21,8 @@ println!("{} rows", report.rows_out);
 pub mod example;
 pub mod spec;
 
-pub use pbatch_engine::{Catalog, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport};
+pub use pbatch_engine::{
+    Catalog, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport,
+};
 pub use pbatch_magic as magic;
 pub use pbatch_model as model;

@@ -11,7 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "pbatch", version, about = "An embeddable batch SQL engine (Pandora batch API)")]
+#[command(
+    name = "pbatch",
+    version,
+    about = "An embeddable batch SQL engine (Pandora batch API)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,7 +65,8 @@ enum Example {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PBATCH_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PBATCH_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -111,7 +116,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar.enable_steady_tick(Duration::from_millis(100));
             let b = bar.clone();
@@ -120,24 +126,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Progress::Stage(s) => b.set_message(format!("{job_name}: {s}")),
                 Progress::Rows(n) => b.set_message(format!("{job_name}: running, {n} rows out")),
             });
-            let result = runtime.block_on(engine.run_once_with(&job, &params, batch_time, progress));
+            let result =
+                runtime.block_on(engine.run_once_with(&job, &params, batch_time, progress));
             bar.finish_and_clear();
             let report = result?;
             print_summary(&report, &engine);
             Ok(())
         }
         Command::Example {
-            which: Example::CdnLogs { rows, files, data_dir },
+            which:
+                Example::CdnLogs {
+                    rows,
+                    files,
+                    data_dir,
+                },
         } => {
             let started = std::time::Instant::now();
             let written = pbatch::example::generate_cdn_logs(&data_dir, rows, files)
                 .with_context(|| format!("writing example logs under {}", data_dir.display()))?;
-            let bytes: u64 = written.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+            let bytes: u64 = written
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
             println!(
                 "wrote {rows} rows into {} files ({:.1} MiB) under {} in {:.1} s",
                 written.len(),
                 bytes as f64 / (1024.0 * 1024.0),
-                data_dir.join("buckets").join(pbatch::example::BUCKET).display(),
+                data_dir
+                    .join("buckets")
+                    .join(pbatch::example::BUCKET)
+                    .display(),
                 started.elapsed().as_secs_f64()
             );
             Ok(())
@@ -152,7 +171,10 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
         r.batch_time.format("%Y-%m-%d %H:%M:%S %:z"),
         r.seconds
     );
-    println!("read {} rows from {} files; the SQL produced {} rows", r.rows_read, r.files_read, r.rows_out);
+    println!(
+        "read {} rows from {} files; the SQL produced {} rows",
+        r.rows_read, r.files_read, r.rows_out
+    );
     if r.exports.is_empty() {
         println!("no exports");
         return;
@@ -166,9 +188,19 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
             } else if e.keys.len() == 1 {
                 e.keys[0].clone()
             } else {
-                format!("{} .. ({} files)", e.keys.first().cloned().unwrap_or_default(), e.keys.len())
+                format!(
+                    "{} .. ({} files)",
+                    e.keys.first().cloned().unwrap_or_default(),
+                    e.keys.len()
+                )
             };
-            [e.export.clone(), e.keys.len().to_string(), e.rows.to_string(), e.bytes.to_string(), keys]
+            [
+                e.export.clone(),
+                e.keys.len().to_string(),
+                e.rows.to_string(),
+                e.bytes.to_string(),
+                keys,
+            ]
         })
         .collect();
     let header = ["export", "files", "rows", "bytes", "keys"];
@@ -179,12 +211,19 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
         }
     }
     let line = |cells: [&str; 5]| {
-        let parts: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", parts.join("  ").trim_end());
     };
     line(header);
     for row in &rows {
         line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
     }
-    println!("outputs are under {}", engine.data_dir().join("buckets").display());
+    println!(
+        "outputs are under {}",
+        engine.data_dir().join("buckets").display()
+    );
 }

@@ -8,7 +8,10 @@ use pbatch_model::{DatasourceSpec, Error, ErrorCode, ExportSpec, JobSpec, Result
 use std::path::{Path, PathBuf};
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::new(ErrorCode::InvalidRequestBody, format!("{}: {e}", path.display()))
+    Error::new(
+        ErrorCode::InvalidRequestBody,
+        format!("{}: {e}", path.display()),
+    )
 }
 
 /// The configuration of a spec folder: its `pbatch.toml` (a relative
@@ -73,12 +76,17 @@ pub fn load_dir(engine: &Engine, dir: &Path) -> Result<()> {
     }
     let ctx = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     for (name, p) in json_files(&dir.join("variables"))? {
-        let spec: VariableSpec = pbatch_model::parse_body("variable", &read(&p)?).map_err(|e| e.context(ctx(&p)))?;
-        engine.create_variable(&name, &spec).map_err(|e| e.context(ctx(&p)))?;
+        let spec: VariableSpec =
+            pbatch_model::parse_body("variable", &read(&p)?).map_err(|e| e.context(ctx(&p)))?;
+        engine
+            .create_variable(&name, &spec)
+            .map_err(|e| e.context(ctx(&p)))?;
     }
     for (name, p) in json_files(&dir.join("datasources"))? {
         let spec = DatasourceSpec::from_json(&read(&p)?).map_err(|e| e.context(ctx(&p)))?;
-        engine.create_datasource(&name, &spec).map_err(|e| e.context(ctx(&p)))?;
+        engine
+            .create_datasource(&name, &spec)
+            .map_err(|e| e.context(ctx(&p)))?;
     }
     // Jobs may read other jobs: create upstreams first, retrying those whose
     // src job is not there yet.
@@ -111,7 +119,9 @@ pub fn load_dir(engine: &Engine, dir: &Path) -> Result<()> {
     for (job, _) in json_files(&dir.join("jobs"))? {
         for (name, p) in json_files(&dir.join("jobs").join(&job).join("exports"))? {
             let spec = ExportSpec::from_json(&read(&p)?, None).map_err(|e| e.context(ctx(&p)))?;
-            engine.create_export(&job, &name, &spec).map_err(|e| e.context(ctx(&p)))?;
+            engine
+                .create_export(&job, &name, &spec)
+                .map_err(|e| e.context(ctx(&p)))?;
         }
     }
     Ok(())

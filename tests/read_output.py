@@ -28,7 +28,32 @@ def canon(v):
     return v
 
 
+def decompressed(path):
+    """Row formats with a codec the readers do not know: decompress with an
+    independent decoder (python's bz2 / zlib, cramjam's LZ4 frame and snappy
+    framing) into a temporary plain file."""
+    import os
+    import tempfile
+    decoders = {
+        ".bz2": lambda b: __import__("bz2").decompress(b),
+        ".deflate": lambda b: __import__("zlib").decompress(b),
+        ".lz4": lambda b: bytes(__import__("cramjam").lz4.decompress(b)),
+        ".sz": lambda b: bytes(__import__("cramjam").snappy.decompress(b)),
+    }
+    for ext, dec in decoders.items():
+        if path.endswith(ext):
+            with open(path, "rb") as f:
+                data = dec(f.read())
+            fd, tmp = tempfile.mkstemp(suffix=os.path.basename(path)[: -len(ext)])
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return tmp
+    return path
+
+
 def rows(fmt, path, header, delim):
+    if fmt in ("csv", "json", "text"):
+        path = decompressed(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
         return pq.read_table(path).to_pylist()

@@ -63,7 +63,8 @@ fn default_delim() -> String {
 }
 
 fn run_case(dir: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
+    let text =
+        std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
     let case: Case = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data = scratch.path().join("data");
@@ -114,7 +115,10 @@ fn run_case(dir: &Path) -> Result<(), String> {
             .collect();
         names.sort();
         if names != o.files {
-            return Err(format!("files in {}: expected {:?}, got {names:?}", o.dir, o.files));
+            return Err(format!(
+                "files in {}: expected {:?}, got {names:?}",
+                o.dir, o.files
+            ));
         }
         let files: Vec<PathBuf> = names.iter().map(|n| odir.join(n)).collect();
         let got = read_rows(&o.format, &files, o.header, &o.delim);
@@ -130,8 +134,10 @@ fn run_case(dir: &Path) -> Result<(), String> {
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", o.rows)))
             .collect::<Result<_, _>>()?;
-        let (mut g, mut w): (Vec<String>, Vec<String>) =
-            (got.iter().map(|v| v.to_string()).collect(), want.iter().map(|v| v.to_string()).collect());
+        let (mut g, mut w): (Vec<String>, Vec<String>) = (
+            got.iter().map(|v| v.to_string()).collect(),
+            want.iter().map(|v| v.to_string()).collect(),
+        );
         if !o.ordered {
             g.sort();
             w.sort();
@@ -158,10 +164,17 @@ fn fixtures() {
         .filter(|p| p.join("case.toml").is_file())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 15, "expected at least 15 fixture cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 15,
+        "expected at least 15 fixture cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for c in &cases {
-        let name = c.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = c
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         match run_case(c) {
             Ok(()) => eprintln!("fixture {name} ... ok"),
             Err(e) => {
@@ -170,5 +183,11 @@ fn fixtures() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

@@ -1,4 +1,6 @@
 //! The one integration-test binary.
 
+mod atomic;
+mod example;
 mod fixtures;
 mod util;

@@ -71,7 +71,11 @@ fn token(batch_time: &DateTime<FixedOffset>) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{}-{}-{nanos:09}", batch_time.format("%Y%m%d%H%M%S"), std::process::id())
+    format!(
+        "{}-{}-{nanos:09}",
+        batch_time.format("%Y%m%d%H%M%S"),
+        std::process::id()
+    )
 }
 
 impl Engine {
@@ -83,7 +87,8 @@ impl Engine {
         params: &[(String, String)],
         batch_time: DateTime<FixedOffset>,
     ) -> Result<RunReport> {
-        self.run_once_with(job, params, batch_time, Arc::new(|_| {})).await
+        self.run_once_with(job, params, batch_time, Arc::new(|_| {}))
+            .await
     }
 
     /// [`run_once`](Self::run_once) reporting progress.
@@ -102,7 +107,8 @@ impl Engine {
 
         progress(Progress::Stage("listing files".into()));
         let mut files_read = 0;
-        self.register_srcs(&ctx, &spec, &expander, &mut files_read, &mut HashSet::new()).await?;
+        self.register_srcs(&ctx, &spec, &expander, &mut files_read, &mut HashSet::new())
+            .await?;
 
         progress(Progress::Stage("planning".into()));
         let sql = expander.expand(&spec.computation.code, "computation.code")?;
@@ -113,7 +119,17 @@ impl Engine {
         let token = token(&batch_time);
         let staging = self.data_dir().join(STAGING_DIR).join(&token);
         let result = self
-            .compute_and_stage(&ctx, job, &spec, &expander, plan.clone(), schema, &staging, &token, &progress)
+            .compute_and_stage(
+                &ctx,
+                job,
+                &spec,
+                &expander,
+                plan.clone(),
+                schema,
+                &staging,
+                &token,
+                &progress,
+            )
             .await;
         let (rows_out, staged) = match result {
             Ok(v) => v,
@@ -124,6 +140,12 @@ impl Engine {
         };
 
         progress(Progress::Stage("committing".into()));
+        for s in &staged {
+            if let Err(e) = pbatch_sink::precheck(s) {
+                pbatch_sink::discard(&staging);
+                return Err(e);
+            }
+        }
         let mut exports = Vec::new();
         for s in staged {
             match pbatch_sink::commit(s) {
@@ -144,7 +166,13 @@ impl Engine {
             exports,
             seconds: started.elapsed().as_secs_f64(),
         };
-        tracing::info!(job, rows_read = report.rows_read, rows_out, seconds = report.seconds, "batch committed");
+        tracing::info!(
+            job,
+            rows_read = report.rows_read,
+            rows_out,
+            seconds = report.seconds,
+            "batch committed"
+        );
         Ok(report)
     }
 
@@ -213,7 +241,13 @@ impl Engine {
     }
 
     /// Resolves an export into where and how its files go.
-    fn file_export(&self, name: &str, export: &ExportSpec, expander: &Expander, manual: bool) -> Result<FileExport> {
+    fn file_export(
+        &self,
+        name: &str,
+        export: &ExportSpec,
+        expander: &Expander,
+        manual: bool,
+    ) -> Result<FileExport> {
         let ExportSpec::Kodo(k) = export else {
             return model_err!(
                 NotImplemented,
@@ -231,10 +265,14 @@ impl Engine {
                 k.partition_by
             );
         }
-        let (prefix, vars) = expander.expand_counting(&k.key_prefix, &format!("export {name} spec.keyPrefix"))?;
+        let (prefix, vars) =
+            expander.expand_counting(&k.key_prefix, &format!("export {name} spec.keyPrefix"))?;
         let naming = if manual {
             let name = if prefix.is_empty() {
-                format!("{}{ext}", format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT))
+                format!(
+                    "{}{ext}",
+                    format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT)
+                )
             } else {
                 prefix
             };
@@ -253,7 +291,10 @@ impl Engine {
             Some("\\t") => b'\t',
             Some(d) if d.len() == 1 => d.as_bytes()[0],
             Some(d) => {
-                return model_err!(InvalidJobExportSpec, "export {name}: spec.delimiter {d:?} must be one ASCII character");
+                return model_err!(
+                    InvalidJobExportSpec,
+                    "export {name}: spec.delimiter {d:?} must be one ASCII character"
+                );
             }
             None => b'\t',
         };
@@ -278,7 +319,11 @@ impl Engine {
         let mut seen = HashSet::new();
         while cur.1.scheduler_type() == SchedulerType::Depend {
             if !seen.insert(cur.0.clone()) {
-                return model_err!(InvalidJobSpec, "depend chain of job {name} loops at {}", cur.0);
+                return model_err!(
+                    InvalidJobSpec,
+                    "depend chain of job {name} loops at {}",
+                    cur.0
+                );
             }
             let Some(up) = cur.1.srcs.iter().find(|s| s.ty == SrcType::Job) else {
                 return model_err!(InvalidBatchSpec, "depend job {} has no job src", cur.0);
@@ -291,7 +336,12 @@ impl Engine {
 
     /// System variables, user variables, then the job's params (defaults,
     /// overridden by start params).
-    fn expander(&self, root: &JobSpec, params: &[(String, String)], batch_time: DateTime<FixedOffset>) -> Result<Expander> {
+    fn expander(
+        &self,
+        root: &JobSpec,
+        params: &[(String, String)],
+        batch_time: DateTime<FixedOffset>,
+    ) -> Result<Expander> {
         let mut ex = Expander::new(batch_time);
         for v in self.variables()? {
             ex = ex.with_variable(&v)?;
@@ -305,11 +355,18 @@ impl Engine {
                 return model_err!(
                     WrongJobArgumentCount,
                     "param {k:?} is not declared by the job (declared: {})",
-                    if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                    if declared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        declared.join(", ")
+                    }
                 );
             }
             if v.chars().count() > 64 {
-                return model_err!(InvalidVariableValue, "param {k} value is longer than 64 characters");
+                return model_err!(
+                    InvalidVariableValue,
+                    "param {k} value is longer than 64 characters"
+                );
             }
             ex = ex.with_param(k, v);
         }
@@ -331,12 +388,22 @@ impl Engine {
                 match src.ty {
                     SrcType::Job => {
                         if !seen.insert(src.name.clone()) {
-                            return model_err!(InvalidJobSpec, "src job {} appears twice in the chain", src.name);
+                            return model_err!(
+                                InvalidJobSpec,
+                                "src job {} appears twice in the chain",
+                                src.name
+                            );
                         }
                         let up = self.job(&src.name)?;
-                        self.register_srcs(ctx, &up, expander, files_read, seen).await?;
-                        let sql = expander.expand(&up.computation.code, &format!("job {} computation.code", src.name))?;
-                        let df = plan_sql(ctx, &sql).await.map_err(|e| e.context(format!("upstream job {}", src.name)))?;
+                        self.register_srcs(ctx, &up, expander, files_read, seen)
+                            .await?;
+                        let sql = expander.expand(
+                            &up.computation.code,
+                            &format!("job {} computation.code", src.name),
+                        )?;
+                        let df = plan_sql(ctx, &sql)
+                            .await
+                            .map_err(|e| e.context(format!("upstream job {}", src.name)))?;
                         ctx.register_table(table.as_str(), df.into_view())
                             .map_err(|e| Error::internal(format!("registering {table}: {e}")))?;
                     }
@@ -354,7 +421,10 @@ impl Engine {
                         };
                         let mut prefixes = Vec::new();
                         for (i, p) in k.key_prefixes.iter().enumerate() {
-                            prefixes.push(expander.expand(p, &format!("datasource {} spec.keyPrefixes[{i}]", src.name))?);
+                            prefixes.push(expander.expand(
+                                p,
+                                &format!("datasource {} spec.keyPrefixes[{i}]", src.name),
+                            )?);
                         }
                         let store = self.inner.stores.bucket(&k.bucket)?;
                         let url = self.inner.stores.register(ctx, &k.bucket)?;
@@ -362,9 +432,14 @@ impl Engine {
                             .await
                             .map_err(|e| e.context(format!("datasource {}", src.name)))?;
                         *files_read += files.len();
-                        let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
+                        let opts = FileOptions::new(
+                            &k.file_type,
+                            k.delimiter.as_deref(),
+                            k.contains_header,
+                        )?;
                         let schema = if ds.schema.is_empty() {
-                            infer_schema(&ctx.state(), &store, &files, &opts, INFER_SAMPLE_FILES).await?
+                            infer_schema(&ctx.state(), &store, &files, &opts, INFER_SAMPLE_FILES)
+                                .await?
                         } else {
                             arrow_schema(&ds.schema)
                         };

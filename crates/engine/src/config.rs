@@ -116,7 +116,9 @@ impl Config {
         let s = || Some(value.to_string());
         match key {
             "engine.data_dir" => self.engine.data_dir = Some(PathBuf::from(value)),
-            "engine.regions" => self.engine.regions = value.split(',').map(|r| r.trim().to_string()).collect(),
+            "engine.regions" => {
+                self.engine.regions = value.split(',').map(|r| r.trim().to_string()).collect()
+            }
             "kodo.endpoint" => self.kodo.endpoint = s(),
             "kodo.access_key" => self.kodo.access_key = s(),
             "kodo.secret_key" => self.kodo.secret_key = s(),
@@ -128,7 +130,9 @@ impl Config {
             "tsdb.url" => self.tsdb.url = s(),
             "report.url" => self.report.url = s(),
             "server.listen" => self.server.listen = s(),
-            "server.keys" => self.server.keys = value.split(',').map(|k| k.trim().to_string()).collect(),
+            "server.keys" => {
+                self.server.keys = value.split(',').map(|k| k.trim().to_string()).collect()
+            }
             other => {
                 return Err(config_err(format!(
                     "unknown configuration key {other:?}; known keys: {}",
@@ -160,9 +164,14 @@ impl Config {
     /// Applies `PBATCH_<SECTION>_<KEY>` variables from `vars`.
     pub fn apply_env<I: IntoIterator<Item = (String, String)>>(&mut self, vars: I) -> Result<()> {
         for (k, v) in vars {
-            let Some(rest) = k.strip_prefix("PBATCH_") else { continue };
+            let Some(rest) = k.strip_prefix("PBATCH_") else {
+                continue;
+            };
             let lower = rest.to_ascii_lowercase();
-            if let Some(key) = Self::KEYS.iter().find(|key| key.replacen('.', "_", 1) == lower) {
+            if let Some(key) = Self::KEYS
+                .iter()
+                .find(|key| key.replacen('.', "_", 1) == lower)
+            {
                 self.set(key, &v)?;
             }
         }
@@ -171,7 +180,10 @@ impl Config {
 
     /// The data dir (default `./pbatch-data`).
     pub fn data_dir(&self) -> PathBuf {
-        self.engine.data_dir.clone().unwrap_or_else(|| PathBuf::from("pbatch-data"))
+        self.engine
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("pbatch-data"))
     }
 }
 
@@ -181,14 +193,24 @@ mod tests {
 
     #[test]
     fn file_env_and_errors() {
-        let mut c = Config::from_toml("[engine]\ndata_dir = \"/tmp/x\"\n[tsdb]\nurl = \"http://a\"\n", "t").unwrap();
+        let mut c = Config::from_toml(
+            "[engine]\ndata_dir = \"/tmp/x\"\n[tsdb]\nurl = \"http://a\"\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(c.data_dir(), PathBuf::from("/tmp/x"));
         assert_eq!(c.engine.regions, vec!["nb"]);
-        c.apply_env([("PBATCH_ENGINE_REGIONS".to_string(), "nb, sh".to_string()), ("PATH".into(), "x".into())])
-            .unwrap();
+        c.apply_env([
+            ("PBATCH_ENGINE_REGIONS".to_string(), "nb, sh".to_string()),
+            ("PATH".into(), "x".into()),
+        ])
+        .unwrap();
         assert_eq!(c.engine.regions, vec!["nb", "sh"]);
         let e = Config::from_toml("[engine]\ndatadir = 1\n", "pbatch.toml").unwrap_err();
-        assert!(e.message().contains("pbatch.toml") && e.message().contains("datadir"), "{e}");
+        assert!(
+            e.message().contains("pbatch.toml") && e.message().contains("datadir"),
+            "{e}"
+        );
         assert!(c.set("engine.nope", "1").is_err());
     }
 }

@@ -4,7 +4,8 @@ use crate::catalog::{Catalog, Kind, MemoryCatalog};
 use crate::config::Config;
 use pbatch_magic::is_system_variable;
 use pbatch_model::{
-    DatasourceSpec, Error, ErrorCode, ExportSpec, JobSpec, Result, SchedulerType, SrcType, VariableSpec, model_err,
+    DatasourceSpec, Error, ErrorCode, ExportSpec, JobSpec, Result, SchedulerType, SrcType,
+    VariableSpec, model_err,
 };
 use pbatch_source::Stores;
 use std::collections::HashSet;
@@ -56,7 +57,10 @@ impl EngineBuilder {
     pub fn build(self) -> Result<Engine> {
         let data_dir = self.data_dir.unwrap_or_else(|| self.config.data_dir());
         std::fs::create_dir_all(&data_dir).map_err(|e| {
-            Error::new(ErrorCode::Internal, format!("creating data dir {}: {e}", data_dir.display()))
+            Error::new(
+                ErrorCode::Internal,
+                format!("creating data dir {}: {e}", data_dir.display()),
+            )
         })?;
         let staging = data_dir.join(crate::batch::STAGING_DIR);
         if staging.exists() {
@@ -68,7 +72,9 @@ impl EngineBuilder {
                 stores: Stores::new(&data_dir),
                 config: self.config,
                 data_dir,
-                catalog: self.catalog.unwrap_or_else(|| Arc::new(MemoryCatalog::default())),
+                catalog: self
+                    .catalog
+                    .unwrap_or_else(|| Arc::new(MemoryCatalog::default())),
             }),
         })
     }
@@ -103,7 +109,10 @@ impl Engine {
     /// Creates a datasource (E18601 if it exists).
     pub fn create_datasource(&self, name: &str, spec: &DatasourceSpec) -> Result<()> {
         spec.validate(name, &self.inner.config.engine.regions)?;
-        if !self.catalog().insert(Kind::Datasource, name, &to_json(spec)?)? {
+        if !self
+            .catalog()
+            .insert(Kind::Datasource, name, &to_json(spec)?)?
+        {
             return model_err!(DatasourceExists, "datasource {name} already exists");
         }
         Ok(())
@@ -133,7 +142,8 @@ impl Engine {
     /// Reads a job (E18606 if missing).
     pub fn job(&self, name: &str) -> Result<JobSpec> {
         match self.catalog().get(Kind::Job, name)? {
-            Some(v) => serde_json::from_value(v).map_err(|e| Error::internal(format!("stored job {name}: {e}"))),
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| Error::internal(format!("stored job {name}: {e}"))),
             None => model_err!(BatchJobNotFound, "job {name} does not exist"),
         }
     }
@@ -146,7 +156,12 @@ impl Engine {
     }
 
     /// Walks srcs up the depend chain: each must exist, table names must not repeat.
-    fn collect_tables(&self, spec: &JobSpec, tables: &mut HashSet<String>, chain: &mut Vec<String>) -> Result<()> {
+    fn collect_tables(
+        &self,
+        spec: &JobSpec,
+        tables: &mut HashSet<String>,
+        chain: &mut Vec<String>,
+    ) -> Result<()> {
         for s in &spec.srcs {
             let t = s.table_name.to_ascii_lowercase();
             if !tables.insert(t) {
@@ -160,18 +175,27 @@ impl Engine {
             match s.ty {
                 SrcType::Datasource => {
                     if self.catalog().get(Kind::Datasource, &s.name)?.is_none() {
-                        return model_err!(JobSourceNotFound, "src datasource {} does not exist", s.name);
+                        return model_err!(
+                            JobSourceNotFound,
+                            "src datasource {} does not exist",
+                            s.name
+                        );
                     }
                 }
                 SrcType::Job => {
                     if chain.contains(&s.name) {
-                        return model_err!(InvalidJobSpec, "src job {} would make a cycle: {}", s.name, chain.join(" <- "));
+                        return model_err!(
+                            InvalidJobSpec,
+                            "src job {} would make a cycle: {}",
+                            s.name,
+                            chain.join(" <- ")
+                        );
                     }
                     let Some(up) = self.catalog().get(Kind::Job, &s.name)? else {
                         return model_err!(JobSourceNotFound, "src job {} does not exist", s.name);
                     };
-                    let up: JobSpec =
-                        serde_json::from_value(up).map_err(|e| Error::internal(format!("stored job {}: {e}", s.name)))?;
+                    let up: JobSpec = serde_json::from_value(up)
+                        .map_err(|e| Error::internal(format!("stored job {}: {e}", s.name)))?;
                     chain.push(s.name.clone());
                     self.collect_tables(&up, tables, chain)?;
                     chain.pop();
@@ -188,7 +212,10 @@ impl Engine {
     pub fn create_export(&self, job: &str, name: &str, spec: &ExportSpec) -> Result<()> {
         spec.validate(name)?;
         self.job(job)?;
-        if !self.catalog().insert(Kind::Export, &format!("{job}/{name}"), &to_json(spec)?)? {
+        if !self
+            .catalog()
+            .insert(Kind::Export, &format!("{job}/{name}"), &to_json(spec)?)?
+        {
             return model_err!(JobExportExists, "export {name} of job {job} already exists");
         }
         Ok(())
@@ -210,13 +237,20 @@ impl Engine {
     pub fn create_variable(&self, name: &str, spec: &VariableSpec) -> Result<()> {
         spec.validate(name)?;
         if is_system_variable(name) {
-            return model_err!(VariableShadowsSystem, "variable {name} is a system variable and cannot be redefined");
+            return model_err!(
+                VariableShadowsSystem,
+                "variable {name} is a system variable and cannot be redefined"
+            );
         }
         let mut spec = spec.clone();
         spec.name = name.to_string();
         // checks the time expression and format now, not at the first run
-        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset()).with_variable(&spec)?;
-        if !self.catalog().insert(Kind::Variable, name, &to_json(&spec)?)? {
+        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset())
+            .with_variable(&spec)?;
+        if !self
+            .catalog()
+            .insert(Kind::Variable, name, &to_json(&spec)?)?
+        {
             return model_err!(VariableExists, "variable {name} already exists");
         }
         Ok(())
@@ -227,7 +261,10 @@ impl Engine {
         self.catalog()
             .list(Kind::Variable, "")?
             .into_iter()
-            .map(|(k, v)| serde_json::from_value(v).map_err(|e| Error::internal(format!("stored variable {k}: {e}"))))
+            .map(|(k, v)| {
+                serde_json::from_value(v)
+                    .map_err(|e| Error::internal(format!("stored variable {k}: {e}")))
+            })
             .collect()
     }
 

@@ -33,7 +33,9 @@ impl Sizing {
     /// From a container (type x count); without one, the machine's cores and 2 GiB per core.
     /// Partitions are capped by the cores this machine has: more would only add overhead.
     pub fn for_container(container: Option<&Container>) -> Self {
-        let machine = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let machine = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let (cores, gib) = match container {
             Some(c) => {
                 let (cores, gib) = c.total();
@@ -74,15 +76,23 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    ctx.sql_with_options(sql, options)
-        .await
-        .map_err(|e| Error::new(ErrorCode::InvalidSql, format!("computation.code: {}", strip_df(&e.to_string()))))
+    ctx.sql_with_options(sql, options).await.map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidSql,
+            format!("computation.code: {}", strip_df(&e.to_string())),
+        )
+    })
 }
 
 /// DataFusion's messages carry a context prefix the user does not need.
 pub fn strip_df(msg: &str) -> String {
     let mut m = msg.trim();
-    for p in ["Error during planning: ", "SQL error: ", "Schema error: ", "Execution error: "] {
+    for p in [
+        "Error during planning: ",
+        "SQL error: ",
+        "Schema error: ",
+        "Execution error: ",
+    ] {
         if let Some(rest) = m.strip_prefix(p) {
             m = rest;
         }
@@ -113,7 +123,9 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::InvalidSql);
         let e = plan_sql(&ctx, "select x from nowhere").await.unwrap_err();
         assert!(e.message().contains("nowhere"), "{e}");
-        let e = plan_sql(&ctx, "create table t as select 1").await.unwrap_err();
+        let e = plan_sql(&ctx, "create table t as select 1")
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidSql);
         let df = plan_sql(&ctx, "select 1 as a").await.unwrap();
         assert_eq!(df.count().await.unwrap(), 1);
@@ -121,7 +133,10 @@ mod tests {
 
     #[test]
     fn sizing() {
-        let c = Container { ty: "2U4G".into(), count: 3 };
+        let c = Container {
+            ty: "2U4G".into(),
+            count: 3,
+        };
         let s = Sizing::for_container(Some(&c));
         assert_eq!(s.memory, 12 * GIB);
         assert!(s.partitions >= 1 && s.partitions <= 6);

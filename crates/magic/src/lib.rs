@@ -84,7 +84,10 @@ impl Expander {
     pub fn new(batch_time: DateTime<FixedOffset>) -> Self {
         let mut vars = HashMap::new();
         for (name, fmt) in SYSTEM_VARIABLES {
-            vars.insert((*name).to_string(), Value::Time(Duration::zero(), (*fmt).to_string()));
+            vars.insert(
+                (*name).to_string(),
+                Value::Time(Duration::zero(), (*fmt).to_string()),
+            );
         }
         Self { batch_time, vars }
     }
@@ -98,8 +101,13 @@ impl Expander {
     pub fn with_variable(mut self, v: &VariableSpec) -> Result<Self> {
         let value = match v.ty {
             VarType::Time => {
-                validate_java_format(&v.format).map_err(|e| e.context(format!("variable {}", v.name)))?;
-                Value::Time(parse_time_expr(&v.value).map_err(|e| e.context(format!("variable {}", v.name)))?, v.format.clone())
+                validate_java_format(&v.format)
+                    .map_err(|e| e.context(format!("variable {}", v.name)))?;
+                Value::Time(
+                    parse_time_expr(&v.value)
+                        .map_err(|e| e.context(format!("variable {}", v.name)))?,
+                    v.format.clone(),
+                )
             }
             _ => Value::Text(v.value.clone()),
         };
@@ -109,7 +117,8 @@ impl Expander {
 
     /// Adds a constant (a job param), shadowing variables of the same name.
     pub fn with_param(mut self, name: &str, value: &str) -> Self {
-        self.vars.insert(name.to_string(), Value::Text(value.to_string()));
+        self.vars
+            .insert(name.to_string(), Value::Text(value.to_string()));
         self
     }
 
@@ -195,9 +204,14 @@ pub fn parse_time_expr(expr: &str) -> Result<Duration> {
         if digits == 0 {
             return Err(bad("expected a number"));
         }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad("number too large"))?;
+        let n: i64 = rest[..digits]
+            .parse()
+            .map_err(|_| bad("number too large"))?;
         rest = &rest[digits..];
-        let unit = rest.chars().next().ok_or_else(|| bad("missing unit d, h or m"))?;
+        let unit = rest
+            .chars()
+            .next()
+            .ok_or_else(|| bad("missing unit d, h or m"))?;
         let d = match unit {
             'd' => Duration::try_days(n),
             'h' => Duration::try_hours(n),
@@ -223,7 +237,11 @@ mod tests {
     fn system_variables_at_batch_time() {
         let ex = at("2024-02-29T23:05:09+08:00");
         assert_eq!(
-            ex.expand("$(year)/$(mon)/$(day) $(hour):$(min):$(sec) | $(date) | $(now)", "sql").unwrap(),
+            ex.expand(
+                "$(year)/$(mon)/$(day) $(hour):$(min):$(sec) | $(date) | $(now)",
+                "sql"
+            )
+            .unwrap(),
             "2024/02/29 23:05:09 | 2024-02-29 | 2024-02-29 23:05:09"
         );
     }
@@ -233,10 +251,16 @@ mod tests {
         let ex = at("2024-01-01T00:00:00Z");
         let e = ex.expand("select $(nope)", "computation.code").unwrap_err();
         assert_eq!(e.code(), ErrorCode::UndefinedVariable);
-        assert!(e.message().contains("computation.code") && e.message().contains("nope"), "{e}");
+        assert!(
+            e.message().contains("computation.code") && e.message().contains("nope"),
+            "{e}"
+        );
         assert_eq!(ex.expand("a $$(year) b", "x").unwrap(), "a $(year) b");
         assert!(ex.expand("a $(year", "x").is_err());
-        assert_eq!(ex.expand_counting("k/$(year)/", "x").unwrap(), ("k/2024/".to_string(), 1));
+        assert_eq!(
+            ex.expand_counting("k/$(year)/", "x").unwrap(),
+            ("k/2024/".to_string(), 1)
+        );
     }
 
     #[test]
@@ -247,9 +271,18 @@ mod tests {
             value: "$(now)-5d".into(),
             format: "yyyyMMdd HH".into(),
         };
-        let ex = at("2024-03-02T01:00:00Z").with_variable(&v).unwrap().with_param("p", "x");
-        assert_eq!(ex.expand("$(fiveDaysAgo)|$(p)", "sql").unwrap(), "20240226 01|x");
-        assert_eq!(parse_time_expr("$(now)-1d-2h+30m").unwrap(), Duration::minutes(-24 * 60 - 120 + 30));
+        let ex = at("2024-03-02T01:00:00Z")
+            .with_variable(&v)
+            .unwrap()
+            .with_param("p", "x");
+        assert_eq!(
+            ex.expand("$(fiveDaysAgo)|$(p)", "sql").unwrap(),
+            "20240226 01|x"
+        );
+        assert_eq!(
+            parse_time_expr("$(now)-1d-2h+30m").unwrap(),
+            Duration::minutes(-24 * 60 - 120 + 30)
+        );
         assert!(parse_time_expr("now-1d").is_err());
         assert!(parse_time_expr("$(now)-1w").is_err());
     }

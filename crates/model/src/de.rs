@@ -35,10 +35,7 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> cr
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        crate::Error::new(
-            crate::ErrorCode::InvalidRequestBody,
-            format!("{what}: {e}"),
-        )
+        crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{what}: {e}"))
     })
 }
 

@@ -78,7 +78,11 @@ impl Container {
     fn validate(&self) -> Result<()> {
         let Some((cores, _)) = self.unit() else {
             let names: Vec<&str> = CONTAINER_TYPES.iter().map(|t| t.0).collect();
-            let hint = if CONTAINER_TYPE.is_match(&self.ty) { "not offered" } else { "malformed" };
+            let hint = if CONTAINER_TYPE.is_match(&self.ty) {
+                "not offered"
+            } else {
+                "malformed"
+            };
             return model_err!(
                 InvalidContainerType,
                 "container.type {:?} is {hint}; use one of {}",
@@ -87,7 +91,11 @@ impl Container {
             );
         };
         if self.count < 1 {
-            return model_err!(InvalidContainerCount, "container.count {} must be at least 1", self.count);
+            return model_err!(
+                InvalidContainerCount,
+                "container.count {} must be at least 1",
+                self.count
+            );
         }
         let total = i64::from(cores) * self.count;
         if total > i64::from(MAX_CORES) {
@@ -106,10 +114,19 @@ impl Container {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SchedulerSpec {
     /// Seconds-first cron expression (5 or 6 fields).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub crontab: String,
     /// `Nm` / `Nh`; `0` or empty = run continuously.
-    #[serde(default, rename = "loop", deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "loop",
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub loop_: String,
 }
 
@@ -159,7 +176,11 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<Scheduler>,
     /// Params with defaults.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub params: Vec<Param>,
 }
 
@@ -181,7 +202,10 @@ impl JobSpec {
     pub fn validate(&self, name: &str) -> Result<()> {
         check_name(ErrorCode::InvalidJobName, "job name", name)?;
         if self.srcs.is_empty() {
-            return model_err!(InvalidJobSpec, "srcs is empty: a job reads at least one datasource or job");
+            return model_err!(
+                InvalidJobSpec,
+                "srcs is empty: a job reads at least one datasource or job"
+            );
         }
         let mut tables = HashSet::new();
         for (i, s) in self.srcs.iter().enumerate() {
@@ -206,10 +230,17 @@ impl JobSpec {
                 );
             }
             if !tables.insert(s.table_name.to_ascii_lowercase()) {
-                return model_err!(DuplicateTableName, "srcs[{i}].tableName {:?} is used twice", s.table_name);
+                return model_err!(
+                    DuplicateTableName,
+                    "srcs[{i}].tableName {:?} is used twice",
+                    s.table_name
+                );
             }
             if s.file_filter.chars().count() > 128 {
-                return model_err!(FieldTooLong, "srcs[{i}].fileFilter is longer than 128 characters");
+                return model_err!(
+                    FieldTooLong,
+                    "srcs[{i}].fileFilter is longer than 128 characters"
+                );
             }
         }
         if !self.computation.ty.is_known() {
@@ -223,7 +254,11 @@ impl JobSpec {
             return model_err!(InvalidSql, "computation.code is empty");
         }
         let sched = self.scheduler_type();
-        let spec = self.scheduler.as_ref().and_then(|s| s.spec.clone()).unwrap_or_default();
+        let spec = self
+            .scheduler
+            .as_ref()
+            .and_then(|s| s.spec.clone())
+            .unwrap_or_default();
         match &sched {
             SchedulerType::Depend => {
                 let jobs = self.srcs.iter().filter(|s| s.ty == SrcType::Job).count();
@@ -255,7 +290,10 @@ impl JobSpec {
             }
             SchedulerType::Crontab => {
                 if spec.crontab.trim().is_empty() {
-                    return model_err!(InvalidBatchSpec, "scheduler.spec.crontab is required for a crontab job");
+                    return model_err!(
+                        InvalidBatchSpec,
+                        "scheduler.spec.crontab is required for a crontab job"
+                    );
                 }
                 check_crontab_shape(&spec.crontab)?;
             }
@@ -299,7 +337,11 @@ impl JobSpec {
                 );
             }
             if !names.insert(p.name.as_str()) {
-                return model_err!(InvalidJobSpec, "params[{i}].name {:?} is declared twice", p.name);
+                return model_err!(
+                    InvalidJobSpec,
+                    "params[{i}].name {:?} is declared twice",
+                    p.name
+                );
             }
         }
         Ok(())
@@ -311,11 +353,22 @@ impl JobSpec {
 fn check_crontab_shape(expr: &str) -> Result<()> {
     let e = expr.trim();
     if e.starts_with('@') {
-        const D: &[&str] = &["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+        const D: &[&str] = &[
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+        ];
         if D.contains(&e) || e.starts_with("@every ") {
             return Ok(());
         }
-        return model_err!(InvalidBatchSpec, "scheduler.spec.crontab {expr:?}: unknown descriptor");
+        return model_err!(
+            InvalidBatchSpec,
+            "scheduler.spec.crontab {expr:?}: unknown descriptor"
+        );
     }
     let fields = e.split_whitespace().count();
     if !(5..=6).contains(&fields) {
@@ -324,8 +377,14 @@ fn check_crontab_shape(expr: &str) -> Result<()> {
             "scheduler.spec.crontab {expr:?} has {fields} fields; use 5 or 6, seconds first (e.g. \"0 0 0/1 * *\")"
         );
     }
-    if let Some(c) = e.chars().find(|c| !(c.is_ascii_alphanumeric() || " */,-?".contains(*c))) {
-        return model_err!(InvalidBatchSpec, "scheduler.spec.crontab {expr:?} holds {c:?}");
+    if let Some(c) = e
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || " */,-?".contains(*c)))
+    {
+        return model_err!(
+            InvalidBatchSpec,
+            "scheduler.spec.crontab {expr:?} holds {c:?}"
+        );
     }
     Ok(())
 }
@@ -334,7 +393,11 @@ fn check_crontab_shape(expr: &str) -> Result<()> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartJobInput {
     /// Param values for this start.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub params: Vec<Param>,
 }
 
@@ -370,14 +433,18 @@ mod tests {
 
     #[test]
     fn sdk_bodies() {
-        job(r#"{"srcs":[{"name":"ds1","fileFilter":"","type":"datasource","tableName":"t1"}],
+        job(
+            r#"{"srcs":[{"name":"ds1","fileFilter":"","type":"datasource","tableName":"t1"}],
  "computation":{"code":"select * from t1","type":"sql"},
  "container":{"type":"1U2G","count":1},
  "scheduler":{"type":"crontab","spec":{"crontab":"0 0 0/1 * *"}},
- "params":[{"name":"p1","default":"x"}]}"#)
+ "params":[{"name":"p1","default":"x"}]}"#,
+        )
         .unwrap();
-        job(r#"{"srcs":[{"name":"job1","fileFilter":"","type":"job","tableName":"t2"}],
- "computation":{"code":"select * from t2","type":"sql"},"scheduler":{"type":"depend"}}"#)
+        job(
+            r#"{"srcs":[{"name":"job1","fileFilter":"","type":"job","tableName":"t2"}],
+ "computation":{"code":"select * from t2","type":"sql"},"scheduler":{"type":"depend"}}"#,
+        )
         .unwrap();
         job(r#"{"srcs":[{"name":"ds","type":"DataSource","tableName":"t"}],
  "computation":{"code":"select 1","type":"SQL"},"scheduler":{"type":"loop","spec":{"loop":"10m"}}}"#)
@@ -388,14 +455,26 @@ mod tests {
     fn rules() {
         let base = r#""computation":{"code":"select 1","type":"sql"}"#;
         let src = r#""srcs":[{"name":"ds","type":"datasource","tableName":"t"}]"#;
-        let e = job(&format!(r#"{{{src},{base},"container":{{"type":"16U64G","count":7}}}}"#)).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},{base},"container":{{"type":"16U64G","count":7}}}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidContainerCount);
         assert!(e.message().contains("112U"), "{e}");
-        let e = job(&format!(r#"{{{src},{base},"container":{{"type":"3U3G","count":1}}}}"#)).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},{base},"container":{{"type":"3U3G","count":1}}}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidContainerType);
-        let e = job(&format!(r#"{{{src},{base},"scheduler":{{"type":"crontab"}}}}"#)).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},{base},"scheduler":{{"type":"crontab"}}}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidBatchSpec);
-        let e = job(&format!(r#"{{{src},{base},"scheduler":{{"type":"loop","spec":{{"loop":"5s"}}}}}}"#)).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},{base},"scheduler":{{"type":"loop","spec":{{"loop":"5s"}}}}}}"#
+        ))
+        .unwrap_err();
         assert!(e.message().contains("5s"), "{e}");
         let e = job(&format!(
             r#"{{"srcs":[{{"name":"j0","type":"job","tableName":"t"}}],{base},"scheduler":{{"type":"depend"}},"container":{{"type":"1U2G","count":1}}}}"#
@@ -403,18 +482,31 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidBatchSpec);
         assert!(e.message().contains("container"), "{e}");
-        let e = job(&format!(r#"{{{src},{base},"scheduler":{{"type":"depend"}}}}"#)).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},{base},"scheduler":{{"type":"depend"}}}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidBatchSpec);
         let e = job(&format!(
             r#"{{"srcs":[{{"name":"a","type":"datasource","tableName":"t"}},{{"name":"b","type":"datasource","tableName":"T"}}],{base}}}"#
         ))
         .unwrap_err();
         assert_eq!(e.code(), ErrorCode::DuplicateTableName);
-        let e = job(&format!(r#"{{{src},"computation":{{"code":"x","type":"python"}}}}"#)).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},"computation":{{"code":"x","type":"python"}}}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::UnsupportedJobType);
-        let e = job(&format!(r#"{{{src},{base},"params":[{{"name":"1p","default":""}}]}}"#)).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},{base},"params":[{{"name":"1p","default":""}}]}}"#
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidVariableName);
-        let e = job(&format!(r#"{{{src},{base},"params":[{{"name":"p","default":"{}"}}]}}"#, "v".repeat(65))).unwrap_err();
+        let e = job(&format!(
+            r#"{{{src},{base},"params":[{{"name":"p","default":"{}"}}]}}"#,
+            "v".repeat(65)
+        ))
+        .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidVariableValue);
         let e = job(r#"{"srcs":[],"computation":{"code":"select 1","type":"sql"}}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidJobSpec);

@@ -50,18 +50,28 @@ impl RunStatus {
 
     /// Parses a status case-insensitively.
     pub fn parse(s: &str) -> Result<Self> {
-        match RunStatus::ALL.iter().find(|st| st.as_str().eq_ignore_ascii_case(s)) {
+        match RunStatus::ALL
+            .iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+        {
             Some(st) => Ok(*st),
             None => {
                 let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-                model_err!(InvalidRequestBody, "status {s:?} is invalid; use one of {}", all.join(", "))
+                model_err!(
+                    InvalidRequestBody,
+                    "status {s:?} is invalid; use one of {}",
+                    all.join(", ")
+                )
             }
         }
     }
 
     /// Whether the batch has ended.
     pub fn is_final(self) -> bool {
-        matches!(self, RunStatus::Successful | RunStatus::Failed | RunStatus::Canceled)
+        matches!(
+            self,
+            RunStatus::Successful | RunStatus::Failed | RunStatus::Canceled
+        )
     }
 }
 
@@ -173,7 +183,9 @@ mod tests {
         let a: BatchActionInput = serde_json::from_str(r#"{"jobName":"j","runId":3}"#).unwrap();
         let b: BatchActionInput = serde_json::from_str(r#"{"jobName":"j","runId":"3"}"#).unwrap();
         assert_eq!(a, b);
-        assert!(serde_json::from_str::<BatchActionInput>(r#"{"jobName":"j","runId":"x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<BatchActionInput>(r#"{"jobName":"j","runId":"x"}"#).is_err()
+        );
     }
 
     #[test]
@@ -191,6 +203,9 @@ mod tests {
         let v = serde_json::to_value(&h).unwrap();
         assert!(v["runId"].is_i64() && v["duration"].is_i64());
         assert_eq!(v["status"], "Running");
-        assert_eq!(RunStatus::parse("successful").unwrap(), RunStatus::Successful);
+        assert_eq!(
+            RunStatus::parse("successful").unwrap(),
+            RunStatus::Successful
+        );
     }
 }

@@ -31,19 +31,31 @@ impl VariableSpec {
         match &self.ty {
             VarType::Time => {
                 if self.value.trim().is_empty() {
-                    return model_err!(InvalidVariableValue, "variable {name}: a time variable needs a value such as $(now)-5d");
+                    return model_err!(
+                        InvalidVariableValue,
+                        "variable {name}: a time variable needs a value such as $(now)-5d"
+                    );
                 }
                 if self.format.trim().is_empty() {
-                    return model_err!(InvalidTimeFormat, "variable {name}: a time variable needs a format such as yyyy-MM-dd HH:mm:ss");
+                    return model_err!(
+                        InvalidTimeFormat,
+                        "variable {name}: a time variable needs a format such as yyyy-MM-dd HH:mm:ss"
+                    );
                 }
             }
             VarType::String => {
                 if self.value.chars().count() > 1024 {
-                    return model_err!(InvalidVariableValue, "variable {name}: value is longer than 1024 characters");
+                    return model_err!(
+                        InvalidVariableValue,
+                        "variable {name}: value is longer than 1024 characters"
+                    );
                 }
             }
             VarType::Other(t) => {
-                return model_err!(InvalidVariableType, "variable {name}: type {t:?} is invalid; use time or string");
+                return model_err!(
+                    InvalidVariableType,
+                    "variable {name}: type {t:?} is invalid; use time or string"
+                );
             }
         }
         Ok(())
@@ -69,10 +81,19 @@ mod tests {
         .unwrap();
         v.validate("fiveDaysAgo").unwrap();
         let v: VariableSpec = serde_json::from_str(r#"{"type":"time","value":"$(now)"}"#).unwrap();
-        assert_eq!(v.validate("x").unwrap_err().code(), ErrorCode::InvalidTimeFormat);
+        assert_eq!(
+            v.validate("x").unwrap_err().code(),
+            ErrorCode::InvalidTimeFormat
+        );
         let v: VariableSpec = serde_json::from_str(r#"{"type":"number","value":"1"}"#).unwrap();
-        assert_eq!(v.validate("x").unwrap_err().code(), ErrorCode::InvalidVariableType);
+        assert_eq!(
+            v.validate("x").unwrap_err().code(),
+            ErrorCode::InvalidVariableType
+        );
         let v: VariableSpec = serde_json::from_str(r#"{"type":"string","value":"1"}"#).unwrap();
-        assert_eq!(v.validate("a-b").unwrap_err().code(), ErrorCode::InvalidVariableName);
+        assert_eq!(
+            v.validate("a-b").unwrap_err().code(),
+            ErrorCode::InvalidVariableName
+        );
     }
 }

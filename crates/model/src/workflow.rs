@@ -15,7 +15,11 @@ pub struct WorkflowSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub region: String,
     /// Free text.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub comment: String,
     /// Graph nodes keyed `<name>-<type>` (kept as given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,7 +31,12 @@ impl WorkflowSpec {
     pub fn validate(&self, name: &str, regions: &[String]) -> Result<()> {
         check_name(ErrorCode::InvalidWorkflowName, "workflow name", name)?;
         if !self.region.is_empty() && !regions.iter().any(|r| r == &self.region) {
-            return model_err!(RegionMismatch, "region {:?} is not served here; use one of {}", self.region, regions.join(", "));
+            return model_err!(
+                RegionMismatch,
+                "region {:?} is not served here; use one of {}",
+                self.region,
+                regions.join(", ")
+            );
         }
         Ok(())
     }

@@ -22,7 +22,10 @@ pub struct CommitReport {
 }
 
 fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
-    Error::new(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()))
+    Error::new(
+        ErrorCode::ExportFailed,
+        format!("{what} {}: {e}", p.display()),
+    )
 }
 
 /// Existing files of `root` whose key (relative, `/`-separated) starts with `scope`.
@@ -43,10 +46,15 @@ fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
             let entry = entry.map_err(|e| fs_err("listing", &d, e))?;
             let p = entry.path();
             let ft = entry.file_type().map_err(|e| fs_err("listing", &p, e))?;
-            let Ok(rel) = p.strip_prefix(root) else { continue };
+            let Ok(rel) = p.strip_prefix(root) else {
+                continue;
+            };
             let key = rel.to_string_lossy().replace('\\', "/");
             if ft.is_dir() {
-                if scope.starts_with(&format!("{key}/")) || key.starts_with(scope) || scope.is_empty() {
+                if scope.starts_with(&format!("{key}/"))
+                    || key.starts_with(scope)
+                    || scope.is_empty()
+                {
                     stack.push(p);
                 }
             } else if key.starts_with(scope) {
@@ -56,6 +64,26 @@ fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Checks, before anything of the batch is committed, that `errorIfExists`
+/// will not fail: a batch with several exports must not commit some of them
+/// and then fail on another.
+pub fn precheck(staged: &StagedExport) -> Result<()> {
+    let ex = &staged.export;
+    if ex.save_mode == SaveMode::ErrorIfExists {
+        if let Some((key, _)) = existing(&ex.root, ex.naming.scope())?.first() {
+            return Err(Error::new(
+                ErrorCode::ExportFailed,
+                format!(
+                    "export {}: saveMode errorIfExists and {key} already exists in {}",
+                    ex.name,
+                    ex.root.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Applies the save mode and moves the staged files into place.

@@ -22,7 +22,7 @@ mod commit;
 mod naming;
 mod writer;
 
-pub use commit::{CommitReport, commit, discard};
+pub use commit::{CommitReport, commit, discard, precheck};
 pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT};
 pub use writer::FormatOptions;
 
@@ -83,7 +83,12 @@ pub struct WriterHandle {
 }
 
 /// Starts the blocking writer of one export. Files go to `staging_dir`.
-pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: PathBuf, token: String) -> WriterHandle {
+pub fn spawn_file_writer(
+    export: FileExport,
+    schema: SchemaRef,
+    staging_dir: PathBuf,
+    token: String,
+) -> WriterHandle {
     let (sender, mut rx) = mpsc::channel::<RecordBatch>(4);
     let join = tokio::task::spawn_blocking(move || {
         let n = export.file_count.max(1);
@@ -91,7 +96,11 @@ pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: Pat
         let mut writers: Vec<Option<FileWriter>> = (0..n).map(|_| None).collect();
         let mut next = 0usize;
         let open = |i: usize| -> Result<FileWriter> {
-            FileWriter::create(&staging_dir.join(format!("part-{i:05}{ext}")), &schema, &export.options)
+            FileWriter::create(
+                &staging_dir.join(format!("part-{i:05}{ext}")),
+                &schema,
+                &export.options,
+            )
         };
         while let Some(batch) = rx.blocking_recv() {
             let len = batch.num_rows();
@@ -128,12 +137,18 @@ pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: Pat
             let (rows, bytes) = w.finish()?;
             files.push(StagedFile {
                 staging: staging_dir.join(format!("part-{i:05}{ext}")),
-                key: export.naming.key(i, n, &token, export.save_mode == SaveMode::Append),
+                key: export
+                    .naming
+                    .key(i, n, &token, export.save_mode == SaveMode::Append),
                 rows,
                 bytes,
             });
         }
-        Ok(StagedExport { export, files, token })
+        Ok(StagedExport {
+            export,
+            files,
+            token,
+        })
     });
     WriterHandle { sender, join }
 }

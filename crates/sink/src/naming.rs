@@ -70,11 +70,20 @@ mod tests {
     fn names() {
         let ext = Naming::extension_of(&ExportFormat::Csv, &Compression::Gzip);
         assert_eq!(ext, ".csv.gz");
-        assert_eq!(Naming::extension_of(&ExportFormat::Parquet, &Compression::Snappy), ".parquet");
-        let p = Naming::Parts { prefix: "out/2024-01-01/".into(), ext };
+        assert_eq!(
+            Naming::extension_of(&ExportFormat::Parquet, &Compression::Snappy),
+            ".parquet"
+        );
+        let p = Naming::Parts {
+            prefix: "out/2024-01-01/".into(),
+            ext,
+        };
         assert_eq!(p.key(3, 4, "t", false), "out/2024-01-01/part-00003.csv.gz");
         assert_eq!(p.key(0, 1, "t", true), "out/2024-01-01/part-00000-t.csv.gz");
-        let e = Naming::Exact { name: "r/report.csv".into(), ext: ".csv".into() };
+        let e = Naming::Exact {
+            name: "r/report.csv".into(),
+            ext: ".csv".into(),
+        };
         assert_eq!(e.key(0, 1, "t", false), "r/report.csv");
         assert_eq!(e.key(1, 2, "t", false), "r/report.csv-00001");
     }

@@ -28,7 +28,10 @@ pub async fn list_keys(
     prefixes: &[String],
     file_filter: &str,
 ) -> Result<Vec<SourceFile>> {
-    let mut all_prefixes: Vec<String> = prefixes.iter().map(|p| format!("{p}{file_filter}")).collect();
+    let mut all_prefixes: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("{p}{file_filter}"))
+        .collect();
     if all_prefixes.is_empty() {
         all_prefixes.push(file_filter.to_string());
     }
@@ -39,16 +42,29 @@ pub async fn list_keys(
             Some(i) => &full[..i],
             None => "",
         };
-        let dir_path = if dir.is_empty() { None } else { Some(Path::from(dir)) };
+        let dir_path = if dir.is_empty() {
+            None
+        } else {
+            Some(Path::from(dir))
+        };
         let listed: Vec<ObjectMeta> = match store.list(dir_path.as_ref()).try_collect().await {
             Ok(v) => v,
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
-            Err(e) => return Err(store_error(&format!("listing bucket {bucket:?} prefix {full:?}"), e)),
+            Err(e) => {
+                return Err(store_error(
+                    &format!("listing bucket {bucket:?} prefix {full:?}"),
+                    e,
+                ));
+            }
         };
         for meta in listed {
             let key = meta.location.as_ref();
             let name = meta.location.filename().unwrap_or("");
-            if !key.starts_with(full) || name.starts_with('.') || name.starts_with('_') || meta.size == 0 {
+            if !key.starts_with(full)
+                || name.starts_with('.')
+                || name.starts_with('_')
+                || meta.size == 0
+            {
                 continue;
             }
             found.insert(
@@ -78,20 +94,32 @@ mod tests {
     #[tokio::test]
     async fn prefixes_and_filter() {
         let dir = tempfile::tempdir().unwrap();
-        for k in ["logs/a-2017-06-01.json", "logs/a-2017-06-02.json", "logs/sub/b.json", "other/c.json", "logs/_SUCCESS"] {
+        for k in [
+            "logs/a-2017-06-01.json",
+            "logs/a-2017-06-02.json",
+            "logs/sub/b.json",
+            "other/c.json",
+            "logs/_SUCCESS",
+        ] {
             let p = dir.path().join(k);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, b"{}\n").unwrap();
         }
         let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let keys = |v: Vec<SourceFile>| v.into_iter().map(|f| f.key).collect::<Vec<_>>();
-        let got = list_keys(&store, "b", &["logs/a-".into()], "2017-06-01").await.unwrap();
+        let got = list_keys(&store, "b", &["logs/a-".into()], "2017-06-01")
+            .await
+            .unwrap();
         assert_eq!(keys(got), vec!["logs/a-2017-06-01.json"]);
-        let got = list_keys(&store, "b", &["logs/".into(), "other/".into()], "").await.unwrap();
+        let got = list_keys(&store, "b", &["logs/".into(), "other/".into()], "")
+            .await
+            .unwrap();
         assert_eq!(keys(got).len(), 4);
         let got = list_keys(&store, "b", &[], "").await.unwrap();
         assert_eq!(keys(got).len(), 4);
-        let e = list_keys(&store, "b", &["nope/".into()], "").await.unwrap_err();
+        let e = list_keys(&store, "b", &["nope/".into()], "")
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), ErrorCode::NoFilesMatched);
         assert!(e.message().contains("nope/"));
     }

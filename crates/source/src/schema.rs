@@ -13,7 +13,9 @@ pub const VALTYPE_ARROW: &[(ValType, fn() -> DataType)] = &[
     (ValType::Long, || DataType::Int64),
     (ValType::Float, || DataType::Float64),
     (ValType::String, || DataType::Utf8),
-    (ValType::Date, || DataType::Timestamp(TimeUnit::Microsecond, Some(DATE_TZ.into()))),
+    (ValType::Date, || {
+        DataType::Timestamp(TimeUnit::Microsecond, Some(DATE_TZ.into()))
+    }),
 ];
 
 fn arrow_type(v: &ValType) -> DataType {
@@ -47,9 +49,11 @@ pub fn valtype_of(dt: &DataType) -> ValType {
         | DataType::UInt16
         | DataType::UInt32
         | DataType::UInt64 => ValType::Long,
-        DataType::Float16 | DataType::Float32 | DataType::Float64 | DataType::Decimal128(..) | DataType::Decimal256(..) => {
-            ValType::Float
-        }
+        DataType::Float16
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => ValType::Float,
         DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 => ValType::Date,
         _ => ValType::String,
     }

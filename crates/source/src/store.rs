@@ -38,8 +38,12 @@ impl Stores {
 
     /// The URL DataFusion knows the bucket by.
     pub fn bucket_url(bucket: &str) -> Result<Url> {
-        Url::parse(&format!("kodo://{bucket}/"))
-            .map_err(|e| Error::new(ErrorCode::InvalidRepoSpec, format!("bucket {bucket:?}: {e}")))
+        Url::parse(&format!("kodo://{bucket}/")).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidRepoSpec,
+                format!("bucket {bucket:?}: {e}"),
+            )
+        })
     }
 
     /// The store of an existing bucket (E18619 when it does not exist).
@@ -48,7 +52,10 @@ impl Stores {
         if !dir.is_dir() {
             return Err(Error::new(
                 ErrorCode::BucketNotFound,
-                format!("bucket {bucket:?} does not exist (embedded default: no folder {})", dir.display()),
+                format!(
+                    "bucket {bucket:?} does not exist (embedded default: no folder {})",
+                    dir.display()
+                ),
             ));
         }
         let fs = LocalFileSystem::new_with_prefix(&dir)
@@ -60,7 +67,10 @@ impl Stores {
     pub fn bucket_for_write(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
         let dir = self.bucket_dir(bucket);
         std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::new(ErrorCode::ExportFailed, format!("creating bucket folder {}: {e}", dir.display()))
+            Error::new(
+                ErrorCode::ExportFailed,
+                format!("creating bucket folder {}: {e}", dir.display()),
+            )
         })?;
         self.bucket(bucket)
     }

@@ -8,7 +8,9 @@ use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::provider_as_source;
 use datafusion::datasource::view::ViewTable;
 use datafusion::execution::context::SessionState;
@@ -32,7 +34,11 @@ pub struct FileOptions {
 
 impl FileOptions {
     /// From a datasource spec's fields; validates the delimiter is one byte.
-    pub fn new(file_type: &FileType, delimiter: Option<&str>, header: Option<bool>) -> Result<Self> {
+    pub fn new(
+        file_type: &FileType,
+        delimiter: Option<&str>,
+        header: Option<bool>,
+    ) -> Result<Self> {
         let delimiter = match delimiter {
             None | Some("") => b',',
             Some("\\t") => b'\t',
@@ -96,7 +102,10 @@ fn format_for(opts: &FileOptions, compression: FileCompressionType) -> Arc<dyn F
     }
 }
 
-fn groups(files: &[SourceFile], opts: &FileOptions) -> BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> {
+fn groups(
+    files: &[SourceFile],
+    opts: &FileOptions,
+) -> BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> {
     let mut out: BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> = BTreeMap::new();
     for f in files {
         let c = if opts.file_type == FileType::Parquet {
@@ -104,7 +113,10 @@ fn groups(files: &[SourceFile], opts: &FileOptions) -> BTreeMap<String, (FileCom
         } else {
             compression_of(&f.key)
         };
-        out.entry(format!("{c:?}")).or_insert_with(|| (c, Vec::new())).1.push(f.clone());
+        out.entry(format!("{c:?}"))
+            .or_insert_with(|| (c, Vec::new()))
+            .1
+            .push(f.clone());
     }
     out
 }
@@ -122,7 +134,11 @@ pub async fn infer_schema(
     }
     let mut fields: Vec<Field> = Vec::new();
     for (_, (c, group)) in groups(files, opts) {
-        let metas: Vec<_> = group.iter().take(sample.max(1)).map(|f| f.meta.clone()).collect();
+        let metas: Vec<_> = group
+            .iter()
+            .take(sample.max(1))
+            .map(|f| f.meta.clone())
+            .collect();
         let schema = format_for(opts, c)
             .infer_schema(state, store, &metas)
             .await
@@ -143,21 +159,26 @@ pub fn table_for(
     opts: &FileOptions,
     schema: SchemaRef,
 ) -> Result<Arc<dyn TableProvider>> {
-    let schema = if opts.file_type == FileType::Text { text_schema() } else { schema };
+    let schema = if opts.file_type == FileType::Text {
+        text_schema()
+    } else {
+        schema
+    };
     let mut tables: Vec<Arc<dyn TableProvider>> = Vec::new();
     for (_, (c, group)) in groups(files, opts) {
         let mut urls = Vec::with_capacity(group.len());
         for f in &group {
-            let u = bucket_url
-                .join(&f.key)
-                .map_err(|e| Error::new(ErrorCode::InvalidRepoSpec, format!("key {:?}: {e}", f.key)))?;
+            let u = bucket_url.join(&f.key).map_err(|e| {
+                Error::new(ErrorCode::InvalidRepoSpec, format!("key {:?}: {e}", f.key))
+            })?;
             urls.push(ListingTableUrl::parse(u.as_str()).map_err(|e| read_error(&f.key, e))?);
         }
         let options = ListingOptions::new(format_for(opts, c)).with_file_extension("");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(Arc::clone(&schema));
-        let table = ListingTable::try_new(config).map_err(|e| read_error(bucket_url.as_str(), e))?;
+        let table =
+            ListingTable::try_new(config).map_err(|e| read_error(bucket_url.as_str(), e))?;
         tables.push(Arc::new(table));
     }
     if tables.len() == 1 {

@@ -1,0 +1,103 @@
+//! The README's example, end to end: generate logs, `pbatch run`, read the
+//! parquet back with pyarrow and compare with DuckDB computing the same
+//! report straight from the generated files.
+
+use crate::util::{pbatch, python, read_rows, root};
+
+#[test]
+fn cdn_logs_example_matches_duckdb() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = pbatch()
+        .args([
+            "example",
+            "cdn-logs",
+            "--rows",
+            "20000",
+            "--files",
+            "4",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .expect("pbatch example");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = pbatch()
+        .arg("run")
+        .arg(root().join("examples/cdn-logs"))
+        .arg("daily_traffic")
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--batch-time", "2026-11-25T01:00:00+08:00"])
+        .output()
+        .expect("pbatch run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("read 20000 rows from 4 files"),
+        "{summary}"
+    );
+
+    let file = data
+        .path()
+        .join("buckets/reports/daily_traffic/2026-11-25/part-00000.parquet");
+    let got = read_rows("parquet", std::slice::from_ref(&file), false, ",");
+
+    let logs = data.path().join("buckets/cdn-logs/logs/*/*.json.gz");
+    let script = format!(
+        r#"
+import duckdb, json, datetime
+rel = duckdb.sql("""SELECT CAST(CAST(ts AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS DATE) AS day, domain, status,
+  COUNT(*) AS requests, SUM(bytes) AS bytes
+  FROM read_json('{}', format='newline_delimited', columns={{'ts':'VARCHAR','domain':'VARCHAR','status':'BIGINT','bytes':'BIGINT'}})
+  GROUP BY ALL""")
+for r in rel.fetchall():
+    print(json.dumps(dict(day=r[0].isoformat(), domain=r[1], status=r[2], requests=r[3], bytes=int(r[4])), sort_keys=True))
+"#,
+        logs.display()
+    );
+    let out = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut want: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut got: Vec<String> = got.iter().map(|v| v.to_string()).collect();
+    want.sort();
+    got.sort();
+    let want: Vec<String> = want
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .expect("json")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        got.len() >= 3 * 4 * 4,
+        "expected days x domains x statuses rows, got {}",
+        got.len()
+    );
+    assert_eq!(got, want);
+    let total: i64 = read_rows("parquet", &[file], false, ",")
+        .iter()
+        .map(|r| r["requests"].as_i64().expect("requests"))
+        .sum();
+    assert_eq!(total, 20000);
+}
