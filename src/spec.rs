@@ -21,10 +21,10 @@ pub fn config_for_dir(dir: &Path) -> Result<Config> {
     let mut config = if file.is_file() {
         let text = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
         let mut c = Config::from_toml(&text, &file.display().to_string())?;
-        if let Some(d) = &c.engine.data_dir {
-            if d.is_relative() {
-                c.engine.data_dir = Some(dir.join(d));
-            }
+        if let Some(d) = &c.engine.data_dir
+            && d.is_relative()
+        {
+            c.engine.data_dir = Some(dir.join(d));
         }
         c
     } else {
@@ -52,10 +52,11 @@ fn json_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     }
     for entry in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let p = entry.map_err(|e| io(dir, e))?.path();
-        if p.is_file() && p.extension().is_some_and(|e| e == "json") {
-            if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                out.push((stem.to_string(), p.clone()));
-            }
+        if p.is_file()
+            && p.extension().is_some_and(|e| e == "json")
+            && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+        {
+            out.push((stem.to_string(), p.clone()));
         }
     }
     out.sort();
@@ -109,10 +110,10 @@ pub fn load_dir(engine: &Engine, dir: &Path) -> Result<()> {
                 Err(e) => return Err(e.context(ctx(&p))),
             }
         }
-        if rest.len() == before {
-            if let Some(e) = last_err {
-                return Err(e);
-            }
+        if rest.len() == before
+            && let Some(e) = last_err
+        {
+            return Err(e);
         }
         pending = rest;
     }

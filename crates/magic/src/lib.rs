@@ -219,7 +219,7 @@ pub fn parse_time_expr(expr: &str) -> Result<Duration> {
             _ => return Err(bad("unit must be d, h or m")),
         }
         .ok_or_else(|| bad("offset too large"))?;
-        total = total + d * sign;
+        total += d * sign;
         rest = &rest[1..];
     }
     Ok(total)

@@ -182,16 +182,16 @@ fn check_file_options(
 }
 
 fn check_save_mode(mode: &Option<SaveMode>, allowed: &[SaveMode]) -> Result<()> {
-    if let Some(m) = mode {
-        if !allowed.contains(m) {
-            let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-            return model_err!(
-                InvalidJobExportSpec,
-                "spec.saveMode {:?} is invalid; use one of {}",
-                m.as_str(),
-                names.join(", ")
-            );
-        }
+    if let Some(m) = mode
+        && !allowed.contains(m)
+    {
+        let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+        return model_err!(
+            InvalidJobExportSpec,
+            "spec.saveMode {:?} is invalid; use one of {}",
+            m.as_str(),
+            names.join(", ")
+        );
     }
     Ok(())
 }
@@ -568,14 +568,14 @@ impl ExportSpec {
                 if !h.uri.starts_with('/') {
                     return model_err!(InvalidUrl, "spec.uri {:?} must start with '/'", h.uri);
                 }
-                if let Some(f) = &h.format {
-                    if !f.is_known() {
-                        return model_err!(
-                            InvalidJobExportSpec,
-                            "spec.format {:?} is invalid; use text or json",
-                            f.as_str()
-                        );
-                    }
+                if let Some(f) = &h.format
+                    && !f.is_known()
+                {
+                    return model_err!(
+                        InvalidJobExportSpec,
+                        "spec.format {:?} is invalid; use text or json",
+                        f.as_str()
+                    );
                 }
             }
             ExportSpec::Logdb(l) => {

@@ -315,10 +315,10 @@ impl JobSpec {
                 );
             }
         }
-        if sched != SchedulerType::Depend {
-            if let Some(c) = &self.container {
-                c.validate()?;
-            }
+        if sched != SchedulerType::Depend
+            && let Some(c) = &self.container
+        {
+            c.validate()?;
         }
         let mut names = HashSet::new();
         for (i, p) in self.params.iter().enumerate() {

@@ -71,17 +71,17 @@ fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
 /// and then fail on another.
 pub fn precheck(staged: &StagedExport) -> Result<()> {
     let ex = &staged.export;
-    if ex.save_mode == SaveMode::ErrorIfExists {
-        if let Some((key, _)) = existing(&ex.root, ex.naming.scope())?.first() {
-            return Err(Error::new(
-                ErrorCode::ExportFailed,
-                format!(
-                    "export {}: saveMode errorIfExists and {key} already exists in {}",
-                    ex.name,
-                    ex.root.display()
-                ),
-            ));
-        }
+    if ex.save_mode == SaveMode::ErrorIfExists
+        && let Some((key, _)) = existing(&ex.root, ex.naming.scope())?.first()
+    {
+        return Err(Error::new(
+            ErrorCode::ExportFailed,
+            format!(
+                "export {}: saveMode errorIfExists and {key} already exists in {}",
+                ex.name,
+                ex.root.display()
+            ),
+        ));
     }
     Ok(())
 }
@@ -155,9 +155,9 @@ fn discard_files(staged: &StagedExport) {
 
 /// Removes a staging folder (after a failure or once committed).
 pub fn discard(staging_dir: &Path) {
-    if staging_dir.exists() {
-        if let Err(e) = std::fs::remove_dir_all(staging_dir) {
-            tracing::warn!(dir = %staging_dir.display(), error = %e, "could not remove staging");
-        }
+    if staging_dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(staging_dir)
+    {
+        tracing::warn!(dir = %staging_dir.display(), error = %e, "could not remove staging");
     }
 }

@@ -27,8 +27,10 @@ pub struct FormatOptions {
     pub header: bool,
 }
 
+// One value per open file: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
-    Parquet(ArrowWriter<BufWriter<File>>),
+    Parquet(Box<ArrowWriter<BufWriter<File>>>),
     // orc-rust buffers whole stripes itself and does not flush on close: give it the file.
     Orc(orc_rust::arrow_writer::ArrowWriter<File>, SchemaRef),
     Csv(arrow::csv::Writer<Encoder<BufWriter<File>>>),
@@ -147,10 +149,10 @@ impl FileWriter {
                     _ => PqCompression::UNCOMPRESSED,
                 };
                 let props = WriterProperties::builder().set_compression(c).build();
-                Inner::Parquet(
+                Inner::Parquet(Box::new(
                     ArrowWriter::try_new(file, Arc::clone(schema), Some(props))
                         .map_err(|e| io_err(path, e))?,
-                )
+                ))
             }
             ExportFormat::Csv => Inner::Csv(
                 arrow::csv::WriterBuilder::new()
@@ -202,7 +204,7 @@ impl FileWriter {
     pub(crate) fn finish(self) -> Result<(u64, u64)> {
         let path = self.path;
         let file = match self.inner {
-            Inner::Parquet(w) => w.into_inner().map_err(|e| io_err(&path, e))?,
+            Inner::Parquet(w) => (*w).into_inner().map_err(|e| io_err(&path, e))?,
             Inner::Orc(w, _) => {
                 w.close().map_err(|e| io_err(&path, e))?;
                 let bytes = std::fs::metadata(&path)

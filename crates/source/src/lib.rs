@@ -24,7 +24,7 @@ mod store;
 mod table;
 
 pub use list::{SourceFile, list_keys};
-pub use schema::{DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
+pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::Stores;
 pub use table::{FileOptions, infer_schema, table_for, text_schema};
 

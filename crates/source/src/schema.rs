@@ -7,8 +7,11 @@ use std::sync::Arc;
 /// The time zone of `date` columns.
 pub const DATE_TZ: &str = "UTC";
 
+/// Builds the Arrow type of a valtype (a fn, since `DataType` is not const).
+pub type ArrowTypeFn = fn() -> DataType;
+
 /// valtype -> Arrow type. `date` holds RFC 3339 strings parsed to UTC microseconds.
-pub const VALTYPE_ARROW: &[(ValType, fn() -> DataType)] = &[
+pub const VALTYPE_ARROW: &[(ValType, ArrowTypeFn)] = &[
     (ValType::Boolean, || DataType::Boolean),
     (ValType::Long, || DataType::Int64),
     (ValType::Float, || DataType::Float64),

@@ -181,10 +181,10 @@ pub fn table_for(
             ListingTable::try_new(config).map_err(|e| read_error(bucket_url.as_str(), e))?;
         tables.push(Arc::new(table));
     }
-    if tables.len() == 1 {
-        if let Some(t) = tables.pop() {
-            return Ok(t);
-        }
+    if tables.len() == 1
+        && let Some(t) = tables.pop()
+    {
+        return Ok(t);
     }
     // Files with different compressions: one listing table each, unioned.
     let mut builder: Option<LogicalPlanBuilder> = None;
