@@ -1,8 +1,9 @@
 //! Walks `fixtures/<case>/`: each case is a spec folder (`spec/`), input
 //! files (`data/`, copied as the data dir) and a `case.toml` that says how to
-//! run it and what must come out: rows read back by pyarrow / DuckDB, or an
-//! error code with words its message must hold. `PBATCH_BLESS=1` rewrites
-//! expected rows from what the reader printed.
+//! run it (job, batch time, params, engine time zone: Asia/Shanghai unless
+//! `timezone` says otherwise) and what must come out: rows read back by
+//! pyarrow / DuckDB, or an error code with words its message must hold.
+//! `PBATCH_BLESS=1` rewrites expected rows from what the reader printed.
 
 use crate::util::{copy_dir, pbatch, read_rows, root};
 use serde::Deserialize;
@@ -19,6 +20,9 @@ struct Case {
     batch_time: String,
     #[serde(default)]
     params: Vec<String>,
+    /// Engine time zone (default Asia/Shanghai, set by `util::pbatch`).
+    #[serde(default)]
+    timezone: Option<String>,
     #[serde(default)]
     error: Option<ExpectError>,
     #[serde(default)]
@@ -82,6 +86,9 @@ fn run_case(dir: &Path) -> Result<(), String> {
         .arg(&case.batch_time);
     for p in &case.params {
         cmd.arg("--param").arg(p);
+    }
+    if let Some(z) = &case.timezone {
+        cmd.env("PBATCH_ENGINE_TIMEZONE", z);
     }
     let out = cmd.output().map_err(|e| format!("running pbatch: {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();

@@ -3,9 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `pbatch` binary cargo built for these tests.
+/// The `pbatch` binary cargo built for these tests, evaluating magic
+/// variables in Asia/Shanghai whatever the machine's zone is.
 pub fn pbatch() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pbatch"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pbatch"));
+    c.env("PBATCH_ENGINE_TIMEZONE", "Asia/Shanghai");
+    c
 }
 
 /// The repository root.

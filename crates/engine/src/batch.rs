@@ -28,7 +28,7 @@ const INFER_SAMPLE_FILES: usize = 8;
 pub struct RunReport {
     /// Job.
     pub job: String,
-    /// The batch time variables were evaluated at.
+    /// The batch time, as wall-clock time of the engine's zone.
     pub batch_time: DateTime<FixedOffset>,
     /// Files the srcs listed.
     pub files_read: usize,
@@ -159,7 +159,7 @@ impl Engine {
         pbatch_sink::discard(&staging);
         let report = RunReport {
             job: job.to_string(),
-            batch_time,
+            batch_time: expander.batch_time(),
             files_read,
             rows_read: rows_read(&plan),
             rows_out,
@@ -342,7 +342,7 @@ impl Engine {
         params: &[(String, String)],
         batch_time: DateTime<FixedOffset>,
     ) -> Result<Expander> {
-        let mut ex = Expander::new(batch_time);
+        let mut ex = Expander::in_zone(batch_time.to_utc(), self.zone());
         for v in self.variables()? {
             ex = ex.with_variable(&v)?;
         }

@@ -14,6 +14,10 @@ pub struct EngineConfig {
     /// Regions accepted in datasources and workflows. Default `["nb"]`.
     #[serde(default = "default_regions")]
     pub regions: Vec<String>,
+    /// Zone magic variables are evaluated in: an IANA name (`Asia/Shanghai`),
+    /// an offset (`+08:00`) or `local`. Default: the machine's zone, as cron.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 fn default_regions() -> Vec<String> {
@@ -25,6 +29,7 @@ impl Default for EngineConfig {
         Self {
             data_dir: None,
             regions: default_regions(),
+            timezone: None,
         }
     }
 }
@@ -101,6 +106,53 @@ pub struct Config {
     pub server: ServerConfig,
 }
 
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|x| x.trim().to_string())
+        .filter(|x| !x.is_empty())
+        .collect()
+}
+
+/// A key's setter: every key is declared once, here.
+type Setter = fn(&mut Config, &str);
+
+/// `section.key` -> setter, for `PBATCH_*` variables and [`Config::set`].
+const SETTERS: &[(&str, Setter)] = &[
+    ("engine.data_dir", |c, v| {
+        c.engine.data_dir = Some(PathBuf::from(v))
+    }),
+    ("engine.regions", |c, v| c.engine.regions = list(v)),
+    ("engine.timezone", |c, v| {
+        c.engine.timezone = Some(v.to_string())
+    }),
+    ("kodo.endpoint", |c, v| {
+        c.kodo.endpoint = Some(v.to_string())
+    }),
+    ("kodo.access_key", |c, v| {
+        c.kodo.access_key = Some(v.to_string())
+    }),
+    ("kodo.secret_key", |c, v| {
+        c.kodo.secret_key = Some(v.to_string())
+    }),
+    ("kodo.region", |c, v| c.kodo.region = Some(v.to_string())),
+    ("fusion.endpoint", |c, v| {
+        c.fusion.endpoint = Some(v.to_string())
+    }),
+    ("fusion.access_key", |c, v| {
+        c.fusion.access_key = Some(v.to_string())
+    }),
+    ("fusion.secret_key", |c, v| {
+        c.fusion.secret_key = Some(v.to_string())
+    }),
+    ("logdb.url", |c, v| c.logdb.url = Some(v.to_string())),
+    ("tsdb.url", |c, v| c.tsdb.url = Some(v.to_string())),
+    ("report.url", |c, v| c.report.url = Some(v.to_string())),
+    ("server.listen", |c, v| {
+        c.server.listen = Some(v.to_string())
+    }),
+    ("server.keys", |c, v| c.server.keys = list(v)),
+];
+
 fn config_err(msg: String) -> Error {
     Error::new(ErrorCode::InvalidRequestBody, msg)
 }
@@ -113,53 +165,22 @@ impl Config {
 
     /// Sets one key by its `section.key` name (the parser shared by env and CLI).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        let s = || Some(value.to_string());
-        match key {
-            "engine.data_dir" => self.engine.data_dir = Some(PathBuf::from(value)),
-            "engine.regions" => {
-                self.engine.regions = value.split(',').map(|r| r.trim().to_string()).collect()
+        match SETTERS.iter().find(|(k, _)| *k == key) {
+            Some((_, set)) => {
+                set(self, value);
+                Ok(())
             }
-            "kodo.endpoint" => self.kodo.endpoint = s(),
-            "kodo.access_key" => self.kodo.access_key = s(),
-            "kodo.secret_key" => self.kodo.secret_key = s(),
-            "kodo.region" => self.kodo.region = s(),
-            "fusion.endpoint" => self.fusion.endpoint = s(),
-            "fusion.access_key" => self.fusion.access_key = s(),
-            "fusion.secret_key" => self.fusion.secret_key = s(),
-            "logdb.url" => self.logdb.url = s(),
-            "tsdb.url" => self.tsdb.url = s(),
-            "report.url" => self.report.url = s(),
-            "server.listen" => self.server.listen = s(),
-            "server.keys" => {
-                self.server.keys = value.split(',').map(|k| k.trim().to_string()).collect()
-            }
-            other => {
-                return Err(config_err(format!(
-                    "unknown configuration key {other:?}; known keys: {}",
-                    Self::KEYS.join(", ")
-                )));
-            }
+            None => Err(config_err(format!(
+                "unknown configuration key {key:?}; known keys: {}",
+                Self::keys().join(", ")
+            ))),
         }
-        Ok(())
     }
 
     /// Every settable key.
-    pub const KEYS: &'static [&'static str] = &[
-        "engine.data_dir",
-        "engine.regions",
-        "kodo.endpoint",
-        "kodo.access_key",
-        "kodo.secret_key",
-        "kodo.region",
-        "fusion.endpoint",
-        "fusion.access_key",
-        "fusion.secret_key",
-        "logdb.url",
-        "tsdb.url",
-        "report.url",
-        "server.listen",
-        "server.keys",
-    ];
+    pub fn keys() -> Vec<&'static str> {
+        SETTERS.iter().map(|(k, _)| *k).collect()
+    }
 
     /// Applies `PBATCH_<SECTION>_<KEY>` variables from `vars`.
     pub fn apply_env<I: IntoIterator<Item = (String, String)>>(&mut self, vars: I) -> Result<()> {
@@ -168,14 +189,22 @@ impl Config {
                 continue;
             };
             let lower = rest.to_ascii_lowercase();
-            if let Some(key) = Self::KEYS
+            if let Some((_, set)) = SETTERS
                 .iter()
-                .find(|key| key.replacen('.', "_", 1) == lower)
+                .find(|(key, _)| key.replacen('.', "_", 1) == lower)
             {
-                self.set(key, &v)?;
+                set(self, &v);
             }
         }
         Ok(())
+    }
+
+    /// The zone of `engine.timezone` (the machine's when unset).
+    pub fn zone(&self) -> Result<pbatch_magic::Zone> {
+        match &self.engine.timezone {
+            None => Ok(pbatch_magic::Zone::Local),
+            Some(z) => z.parse().map_err(|e: Error| e.context("engine.timezone")),
+        }
     }
 
     /// The data dir (default `./pbatch-data`).
@@ -212,5 +241,17 @@ mod tests {
             "{e}"
         );
         assert!(c.set("engine.nope", "1").is_err());
+        c.apply_env([(
+            "PBATCH_ENGINE_TIMEZONE".to_string(),
+            "Asia/Shanghai".to_string(),
+        )])
+        .unwrap();
+        assert_eq!(c.zone().unwrap().to_string(), "Asia/Shanghai");
+        c.set("engine.timezone", "Mars/Base").unwrap();
+        let e = c.zone().unwrap_err();
+        assert!(
+            e.message().contains("engine.timezone") && e.message().contains("Mars/Base"),
+            "{e}"
+        );
     }
 }

@@ -24,6 +24,7 @@ pub(crate) struct Inner {
     pub(crate) data_dir: PathBuf,
     pub(crate) catalog: Arc<dyn Catalog>,
     pub(crate) stores: Stores,
+    pub(crate) zone: pbatch_magic::Zone,
 }
 
 /// Builds an [`Engine`].
@@ -67,8 +68,10 @@ impl EngineBuilder {
             // staging left by a crash: nothing in it was ever committed
             pbatch_sink::discard(&staging);
         }
+        let zone = self.config.zone()?;
         Ok(Engine {
             inner: Arc::new(Inner {
+                zone,
                 stores: Stores::new(&data_dir),
                 config: self.config,
                 data_dir,
@@ -98,6 +101,11 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The zone magic variables are evaluated in.
+    pub fn zone(&self) -> pbatch_magic::Zone {
+        self.inner.zone
     }
 
     fn catalog(&self) -> &dyn Catalog {
@@ -254,6 +262,74 @@ impl Engine {
             return model_err!(VariableExists, "variable {name} already exists");
         }
         Ok(())
+    }
+
+    /// Replaces a user variable (E18654 if missing).
+    pub fn update_variable(&self, name: &str, spec: &VariableSpec) -> Result<()> {
+        spec.validate(name)?;
+        if is_system_variable(name) {
+            return model_err!(
+                VariableShadowsSystem,
+                "variable {name} is a system variable and cannot be redefined"
+            );
+        }
+        let mut spec = spec.clone();
+        spec.name = name.to_string();
+        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset())
+            .with_variable(&spec)?;
+        if !self
+            .catalog()
+            .replace(Kind::Variable, name, &to_json(&spec)?)?
+        {
+            return model_err!(VariableNotFound, "variable {name} does not exist");
+        }
+        Ok(())
+    }
+
+    /// Reads a variable, system or user (E18654 if missing).
+    pub fn variable(&self, name: &str) -> Result<VariableSpec> {
+        if let Some(v) = pbatch_magic::system_variables()
+            .into_iter()
+            .find(|v| v.name == name)
+        {
+            return Ok(v);
+        }
+        match self.catalog().get(Kind::Variable, name)? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| Error::internal(format!("stored variable {name}: {e}"))),
+            None => model_err!(VariableNotFound, "variable {name} does not exist"),
+        }
+    }
+
+    /// Deletes a user variable (E18654 if missing; system variables cannot be deleted).
+    pub fn delete_variable(&self, name: &str) -> Result<()> {
+        if is_system_variable(name) {
+            return model_err!(
+                VariableShadowsSystem,
+                "variable {name} is a system variable and cannot be deleted"
+            );
+        }
+        if !self.catalog().delete(Kind::Variable, name)? {
+            return model_err!(VariableNotFound, "variable {name} does not exist");
+        }
+        Ok(())
+    }
+
+    /// Variables by the API's `type` query: `system`, `user`, or both when absent.
+    pub fn list_variables(&self, kind: Option<&str>) -> Result<Vec<VariableSpec>> {
+        match kind.map(str::to_ascii_lowercase).as_deref() {
+            Some("system") => Ok(pbatch_magic::system_variables()),
+            Some("user") => self.variables(),
+            None | Some("") => {
+                let mut all = pbatch_magic::system_variables();
+                all.extend(self.variables()?);
+                Ok(all)
+            }
+            Some(other) => model_err!(
+                InvalidVariableType,
+                "type {other:?} is invalid; use system or user"
+            ),
+        }
     }
 
     /// Every user variable.
