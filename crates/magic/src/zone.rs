@@ -6,20 +6,15 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A time zone: the machine's, a fixed offset, or an IANA zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Zone {
     /// The machine's local zone (as cron uses).
+    #[default]
     Local,
     /// A fixed offset such as `+08:00`.
     Fixed(FixedOffset),
     /// An IANA zone such as `Asia/Shanghai`.
     Named(chrono_tz::Tz),
-}
-
-impl Default for Zone {
-    fn default() -> Self {
-        Zone::Local
-    }
 }
 
 impl FromStr for Zone {
@@ -31,10 +26,10 @@ impl FromStr for Zone {
         if t.eq_ignore_ascii_case("local") || t.is_empty() {
             return Ok(Zone::Local);
         }
-        if t.starts_with('+') || t.starts_with('-') {
-            if let Ok(dt) = DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{t}")) {
-                return Ok(Zone::Fixed(*dt.offset()));
-            }
+        if (t.starts_with('+') || t.starts_with('-'))
+            && let Ok(dt) = DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{t}"))
+        {
+            return Ok(Zone::Fixed(*dt.offset()));
         }
         t.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
             Error::new(
