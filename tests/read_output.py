@@ -4,7 +4,8 @@ canonical JSON object per row (sorted keys), for the fixture harness.
 
 usage: read_output.py FORMAT [--header] [--delim D] FILE...
 
-parquet and orc are read by pyarrow; csv and json by DuckDB; text line by line.
+parquet and orc are read by pyarrow; csv and json by DuckDB; text line by line;
+FORMAT-hive reads a Hive-partitioned folder with pyarrow.dataset.
 """
 import datetime
 import decimal
@@ -54,6 +55,13 @@ def decompressed(path):
 def rows(fmt, path, header, delim):
     if fmt in ("csv", "json", "text"):
         path = decompressed(path)
+    if fmt in ("parquet-hive", "json-hive", "csv-hive"):
+        import pyarrow.dataset as ds
+        base = fmt.split("-")[0]
+        file_format = {"parquet": "parquet", "json": "json", "csv": ds.CsvFileFormat(
+            read_options=__import__("pyarrow.csv").csv.ReadOptions(autogenerate_column_names=not header),
+            parse_options=__import__("pyarrow.csv").csv.ParseOptions(delimiter=delim))}[base]
+        return ds.dataset(path, format=file_format, partitioning="hive").to_table().to_pylist()
     if fmt == "parquet":
         import pyarrow.parquet as pq
         return pq.read_table(path).to_pylist()

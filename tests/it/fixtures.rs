@@ -47,8 +47,11 @@ struct ExpectError {
 struct ExpectOutput {
     /// Folder under `<data>/buckets/` holding the export's files.
     dir: String,
-    /// Exact file names expected in `dir` (sorted).
+    /// Files expected under `dir`, as sorted relative paths.
     files: Vec<String>,
+    /// Read `dir` as a Hive-partitioned dataset (partition columns come back from the paths).
+    #[serde(default)]
+    hive: bool,
     /// parquet | orc | csv | json | text.
     format: String,
     #[serde(default)]
@@ -115,10 +118,19 @@ fn run_case(dir: &Path) -> Result<(), String> {
     }
     for o in &case.output {
         let odir = data.join("buckets").join(&o.dir);
-        let mut names: Vec<String> = std::fs::read_dir(&odir)
-            .map_err(|e| format!("output dir {}: {e}", o.dir))?
+        if !odir.is_dir() {
+            return Err(format!("output dir {} was not written", o.dir));
+        }
+        let mut names: Vec<String> = walkdir::WalkDir::new(&odir)
+            .into_iter()
             .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| {
+                e.path()
+                    .strip_prefix(&odir)
+                    .ok()
+                    .map(|p| p.to_string_lossy().to_string())
+            })
             .collect();
         names.sort();
         if names != o.files {
@@ -127,8 +139,17 @@ fn run_case(dir: &Path) -> Result<(), String> {
                 o.dir, o.files
             ));
         }
-        let files: Vec<PathBuf> = names.iter().map(|n| odir.join(n)).collect();
-        let got = read_rows(&o.format, &files, o.header, &o.delim);
+        let files: Vec<PathBuf> = if o.hive {
+            vec![odir.clone()]
+        } else {
+            names.iter().map(|n| odir.join(n)).collect()
+        };
+        let format = if o.hive {
+            format!("{}-hive", o.format)
+        } else {
+            o.format.clone()
+        };
+        let got = read_rows(&format, &files, o.header, &o.delim);
         let expected_path = dir.join(&o.rows);
         if std::env::var("PBATCH_BLESS").is_ok_and(|v| v == "1") {
             let text: String = got.iter().map(|v| format!("{v}\n")).collect();

@@ -258,13 +258,6 @@ impl Engine {
         use pbatch_model::FileExportOptions as _;
         let compression = k.compression();
         let ext = Naming::extension_of(&k.format, &compression);
-        if !k.partition_by.is_empty() {
-            return model_err!(
-                NotImplemented,
-                "export {name}: spec.partitionBy {:?} is not available yet",
-                k.partition_by
-            );
-        }
         let (prefix, vars) =
             expander.expand_counting(&k.key_prefix, &format!("export {name} spec.keyPrefix"))?;
         let naming = if manual {
@@ -309,6 +302,7 @@ impl Engine {
                 header: k.contains_header(),
             },
             file_count: k.file_count(),
+            partition_by: k.partition_by.clone(),
             save_mode: k.save_mode(),
         })
     }

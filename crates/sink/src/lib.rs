@@ -7,7 +7,10 @@ leaves nothing visible:
 
 1. [`spawn_file_writer`] starts a blocking writer that takes record batches
    from a channel and writes `fileCount` files into a private staging folder,
-   spreading rows evenly (no two files differ by more than one row).
+   spreading rows evenly (no two files differ by more than one row); with
+   `partitionBy`, rows go to Hive-style `col=value/` directories (values
+   escaped, nulls as `__HIVE_DEFAULT_PARTITION__`, partition columns left out
+   of the files) and each directory gets at most `fileCount` files.
 2. When every export of the batch has been staged, [`commit`] applies the
    `saveMode` at the final location and moves the staged files into place;
    [`discard`] removes staging after a failure.
@@ -20,16 +23,21 @@ Sits beside `pbatch-source`, above `pbatch-model` and `pbatch-magic`.
 mod codec;
 mod commit;
 mod naming;
+mod partition;
 mod writer;
 
 pub use commit::{CommitReport, commit, discard, precheck};
 pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT};
+pub use partition::{NULL_PARTITION, escape_value};
 pub use writer::FormatOptions;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use partition::Partitioner;
 use pbatch_model::{Error, ErrorCode, Result, SaveMode};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use writer::FileWriter;
 
@@ -44,8 +52,10 @@ pub struct FileExport {
     pub naming: Naming,
     /// Format and compression.
     pub options: FormatOptions,
-    /// Files to write (>= 1).
+    /// Files to write (>= 1); with `partition_by`, at most this many per partition directory.
     pub file_count: usize,
+    /// Hive-style partition columns (left out of the files).
+    pub partition_by: Vec<String>,
     /// What to do with existing output.
     pub save_mode: SaveMode,
 }
@@ -82,6 +92,59 @@ pub struct WriterHandle {
     pub join: tokio::task::JoinHandle<Result<StagedExport>>,
 }
 
+fn staging_path(staging_dir: &std::path::Path, dir: &str, i: usize, ext: &str) -> PathBuf {
+    staging_dir.join(format!("{dir}part-{i:05}{ext}"))
+}
+
+/// Up to `n` files of one directory, rows spread evenly over them.
+struct FileSet {
+    dir: String,
+    writers: Vec<Option<FileWriter>>,
+    next: usize,
+}
+
+impl FileSet {
+    fn new(dir: String, n: usize) -> Self {
+        Self {
+            dir,
+            writers: (0..n).map(|_| None).collect(),
+            next: 0,
+        }
+    }
+
+    /// Gives every file len / n rows and the remainder to the files that have
+    /// the fewest so far: counts never differ by more than one.
+    fn write(
+        &mut self,
+        batch: &RecordBatch,
+        open: &dyn Fn(&std::path::Path) -> Result<FileWriter>,
+        staging: &std::path::Path,
+        ext: &str,
+    ) -> Result<()> {
+        let n = self.writers.len();
+        let len = batch.num_rows();
+        let base = len / n;
+        let extra = len % n;
+        let mut offset = 0;
+        for j in 0..n {
+            let i = (self.next + j) % n;
+            let take = base + usize::from(j < extra);
+            if take == 0 {
+                continue;
+            }
+            let path = staging_path(staging, &self.dir, i, ext);
+            let w = match &mut self.writers[i] {
+                Some(w) => w,
+                slot => slot.insert(open(&path)?),
+            };
+            w.write(&batch.slice(offset, take))?;
+            offset += take;
+        }
+        self.next = (self.next + extra) % n;
+        Ok(())
+    }
+}
+
 /// Starts the blocking writer of one export. Files go to `staging_dir`.
 pub fn spawn_file_writer(
     export: FileExport,
@@ -93,56 +156,58 @@ pub fn spawn_file_writer(
     let join = tokio::task::spawn_blocking(move || {
         let n = export.file_count.max(1);
         let ext = export.naming.extension().to_string();
-        let mut writers: Vec<Option<FileWriter>> = (0..n).map(|_| None).collect();
-        let mut next = 0usize;
-        let open = |i: usize| -> Result<FileWriter> {
-            FileWriter::create(
-                &staging_dir.join(format!("part-{i:05}{ext}")),
+        let partitioner = if export.partition_by.is_empty() {
+            None
+        } else {
+            Some(Partitioner::new(
                 &schema,
-                &export.options,
-            )
+                &export.partition_by,
+                &export.name,
+            )?)
         };
+        let file_schema = partitioner
+            .as_ref()
+            .map(|p| Arc::clone(&p.file_schema))
+            .unwrap_or_else(|| Arc::clone(&schema));
+        let open = |path: &std::path::Path| FileWriter::create(path, &file_schema, &export.options);
+        let mut sets: BTreeMap<String, FileSet> = BTreeMap::new();
         while let Some(batch) = rx.blocking_recv() {
-            let len = batch.num_rows();
-            if len == 0 {
+            if batch.num_rows() == 0 {
                 continue;
             }
-            // Give every file len / n rows and the remainder to the files
-            // that have the fewest so far: counts never differ by more than one.
-            let base = len / n;
-            let extra = len % n;
-            let mut offset = 0;
-            for j in 0..n {
-                let i = (next + j) % n;
-                let take = base + usize::from(j < extra);
-                if take == 0 {
-                    continue;
+            match &partitioner {
+                None => sets
+                    .entry(String::new())
+                    .or_insert_with(|| FileSet::new(String::new(), n))
+                    .write(&batch, &open, &staging_dir, &ext)?,
+                Some(p) => {
+                    for (dir, part) in p.split(&batch)? {
+                        sets.entry(dir.clone())
+                            .or_insert_with(|| FileSet::new(dir, n))
+                            .write(&part, &open, &staging_dir, &ext)?;
+                    }
                 }
-                let w = match &mut writers[i] {
-                    Some(w) => w,
-                    slot => slot.insert(open(i)?),
-                };
-                w.write(&batch.slice(offset, take))?;
-                offset += take;
             }
-            next = (next + extra) % n;
         }
-        if writers.iter().all(Option::is_none) {
+        if sets.is_empty() && partitioner.is_none() {
             // No rows: one empty file keeps the schema visible to readers.
-            writers[0] = Some(open(0)?);
+            let mut set = FileSet::new(String::new(), n);
+            set.writers[0] = Some(open(&staging_path(&staging_dir, "", 0, &ext))?);
+            sets.insert(String::new(), set);
         }
+        let append = export.save_mode == SaveMode::Append;
         let mut files = Vec::new();
-        for (i, w) in writers.into_iter().enumerate() {
-            let Some(w) = w else { continue };
-            let (rows, bytes) = w.finish()?;
-            files.push(StagedFile {
-                staging: staging_dir.join(format!("part-{i:05}{ext}")),
-                key: export
-                    .naming
-                    .key(i, n, &token, export.save_mode == SaveMode::Append),
-                rows,
-                bytes,
-            });
+        for set in sets.into_values() {
+            for (i, w) in set.writers.into_iter().enumerate() {
+                let Some(w) = w else { continue };
+                let (rows, bytes) = w.finish()?;
+                files.push(StagedFile {
+                    staging: staging_path(&staging_dir, &set.dir, i, &ext),
+                    key: export.naming.key(&set.dir, i, n, &token, append),
+                    rows,
+                    bytes,
+                });
+            }
         }
         Ok(StagedExport {
             export,

@@ -50,11 +50,22 @@ impl Naming {
         }
     }
 
-    /// The key of file `i` of `n`.
-    pub fn key(&self, i: usize, n: usize, token: &str, append: bool) -> String {
+    /// The key of file `i` of `n` in partition directory `dir` (`""` or `col=v/`).
+    /// A manual job's file name becomes a folder when the export is partitioned.
+    pub fn key(&self, dir: &str, i: usize, n: usize, token: &str, append: bool) -> String {
         match self {
-            Naming::Parts { prefix, ext } if append => format!("{prefix}part-{i:05}-{token}{ext}"),
-            Naming::Parts { prefix, ext } => format!("{prefix}part-{i:05}{ext}"),
+            Naming::Parts { prefix, ext } if append => {
+                format!("{prefix}{dir}part-{i:05}-{token}{ext}")
+            }
+            Naming::Parts { prefix, ext } => format!("{prefix}{dir}part-{i:05}{ext}"),
+            Naming::Exact { name, ext } if !dir.is_empty() => {
+                let t = if append {
+                    format!("-{token}")
+                } else {
+                    String::new()
+                };
+                format!("{name}/{dir}part-{i:05}{t}{ext}")
+            }
             Naming::Exact { name, .. } if n == 1 && !append => name.clone(),
             Naming::Exact { name, .. } if append => format!("{name}-{i:05}-{token}"),
             Naming::Exact { name, .. } => format!("{name}-{i:05}"),
@@ -78,13 +89,27 @@ mod tests {
             prefix: "out/2024-01-01/".into(),
             ext,
         };
-        assert_eq!(p.key(3, 4, "t", false), "out/2024-01-01/part-00003.csv.gz");
-        assert_eq!(p.key(0, 1, "t", true), "out/2024-01-01/part-00000-t.csv.gz");
+        assert_eq!(
+            p.key("", 3, 4, "t", false),
+            "out/2024-01-01/part-00003.csv.gz"
+        );
+        assert_eq!(
+            p.key("", 0, 1, "t", true),
+            "out/2024-01-01/part-00000-t.csv.gz"
+        );
+        assert_eq!(
+            p.key("k=a/", 0, 1, "t", false),
+            "out/2024-01-01/k=a/part-00000.csv.gz"
+        );
         let e = Naming::Exact {
             name: "r/report.csv".into(),
             ext: ".csv".into(),
         };
-        assert_eq!(e.key(0, 1, "t", false), "r/report.csv");
-        assert_eq!(e.key(1, 2, "t", false), "r/report.csv-00001");
+        assert_eq!(e.key("", 0, 1, "t", false), "r/report.csv");
+        assert_eq!(e.key("", 1, 2, "t", false), "r/report.csv-00001");
+        assert_eq!(
+            e.key("k=a/", 0, 1, "t", false),
+            "r/report.csv/k=a/part-00000.csv"
+        );
     }
 }
