@@ -22,7 +22,7 @@ pub mod example;
 pub mod spec;
 
 pub use pbatch_engine::{
-    Catalog, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport,
+    Catalog, Clock, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport, SystemClock,
 };
 pub use pbatch_magic as magic;
 pub use pbatch_model as model;

@@ -3,4 +3,5 @@
 mod atomic;
 mod example;
 mod fixtures;
+mod library;
 mod util;

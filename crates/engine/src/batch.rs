@@ -148,7 +148,7 @@ impl Engine {
         }
         let mut exports = Vec::new();
         for s in staged {
-            match pbatch_sink::commit(s) {
+            match pbatch_sink::commit(s, self.inner.clock.now()) {
                 Ok(r) => exports.push(r),
                 Err(e) => {
                     pbatch_sink::discard(&staging);
@@ -304,6 +304,8 @@ impl Engine {
             file_count: k.file_count(),
             partition_by: k.partition_by.clone(),
             save_mode: k.save_mode(),
+            retention_days: k.retention(),
+            retention_prefix: pbatch_sink::static_prefix(&k.key_prefix).to_string(),
         })
     }
 

@@ -25,6 +25,24 @@ pub(crate) struct Inner {
     pub(crate) catalog: Arc<dyn Catalog>,
     pub(crate) stores: Stores,
     pub(crate) zone: pbatch_magic::Zone,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Where the engine reads the time (retention ages, default batch times).
+/// Tests inject one; the default is the system clock.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> std::time::SystemTime;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
 }
 
 /// Builds an [`Engine`].
@@ -33,6 +51,7 @@ pub struct EngineBuilder {
     config: Config,
     data_dir: Option<PathBuf>,
     catalog: Option<Arc<dyn Catalog>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl EngineBuilder {
@@ -54,6 +73,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Uses this clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Creates the data dir and the engine.
     pub fn build(self) -> Result<Engine> {
         let data_dir = self.data_dir.unwrap_or_else(|| self.config.data_dir());
@@ -72,6 +97,7 @@ impl EngineBuilder {
         Ok(Engine {
             inner: Arc::new(Inner {
                 zone,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 stores: Stores::new(&data_dir),
                 config: self.config,
                 data_dir,

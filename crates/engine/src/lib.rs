@@ -30,4 +30,4 @@ mod engine;
 pub use batch::{Progress, ProgressFn, RunReport};
 pub use catalog::{Catalog, Kind, MemoryCatalog};
 pub use config::{Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, UrlConfig};
-pub use engine::{Engine, EngineBuilder};
+pub use engine::{Clock, Engine, EngineBuilder, SystemClock};

@@ -19,6 +19,8 @@ pub struct CommitReport {
     pub replaced: usize,
     /// `ignore` found output and wrote nothing.
     pub skipped: bool,
+    /// Old outputs deleted by retention after this commit.
+    pub expired: usize,
 }
 
 fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
@@ -92,7 +94,10 @@ pub fn precheck(staged: &StagedExport) -> Result<()> {
 /// - append: files carry the batch token, old files stay;
 /// - errorIfExists: fails naming the first existing key;
 /// - ignore: when anything exists, the staged files are dropped.
-pub fn commit(staged: StagedExport) -> Result<CommitReport> {
+///
+/// Then, with `retention`, older outputs are swept; `now` is the clock
+/// their age is measured against.
+pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<CommitReport> {
     let ex = &staged.export;
     let scope = ex.naming.scope();
     let found = existing(&ex.root, scope)?;
@@ -103,6 +108,7 @@ pub fn commit(staged: StagedExport) -> Result<CommitReport> {
         bytes: 0,
         replaced: 0,
         skipped: false,
+        expired: 0,
     };
     match ex.save_mode {
         SaveMode::ErrorIfExists if !found.is_empty() => {
@@ -143,6 +149,19 @@ pub fn commit(staged: StagedExport) -> Result<CommitReport> {
         report.keys.push(f.key.clone());
         report.rows += f.rows;
         report.bytes += f.bytes;
+    }
+    if ex.retention_days > 0 {
+        let keep = report.keys.iter().cloned().collect();
+        let only_parts = matches!(ex.naming, crate::Naming::Parts { .. });
+        report.expired = crate::sweep(
+            &ex.root,
+            &ex.retention_prefix,
+            only_parts,
+            ex.retention_days,
+            now,
+            &keep,
+        )?
+        .len();
     }
     Ok(report)
 }

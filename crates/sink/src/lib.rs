@@ -11,9 +11,11 @@ leaves nothing visible:
    `partitionBy`, rows go to Hive-style `col=value/` directories (values
    escaped, nulls as `__HIVE_DEFAULT_PARTITION__`, partition columns left out
    of the files) and each directory gets at most `fileCount` files.
-2. When every export of the batch has been staged, [`commit`] applies the
-   `saveMode` at the final location and moves the staged files into place;
-   [`discard`] removes staging after a failure.
+2. When every export of the batch has been staged, [`precheck`] makes sure
+   no `saveMode` will fail, then [`commit`] applies it at the final location
+   and moves the staged files into place; [`discard`] removes staging after
+   a failure.
+3. [`sweep`] deletes outputs older than the export's `retention` days.
 
 Sits beside `pbatch-source`, above `pbatch-model` and `pbatch-magic`.
 */
@@ -24,11 +26,13 @@ mod codec;
 mod commit;
 mod naming;
 mod partition;
+mod retention;
 mod writer;
 
 pub use commit::{CommitReport, commit, discard, precheck};
 pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT};
 pub use partition::{NULL_PARTITION, escape_value};
+pub use retention::{static_prefix, sweep};
 pub use writer::FormatOptions;
 
 use arrow::datatypes::SchemaRef;
@@ -58,6 +62,11 @@ pub struct FileExport {
     pub partition_by: Vec<String>,
     /// What to do with existing output.
     pub save_mode: SaveMode,
+    /// Days to keep this export's outputs (<= 0: forever).
+    pub retention_days: i64,
+    /// Everything this export writes lies under this key prefix (the
+    /// `keyPrefix` before its first variable); retention sweeps it.
+    pub retention_prefix: String,
 }
 
 /// One staged file.

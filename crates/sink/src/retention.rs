@@ -1,0 +1,181 @@
+//! `retention`: outputs of an export older than N days are deleted.
+
+use pbatch_model::{Error, ErrorCode, Result};
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// The part of a `keyPrefix` before its first variable: everything this
+/// export ever writes lies under it.
+pub fn static_prefix(key_prefix: &str) -> &str {
+    match key_prefix.find("$(") {
+        Some(i) => &key_prefix[..i],
+        None => key_prefix,
+    }
+}
+
+/// Deletes the files of `root` whose key starts with `prefix` and whose
+/// modification time is more than `days` days before `now`, except `keep`
+/// (what the current batch just wrote). With `only_parts`, only files named
+/// `part-*` count as outputs (so an export with an empty `keyPrefix` never
+/// touches other files of its bucket). `days <= 0` keeps everything.
+/// Folders left empty are removed. Returns the deleted keys, sorted.
+pub fn sweep(
+    root: &Path,
+    prefix: &str,
+    only_parts: bool,
+    days: i64,
+    now: SystemTime,
+    keep: &HashSet<String>,
+) -> Result<Vec<String>> {
+    if days <= 0 || !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    let age = Duration::from_secs(u64::try_from(days).unwrap_or(0).saturating_mul(86_400));
+    let cutoff = now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+    let err = |p: &Path, e: std::io::Error| {
+        Error::new(
+            ErrorCode::ExportFailed,
+            format!("retention sweep of {}: {e}", p.display()),
+        )
+    };
+    let mut deleted = Vec::new();
+    let mut dirs = Vec::new();
+    for entry in walk(root) {
+        let (path, is_dir) = entry.map_err(|e| err(root, e))?;
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let key = rel.to_string_lossy().replace('\\', "/");
+        if is_dir {
+            if key.starts_with(prefix) {
+                dirs.push(path);
+            }
+            continue;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        if !key.starts_with(prefix)
+            || keep.contains(&key)
+            || (only_parts && !name.starts_with("part-"))
+        {
+            continue;
+        }
+        let modified = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| err(&path, e))?;
+        if modified < cutoff {
+            std::fs::remove_file(&path).map_err(|e| err(&path, e))?;
+            deleted.push(key);
+        }
+    }
+    // deepest first, so parents empty out after their children
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(&d); // fails (and stays) when not empty
+    }
+    deleted.sort();
+    if !deleted.is_empty() {
+        tracing::info!(root = %root.display(), prefix, count = deleted.len(), "retention deleted old outputs");
+    }
+    Ok(deleted)
+}
+
+fn walk(root: &Path) -> Vec<std::io::Result<(std::path::PathBuf, bool)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        match std::fs::read_dir(&d) {
+            Ok(rd) => {
+                for e in rd {
+                    match e.and_then(|e| Ok((e.path(), e.file_type()?.is_dir()))) {
+                        Ok((p, true)) => {
+                            stack.push(p.clone());
+                            out.push(Ok((p, true)));
+                        }
+                        other => out.push(other),
+                    }
+                }
+            }
+            Err(e) => out.push(Err(e)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(root: &Path, key: &str, age_days: u64, now: SystemTime) {
+        let p = root.join(key);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_modified(now - Duration::from_secs(age_days * 86_400 + 60))
+            .unwrap();
+    }
+
+    #[test]
+    fn deletes_only_old_outputs_of_this_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        // an injected "now" ten days from the real clock
+        let now = SystemTime::now() + Duration::from_secs(10 * 86_400);
+        file(dir.path(), "daily/2026-11-01/part-00000.parquet", 5, now);
+        file(dir.path(), "daily/2026-11-03/part-00000.parquet", 2, now);
+        file(dir.path(), "daily/2026-11-04/part-00000.parquet", 0, now);
+        file(dir.path(), "other/old.parquet", 30, now);
+        file(dir.path(), "daily/notes.txt", 30, now);
+        file(dir.path(), "daily/2026-11-05/part-00000.parquet", 9, now);
+        let keep: HashSet<String> = ["daily/2026-11-05/part-00000.parquet".to_string()].into();
+        let deleted = sweep(
+            dir.path(),
+            static_prefix("daily/$(date)/"),
+            true,
+            3,
+            now,
+            &keep,
+        )
+        .unwrap();
+        assert_eq!(deleted, vec!["daily/2026-11-01/part-00000.parquet"]);
+        assert!(
+            !dir.path().join("daily/2026-11-01").exists(),
+            "empty folder removed"
+        );
+        assert!(
+            dir.path()
+                .join("daily/2026-11-03/part-00000.parquet")
+                .exists()
+        );
+        assert!(
+            dir.path()
+                .join("daily/2026-11-05/part-00000.parquet")
+                .exists(),
+            "kept: written by this batch"
+        );
+        assert!(
+            dir.path().join("other/old.parquet").exists(),
+            "another prefix is not ours"
+        );
+        assert!(
+            dir.path().join("daily/notes.txt").exists(),
+            "not a part file"
+        );
+        assert!(
+            sweep(dir.path(), "daily/", true, 0, now, &keep)
+                .unwrap()
+                .is_empty(),
+            "0 keeps forever"
+        );
+        assert!(
+            sweep(dir.path(), "daily/", true, -1, now, &keep)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            sweep(dir.path(), "", false, 3, now, &keep).unwrap(),
+            vec!["daily/notes.txt", "other/old.parquet"]
+        );
+    }
+}

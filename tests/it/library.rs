@@ -1,0 +1,147 @@
+//! The library API (`pbatch::Engine`) without the CLI: resources created by
+//! calls, a batch run, retention with an injected clock.
+
+use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug)]
+struct FixedClock(SystemTime);
+
+impl pbatch::Clock for FixedClock {
+    fn now(&self) -> SystemTime {
+        self.0
+    }
+}
+
+fn old_file(path: &std::path::Path, age_days: u64, now: SystemTime) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    let f = std::fs::File::create(path).expect("create");
+    f.set_modified(now - Duration::from_secs(age_days * 86_400 + 60))
+        .expect("mtime");
+}
+
+#[tokio::test]
+async fn retention_deletes_old_outputs_with_an_injected_clock() {
+    let data = tempfile::tempdir().expect("tmp");
+    let now = SystemTime::now() + Duration::from_secs(30 * 86_400);
+    let engine = pbatch::Engine::builder()
+        .data_dir(data.path())
+        .clock(Arc::new(FixedClock(now)))
+        .build()
+        .expect("engine");
+    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
+    std::fs::write(
+        data.path().join("buckets/in-bkt/ev/a.json"),
+        "{\"id\":1}\n{\"id\":2}\n",
+    )
+    .expect("write");
+    engine
+        .create_datasource(
+            "ev",
+            &DatasourceSpec::from_json(
+                br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
+                     "schema":[{"key":"id","valtype":"long","required":true}],"noVerifySchema":true}"#,
+            )
+            .expect("ds"),
+        )
+        .expect("create ds");
+    engine
+        .create_job(
+            "daily",
+            &JobSpec::from_json(
+                br#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
+                     "computation":{"type":"sql","code":"SELECT COUNT(*) AS n FROM ev"},
+                     "scheduler":{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}}"#,
+            )
+            .expect("job"),
+        )
+        .expect("create job");
+    engine
+        .create_export(
+            "daily",
+            "out",
+            &ExportSpec::from_json(
+                br#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"daily/$(date)/","format":"json","retention":7}}"#,
+                None,
+            )
+            .expect("export"),
+        )
+        .expect("create export");
+    let out = data.path().join("buckets/out-bkt");
+    old_file(&out.join("daily/2026-10-01/part-00000.json"), 20, now);
+    old_file(&out.join("daily/2026-10-20/part-00000.json"), 3, now);
+    old_file(&out.join("elsewhere/part-00000.json"), 90, now);
+
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+    let report = engine.run_once("daily", &[], t).await.expect("batch");
+    assert_eq!(report.rows_read, 2);
+    assert_eq!(report.rows_out, 1);
+    assert_eq!(report.exports.len(), 1);
+    assert_eq!(report.exports[0].expired, 1);
+    assert!(
+        !out.join("daily/2026-10-01").exists(),
+        "20 days old, retention 7: deleted"
+    );
+    assert!(
+        out.join("daily/2026-10-20/part-00000.json").exists(),
+        "3 days old: kept"
+    );
+    assert!(
+        out.join("elsewhere/part-00000.json").exists(),
+        "not under this export's prefix"
+    );
+    let written = &report.exports[0].keys[0];
+    assert!(
+        out.join(written).exists(),
+        "this batch's output is never expired: {written}"
+    );
+}
+
+#[tokio::test]
+async fn resource_rules_across_calls() {
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder()
+        .data_dir(data.path())
+        .build()
+        .expect("engine");
+    let job = JobSpec::from_json(
+        br#"{"srcs":[{"name":"missing","type":"datasource","tableName":"t"}],"computation":{"type":"sql","code":"select 1"}}"#,
+    )
+    .expect("job");
+    let e = engine.create_job("j", &job).expect_err("src missing");
+    assert_eq!(e.code().code(), "E18612");
+    assert!(e.message().contains("missing"), "{e}");
+    let e = engine.job("nope").expect_err("no job");
+    assert_eq!(e.to_string(), "E18606: job nope does not exist");
+    let v: pbatch::model::VariableSpec =
+        serde_json::from_str(r#"{"type":"time","value":"$(now)-1d","format":"yyyy-MM-dd"}"#)
+            .expect("var");
+    engine.create_variable("yday", &v).expect("create var");
+    assert_eq!(
+        engine
+            .create_variable("yday", &v)
+            .expect_err("dup")
+            .code()
+            .code(),
+        "E18655"
+    );
+    assert_eq!(
+        engine
+            .create_variable("now", &v)
+            .expect_err("system")
+            .code()
+            .code(),
+        "E18656"
+    );
+    assert_eq!(engine.list_variables(Some("user")).expect("list").len(), 1);
+    assert_eq!(
+        engine.list_variables(Some("system")).expect("list").len(),
+        8
+    );
+    engine.delete_variable("yday").expect("delete");
+    assert_eq!(
+        engine.variable("yday").expect_err("gone").code().code(),
+        "E18654"
+    );
+}
