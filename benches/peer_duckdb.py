@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Times the example job (CDN logs NDJSON.gz -> daily report -> snappy parquet)
+end to end in pbatch and in DuckDB on the same files, and prints the ratio.
+
+usage: benches/peer_duckdb.py [--rows N] [--runs R] [--pbatch PATH]
+
+pbatch is timed as the whole `pbatch run` process (start-up included); DuckDB
+as one COPY statement inside a warm Python process with the same explicit
+schema. Peak memory: the pbatch process's max RSS, and DuckDB's whole Python
+process's max RSS. Needs `pip install duckdb` and a release pbatch binary
+(`cargo build --release`).
+"""
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUERY = """SELECT CAST(date_trunc('day', ts) AS DATE) AS day, domain, status,
+  COUNT(*) AS requests, SUM(bytes) AS bytes FROM logs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    ap.add_argument("--pbatch", default=os.path.join(target, "release", "pbatch"))
+    a = ap.parse_args()
+    import duckdb
+
+    data = tempfile.mkdtemp(prefix="pbatch-peer-")
+    subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True)
+
+    times = []
+    for _ in range(a.runs):
+        t0 = time.perf_counter()
+        subprocess.run(
+            [a.pbatch, "run", os.path.join(ROOT, "examples/cdn-logs"), "daily_traffic", "--data-dir", data,
+             "--batch-time", "2026-11-25T01:00:00+08:00"],
+            check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PBATCH_ENGINE_TIMEZONE": "Asia/Shanghai"})
+        times.append(time.perf_counter() - t0)
+    pbatch_s = statistics.median(times)
+    pbatch_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    glob = os.path.join(data, "buckets/cdn-logs/logs/*/*.json.gz")
+    cols = ("{'ts':'TIMESTAMPTZ','domain':'VARCHAR','client_ip':'VARCHAR','method':'VARCHAR','url_path':'VARCHAR',"
+            "'status':'BIGINT','bytes':'BIGINT','duration_ms':'BIGINT','referer':'VARCHAR','user_agent':'VARCHAR',"
+            "'cache':'VARCHAR','region':'VARCHAR'}")
+    out = os.path.join(data, "duck.parquet")
+    dtimes = []
+    for _ in range(a.runs):
+        t0 = time.perf_counter()
+        con.execute(f"COPY ({QUERY.replace('FROM logs', f'FROM read_json({chr(39)}{glob}{chr(39)}, format={chr(39)}newline_delimited{chr(39)}, columns={cols})')}) "
+                    f"TO '{out}' (FORMAT parquet, COMPRESSION snappy)")
+        dtimes.append(time.perf_counter() - t0)
+    duck_s = statistics.median(dtimes)
+    duck_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    want = con.execute(f"SELECT count(*), sum(requests) FROM '{out}'").fetchone()
+    got = con.execute(f"SELECT count(*), sum(requests) FROM '{data}/buckets/reports/daily_traffic/2026-11-25/part-00000.parquet'").fetchone()
+    assert want == got, f"results differ: duckdb {want}, pbatch {got}"
+    print(f"rows {a.rows}: pbatch {pbatch_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in times)}), peak {pbatch_rss:.0f} MiB")
+    print(f"rows {a.rows}: duckdb {duck_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in dtimes)}), peak {duck_rss:.0f} MiB (python process)")
+    print(f"ratio pbatch / duckdb = {pbatch_s / duck_s:.2f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
