@@ -18,24 +18,18 @@ fn bench(c: &mut Criterion) {
     let engine = pbatch::spec::engine_for_dir(&spec, Some(data.path())).expect("engine");
     pbatch::spec::load_dir(&engine, &spec).expect("specs");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let batch_time =
-        chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+    let batch_time = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
 
     let mut group = c.benchmark_group("cdn_logs");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(30));
-    group.bench_function(
-        format!("daily_traffic_{rows}_rows_json_gz_to_parquet"),
-        |b| {
-            b.iter(|| {
-                let r = rt
-                    .block_on(engine.run_once("daily_traffic", &[], batch_time))
-                    .expect("batch");
-                assert_eq!(r.rows_read, rows);
-            })
-        },
-    );
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
+    group.bench_function(format!("daily_traffic_{rows}_rows_json_gz_to_parquet"), |b| {
+        b.iter(|| {
+            let r = rt
+                .block_on(engine.run_once("daily_traffic", &[], batch_time))
+                .expect("batch");
+            assert_eq!(r.rows_read, rows);
+        })
+    });
     group.finish();
 }
 

@@ -99,17 +99,12 @@ fn record(rng: &mut Rng, day_start: i64, out: &mut String) {
 /// `<data_dir>/buckets/cdn-logs/logs/<day>/part-NNNNN.json.gz`, spread over
 /// [`DAYS`] days ending [`LAST_DAY`]. Existing example logs are replaced.
 /// Returns the files written.
-pub fn generate_cdn_logs(
-    data_dir: &Path,
-    rows: u64,
-    files: usize,
-) -> std::io::Result<Vec<PathBuf>> {
+pub fn generate_cdn_logs(data_dir: &Path, rows: u64, files: usize) -> std::io::Result<Vec<PathBuf>> {
     let root = data_dir.join("buckets").join(BUCKET).join(PREFIX);
     if root.exists() {
         std::fs::remove_dir_all(&root)?;
     }
-    let last =
-        chrono::NaiveDate::parse_from_str(LAST_DAY, "%Y-%m-%d").map_err(std::io::Error::other)?;
+    let last = chrono::NaiveDate::parse_from_str(LAST_DAY, "%Y-%m-%d").map_err(std::io::Error::other)?;
     let files = files.max(1);
     let per_file = rows / files as u64;
     let extra = rows % files as u64;
@@ -119,9 +114,7 @@ pub fn generate_cdn_logs(
             (i, per_file + u64::from((i as u64) < extra), day)
         })
         .collect();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut written = Vec::new();
     for chunk in jobs.chunks(threads) {
         let results: Vec<std::io::Result<PathBuf>> = std::thread::scope(|s| {
@@ -153,10 +146,7 @@ fn write_file(root: &Path, i: usize, n: u64, day: chrono::NaiveDate) -> std::io:
     let path = dir.join(format!("part-{i:05}.json.gz"));
     let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
     let mut gz = GzEncoder::new(file, Compression::new(6));
-    let day_start = day
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc().timestamp())
-        .unwrap_or(0);
+    let day_start = day.and_hms_opt(0, 0, 0).map(|d| d.and_utc().timestamp()).unwrap_or(0);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((i as u64 + 1) * 0x1000_0000_01b3));
     let mut line = String::with_capacity(512);
     for _ in 0..n {

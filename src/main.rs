@@ -38,6 +38,41 @@ enum Command {
         /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Apply the folder to the data dir's durable catalog and record the
+        /// batch in the job's history (see `pbatch history`).
+        #[arg(long)]
+        record: bool,
+    },
+    /// Load a spec folder into the data dir's durable catalog (create or update).
+    Apply {
+        /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
+        spec_dir: PathBuf,
+        /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Show a job's batches from the durable catalog.
+    History {
+        /// The job.
+        job: String,
+        /// Data dir (default ./pbatch-data, or PBATCH_ENGINE_DATA_DIR).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Only batches in this status (Successful, Failed, Running, ...).
+        #[arg(long)]
+        status: Option<String>,
+        /// runId, startTime, endTime or batchTime; prefix - for descending (default -runId).
+        #[arg(long)]
+        sort_by: Option<String>,
+        /// Page size.
+        #[arg(long)]
+        size: Option<i64>,
+        /// Page, from 1.
+        #[arg(long)]
+        page: Option<i64>,
+        /// Only this batch (-1 = the latest).
+        #[arg(long, allow_hyphen_values = true)]
+        run_id: Option<i64>,
     },
     /// Generate example data.
     Example {
@@ -64,10 +99,7 @@ enum Example {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PBATCH_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PBATCH_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -91,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             params,
             batch_time,
             data_dir,
+            record,
         } => {
             let params = params
                 .iter()
@@ -111,8 +144,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 })?,
                 None => chrono::Local::now().fixed_offset(),
             };
-            let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
-            pbatch::spec::load_dir(&engine, &spec_dir)?;
+            let engine = if record {
+                let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
+                    .durable()
+                    .build()?;
+                pbatch::spec::apply_dir(&engine, &spec_dir)?;
+                engine
+            } else {
+                let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
+                pbatch::spec::load_dir(&engine, &spec_dir)?;
+                engine
+            };
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -126,20 +168,84 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Progress::Stage(s) => b.set_message(format!("{job_name}: {s}")),
                 Progress::Rows(n) => b.set_message(format!("{job_name}: running, {n} rows out")),
             });
-            let result =
-                runtime.block_on(engine.run_once_with(&job, &params, batch_time, progress));
+            let result = runtime.block_on(engine.run_once_with(&job, &params, batch_time, progress));
             bar.finish_and_clear();
             let report = result?;
             print_summary(&report, &engine);
             Ok(())
         }
+        Command::Apply { spec_dir, data_dir } => {
+            let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
+                .durable()
+                .build()?;
+            let applied = pbatch::spec::apply_dir(&engine, &spec_dir)?;
+            println!(
+                "applied {}: {} created, {} updated, catalog {}",
+                spec_dir.display(),
+                applied.created,
+                applied.updated,
+                engine.data_dir().join("catalog.sqlite").display()
+            );
+            Ok(())
+        }
+        Command::History {
+            job,
+            data_dir,
+            status,
+            sort_by,
+            size,
+            page,
+            run_id,
+        } => {
+            let mut config = pbatch::Config::default();
+            config.apply_env(std::env::vars())?;
+            let mut b = pbatch::Engine::builder().config(config).durable();
+            if let Some(d) = data_dir {
+                b = b.data_dir(d);
+            }
+            let engine = b.build()?;
+            let q = pbatch::model::HistoryQuery {
+                page,
+                size,
+                sort_by,
+                status,
+                run_id,
+            };
+            let h = engine.history(&job, &q)?;
+            let rows: Vec<Vec<String>> = h
+                .history
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.run_id.to_string(),
+                        r.status.to_string(),
+                        r.batch_time.clone(),
+                        r.start_time.clone(),
+                        r.end_time.clone().unwrap_or_default(),
+                        r.duration.to_string(),
+                        r.rerun_count.to_string(),
+                        r.message.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "runId",
+                    "status",
+                    "batchTime",
+                    "startTime",
+                    "endTime",
+                    "duration",
+                    "reruns",
+                    "message",
+                ],
+                &rows,
+            );
+            println!("{} batches in all", h.total);
+            Ok(())
+        }
         Command::Example {
-            which:
-                Example::CdnLogs {
-                    rows,
-                    files,
-                    data_dir,
-                },
+            which: Example::CdnLogs { rows, files, data_dir },
         } => {
             let started = std::time::Instant::now();
             let written = pbatch::example::generate_cdn_logs(&data_dir, rows, files)
@@ -153,10 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "wrote {rows} rows into {} files ({:.1} MiB) under {} in {:.1} s",
                 written.len(),
                 bytes as f64 / (1024.0 * 1024.0),
-                data_dir
-                    .join("buckets")
-                    .join(pbatch::example::BUCKET)
-                    .display(),
+                data_dir.join("buckets").join(pbatch::example::BUCKET).display(),
                 started.elapsed().as_secs_f64()
             );
             Ok(())
@@ -166,8 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
     println!(
-        "job {}  batch time {}  {:.2} s",
+        "job {}  run {}  batch time {}  {:.2} s",
         r.job,
+        r.run_id,
         r.batch_time.format("%Y-%m-%d %H:%M:%S %:z"),
         r.seconds
     );
@@ -179,7 +283,7 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
         println!("no exports");
         return;
     }
-    let rows: Vec<[String; 5]> = r
+    let rows: Vec<Vec<String>> = r
         .exports
         .iter()
         .map(|e| {
@@ -194,7 +298,7 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
                     e.keys.len()
                 )
             };
-            [
+            vec![
                 e.export.clone(),
                 e.keys.len().to_string(),
                 e.rows.to_string(),
@@ -203,27 +307,24 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
             ]
         })
         .collect();
-    let header = ["export", "files", "rows", "bytes", "keys"];
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    print_table(&["export", "files", "rows", "bytes", "keys"], &rows);
+    println!("outputs are under {}", engine.data_dir().join("buckets").display());
+}
+
+/// Prints left-aligned columns.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.len());
+            *w = (*w).max(c.chars().count());
         }
     }
-    let line = |cells: [&str; 5]| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", parts.join("  ").trim_end());
     };
-    line(header);
-    for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
     }
-    println!(
-        "outputs are under {}",
-        engine.data_dir().join("buckets").display()
-    );
 }

@@ -8,10 +8,7 @@ use pbatch_model::{DatasourceSpec, Error, ErrorCode, ExportSpec, JobSpec, Result
 use std::path::{Path, PathBuf};
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::new(
-        ErrorCode::InvalidRequestBody,
-        format!("{}: {e}", path.display()),
-    )
+    Error::new(ErrorCode::InvalidRequestBody, format!("{}: {e}", path.display()))
 }
 
 /// The configuration of a spec folder: its `pbatch.toml` (a relative
@@ -34,14 +31,20 @@ pub fn config_for_dir(dir: &Path) -> Result<Config> {
     Ok(config)
 }
 
-/// An engine for a spec folder, with an optional data dir override.
+/// An engine for a spec folder, with an optional data dir override, and an
+/// in-memory catalog.
 pub fn engine_for_dir(dir: &Path, data_dir: Option<&Path>) -> Result<Engine> {
+    builder_for_dir(dir, data_dir)?.build()
+}
+
+/// The builder of [`engine_for_dir`], to add a durable catalog or a clock.
+pub fn builder_for_dir(dir: &Path, data_dir: Option<&Path>) -> Result<pbatch_engine::EngineBuilder> {
     let config = config_for_dir(dir)?;
     let mut b = Engine::builder().config(config);
     if let Some(d) = data_dir {
         b = b.data_dir(d);
     }
-    b.build()
+    Ok(b)
 }
 
 /// `<name>.json` files of a folder, sorted.
@@ -67,8 +70,52 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| io(path, e))
 }
 
-/// Loads every resource of a spec folder into `engine`. Errors name the file.
+/// What [`load_dir`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Resources created.
+    pub created: usize,
+    /// Resources that existed and were updated.
+    pub updated: usize,
+}
+
+/// Loads every resource of a spec folder into `engine`; each must be new.
+/// Errors name the file.
 pub fn load_dir(engine: &Engine, dir: &Path) -> Result<()> {
+    load(engine, dir, false).map(|_| ())
+}
+
+/// Loads a spec folder into a (durable) engine: new resources are created,
+/// existing ones updated with the API's update rules (a datasource may only
+/// gain fields, a job is replaced whole, an export keeps its type).
+pub fn apply_dir(engine: &Engine, dir: &Path) -> Result<Applied> {
+    load(engine, dir, true)
+}
+
+/// Creates, or with `upsert` updates when `exists` is the error.
+fn upsert(
+    applied: &mut Applied,
+    upsert: bool,
+    exists: ErrorCode,
+    create: impl FnOnce() -> Result<()>,
+    update: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    match create() {
+        Ok(()) => {
+            applied.created += 1;
+            Ok(())
+        }
+        Err(e) if upsert && e.code() == exists => {
+            update()?;
+            applied.updated += 1;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn load(engine: &Engine, dir: &Path, up: bool) -> Result<Applied> {
+    let mut applied = Applied::default();
     if !dir.is_dir() {
         return Err(Error::new(
             ErrorCode::InvalidRequestBody,
@@ -77,17 +124,36 @@ pub fn load_dir(engine: &Engine, dir: &Path) -> Result<()> {
     }
     let ctx = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     for (name, p) in json_files(&dir.join("variables"))? {
-        let spec: VariableSpec =
-            pbatch_model::parse_body("variable", &read(&p)?).map_err(|e| e.context(ctx(&p)))?;
-        engine
-            .create_variable(&name, &spec)
-            .map_err(|e| e.context(ctx(&p)))?;
+        let spec: VariableSpec = pbatch_model::parse_body("variable", &read(&p)?).map_err(|e| e.context(ctx(&p)))?;
+        upsert(
+            &mut applied,
+            up,
+            ErrorCode::VariableExists,
+            || engine.create_variable(&name, &spec),
+            || engine.update_variable(&name, &spec),
+        )
+        .map_err(|e| e.context(ctx(&p)))?;
     }
     for (name, p) in json_files(&dir.join("datasources"))? {
         let spec = DatasourceSpec::from_json(&read(&p)?).map_err(|e| e.context(ctx(&p)))?;
-        engine
-            .create_datasource(&name, &spec)
-            .map_err(|e| e.context(ctx(&p)))?;
+        let update = || {
+            let body = serde_json::to_value(&spec).map_err(|e| Error::internal(e.to_string()))?;
+            engine.update_datasource(
+                &name,
+                &pbatch_model::UpdateDatasourceInput {
+                    spec: Some(body["spec"].clone()),
+                    schema: spec.schema.clone(),
+                },
+            )
+        };
+        upsert(
+            &mut applied,
+            up,
+            ErrorCode::DatasourceExists,
+            || engine.create_datasource(&name, &spec),
+            update,
+        )
+        .map_err(|e| e.context(ctx(&p)))?;
     }
     // Jobs may read other jobs: create upstreams first, retrying those whose
     // src job is not there yet.
@@ -101,7 +167,14 @@ pub fn load_dir(engine: &Engine, dir: &Path) -> Result<()> {
         let mut last_err = None;
         let mut rest = Vec::new();
         for (name, p, spec) in pending {
-            match engine.create_job(&name, &spec) {
+            let r = upsert(
+                &mut applied,
+                up,
+                ErrorCode::BatchJobExists,
+                || engine.create_job(&name, &spec),
+                || engine.update_job(&name, &spec),
+            );
+            match r {
                 Ok(()) => {}
                 Err(e) if e.code() == ErrorCode::JobSourceNotFound => {
                     last_err = Some(e.context(ctx(&p)));
@@ -120,10 +193,15 @@ pub fn load_dir(engine: &Engine, dir: &Path) -> Result<()> {
     for (job, _) in json_files(&dir.join("jobs"))? {
         for (name, p) in json_files(&dir.join("jobs").join(&job).join("exports"))? {
             let spec = ExportSpec::from_json(&read(&p)?, None).map_err(|e| e.context(ctx(&p)))?;
-            engine
-                .create_export(&job, &name, &spec)
-                .map_err(|e| e.context(ctx(&p)))?;
+            upsert(
+                &mut applied,
+                up,
+                ErrorCode::JobExportExists,
+                || engine.create_export(&job, &name, &spec),
+                || engine.update_export(&job, &name, &spec),
+            )
+            .map_err(|e| e.context(ctx(&p)))?;
         }
     }
-    Ok(())
+    Ok(applied)
 }

@@ -49,13 +49,7 @@ fn files_under(dir: &std::path::Path) -> Vec<String> {
         .into_iter()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_type().is_file())
-        .map(|e| {
-            e.path()
-                .strip_prefix(dir)
-                .expect("inside")
-                .display()
-                .to_string()
-        })
+        .map(|e| e.path().strip_prefix(dir).expect("inside").display().to_string())
         .collect()
 }
 
@@ -70,18 +64,9 @@ fn bad_record_mid_file_fails_the_batch_and_commits_nothing() {
     let out = run(&spec_dir, &data);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.lines().last().unwrap_or("").starts_with("E18623: "),
-        "{err}"
-    );
-    assert!(
-        files_under(&data.join("buckets/out-bkt")).is_empty(),
-        "output leaked"
-    );
-    assert!(
-        files_under(&data.join(".staging")).is_empty(),
-        "staging left behind"
-    );
+    assert!(err.lines().last().unwrap_or("").starts_with("E18623: "), "{err}");
+    assert!(files_under(&data.join("buckets/out-bkt")).is_empty(), "output leaked");
+    assert!(files_under(&data.join(".staging")).is_empty(), "staging left behind");
 }
 
 #[test]
@@ -89,10 +74,7 @@ fn error_if_exists_on_one_export_commits_neither() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (spec_dir, data) = (tmp.path().join("spec"), tmp.path().join("data"));
     spec(&spec_dir, "errorIfExists");
-    write(
-        &data.join("buckets/in-bkt/ev/part-0.json"),
-        "{\"id\":1}\n{\"id\":2}\n",
-    );
+    write(&data.join("buckets/in-bkt/ev/part-0.json"), "{\"id\":1}\n{\"id\":2}\n");
     write(&data.join("buckets/out-bkt/b/2026-11-25/old.csv"), "9\n");
     let out = run(&spec_dir, &data);
     assert!(!out.status.success());
@@ -101,23 +83,14 @@ fn error_if_exists_on_one_export_commits_neither() {
         err.contains("errorIfExists") && err.contains("b/2026-11-25/old.csv"),
         "{err}"
     );
-    assert_eq!(
-        files_under(&data.join("buckets/out-bkt")),
-        vec!["b/2026-11-25/old.csv"]
-    );
+    assert_eq!(files_under(&data.join("buckets/out-bkt")), vec!["b/2026-11-25/old.csv"]);
 
     // overwrite replaces; a second run with append adds beside the first
     spec(&spec_dir, "overwrite");
     assert!(run(&spec_dir, &data).status.success());
     let mut got = files_under(&data.join("buckets/out-bkt"));
     got.sort();
-    assert_eq!(
-        got,
-        vec![
-            "a/2026-11-25/part-00000.json",
-            "b/2026-11-25/part-00000.csv"
-        ]
-    );
+    assert_eq!(got, vec!["a/2026-11-25/part-00000.json", "b/2026-11-25/part-00000.csv"]);
     spec(&spec_dir, "append");
     assert!(run(&spec_dir, &data).status.success());
     assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 2);

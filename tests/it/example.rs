@@ -8,23 +8,11 @@ use crate::util::{pbatch, python, read_rows, root};
 fn cdn_logs_example_matches_duckdb() {
     let data = tempfile::tempdir().expect("temp dir");
     let out = pbatch()
-        .args([
-            "example",
-            "cdn-logs",
-            "--rows",
-            "20000",
-            "--files",
-            "4",
-            "--data-dir",
-        ])
+        .args(["example", "cdn-logs", "--rows", "20000", "--files", "4", "--data-dir"])
         .arg(data.path())
         .output()
         .expect("pbatch example");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let out = pbatch()
         .arg("run")
@@ -35,16 +23,9 @@ fn cdn_logs_example_matches_duckdb() {
         .args(["--batch-time", "2026-11-25T01:00:00+08:00"])
         .output()
         .expect("pbatch run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        summary.contains("read 20000 rows from 4 files"),
-        "{summary}"
-    );
+    assert!(summary.contains("read 20000 rows from 4 files"), "{summary}");
 
     let file = data
         .path()
@@ -69,11 +50,7 @@ for r in rel.fetchall():
         .arg(script)
         .output()
         .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut want: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
@@ -83,11 +60,7 @@ for r in rel.fetchall():
     got.sort();
     let want: Vec<String> = want
         .iter()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .expect("json")
-                .to_string()
-        })
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json").to_string())
         .collect();
     assert!(
         got.len() >= 3 * 4 * 4,

@@ -70,8 +70,7 @@ fn default_delim() -> String {
 }
 
 fn run_case(dir: &Path) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
+    let text = std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
     let case: Case = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data = scratch.path().join("data");
@@ -134,10 +133,7 @@ fn run_case(dir: &Path) -> Result<(), String> {
             .collect();
         names.sort();
         if names != o.files {
-            return Err(format!(
-                "files in {}: expected {:?}, got {names:?}",
-                o.dir, o.files
-            ));
+            return Err(format!("files in {}: expected {:?}, got {names:?}", o.dir, o.files));
         }
         let files: Vec<PathBuf> = if o.hive {
             vec![odir.clone()]

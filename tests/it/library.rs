@@ -31,11 +31,7 @@ async fn retention_deletes_old_outputs_with_an_injected_clock() {
         .build()
         .expect("engine");
     std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
-    std::fs::write(
-        data.path().join("buckets/in-bkt/ev/a.json"),
-        "{\"id\":1}\n{\"id\":2}\n",
-    )
-    .expect("write");
+    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), "{\"id\":1}\n{\"id\":2}\n").expect("write");
     engine
         .create_datasource(
             "ev",
@@ -101,10 +97,7 @@ async fn retention_deletes_old_outputs_with_an_injected_clock() {
 #[tokio::test]
 async fn resource_rules_across_calls() {
     let data = tempfile::tempdir().expect("tmp");
-    let engine = pbatch::Engine::builder()
-        .data_dir(data.path())
-        .build()
-        .expect("engine");
+    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
     let job = JobSpec::from_json(
         br#"{"srcs":[{"name":"missing","type":"datasource","tableName":"t"}],"computation":{"type":"sql","code":"select 1"}}"#,
     )
@@ -115,33 +108,106 @@ async fn resource_rules_across_calls() {
     let e = engine.job("nope").expect_err("no job");
     assert_eq!(e.to_string(), "E18606: job nope does not exist");
     let v: pbatch::model::VariableSpec =
-        serde_json::from_str(r#"{"type":"time","value":"$(now)-1d","format":"yyyy-MM-dd"}"#)
-            .expect("var");
+        serde_json::from_str(r#"{"type":"time","value":"$(now)-1d","format":"yyyy-MM-dd"}"#).expect("var");
     engine.create_variable("yday", &v).expect("create var");
     assert_eq!(
-        engine
-            .create_variable("yday", &v)
-            .expect_err("dup")
-            .code()
-            .code(),
+        engine.create_variable("yday", &v).expect_err("dup").code().code(),
         "E18655"
     );
     assert_eq!(
-        engine
-            .create_variable("now", &v)
-            .expect_err("system")
-            .code()
-            .code(),
+        engine.create_variable("now", &v).expect_err("system").code().code(),
         "E18656"
     );
     assert_eq!(engine.list_variables(Some("user")).expect("list").len(), 1);
-    assert_eq!(
-        engine.list_variables(Some("system")).expect("list").len(),
-        8
-    );
+    assert_eq!(engine.list_variables(Some("system")).expect("list").len(), 8);
     engine.delete_variable("yday").expect("delete");
+    assert_eq!(engine.variable("yday").expect_err("gone").code().code(), "E18654");
+}
+
+#[tokio::test]
+async fn runs_are_recorded_and_history_answers_the_query() {
+    let data = tempfile::tempdir().expect("tmp");
+    let mut config = pbatch::Config::default();
+    config.set("engine.timezone", "Asia/Shanghai").expect("key");
+    let engine = pbatch::Engine::builder()
+        .config(config)
+        .data_dir(data.path())
+        .durable()
+        .build()
+        .expect("engine");
+    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
+    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), "{\"id\":1}\n").expect("write");
+    engine
+        .create_datasource(
+            "ev",
+            &DatasourceSpec::from_json(
+                br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
+                     "schema":[{"key":"id","valtype":"long","required":true}],"noVerifySchema":true}"#,
+            )
+            .expect("ds"),
+        )
+        .expect("create ds");
+    engine
+        .create_job(
+            "j",
+            &JobSpec::from_json(
+                br#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
+                     "computation":{"type":"sql","code":"SELECT id FROM ev WHERE id > $(min_id)"},
+                     "params":[{"name":"min_id","default":"0"}]}"#,
+            )
+            .expect("job"),
+        )
+        .expect("create job");
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+    let r1 = engine.run_once("j", &[], t).await.expect("run 1");
+    assert_eq!((r1.run_id, r1.rows_out), (1, 1));
+    let r2 = engine
+        .run_once("j", &[("min_id".into(), "5".into())], t)
+        .await
+        .expect("run 2");
+    assert_eq!((r2.run_id, r2.rows_out), (2, 0));
+    let e = engine
+        .run_once("j", &[("min_id".into(), "oops)".into())], t)
+        .await
+        .expect_err("bad SQL after expansion");
+    assert_eq!(e.code().code(), "E18209");
+    // an undeclared param is refused before any batch exists
+    let e = engine
+        .run_once("j", &[("nope".into(), "1".into())], t)
+        .await
+        .expect_err("undeclared");
+    assert_eq!(e.code().code(), "E18607");
+
+    let all = engine.history("j", &Default::default()).expect("history");
+    assert_eq!(all.total, 3);
+    let ids: Vec<i64> = all.history.iter().map(|h| h.run_id).collect();
+    assert_eq!(ids, vec![3, 2, 1], "newest first by default");
+    assert_eq!(all.history[0].status, pbatch::model::RunStatus::Failed);
+    assert!(
+        all.history[0].message.starts_with("E18209"),
+        "{}",
+        all.history[0].message
+    );
+    assert_eq!(all.history[2].batch_time, "2026-11-25 01:00:00");
+    let q = |s: &str| -> pbatch::model::HistoryQuery { serde_json::from_str(s).expect("query") };
+    let ok = engine
+        .history("j", &q(r#"{"status":"Successful","sortBy":"runId"}"#))
+        .expect("history");
+    assert_eq!(ok.history.iter().map(|h| h.run_id).collect::<Vec<_>>(), vec![1, 2]);
+    let latest = engine.history("j", &q(r#"{"runId":-1}"#)).expect("latest");
+    assert_eq!((latest.total, latest.history[0].run_id), (1, 3));
+    let page = engine.history("j", &q(r#"{"page":2,"size":2}"#)).expect("page");
+    assert_eq!((page.total, page.history.len(), page.history[0].run_id), (3, 1, 1));
     assert_eq!(
-        engine.variable("yday").expect_err("gone").code().code(),
-        "E18654"
+        engine
+            .history("j", &q(r#"{"sortBy":"size"}"#))
+            .expect_err("bad sort")
+            .code()
+            .code(),
+        "E18007"
+    );
+    assert_eq!(
+        engine.history("nope", &q("{}")).expect_err("no job").code().code(),
+        "E18606"
     );
 }

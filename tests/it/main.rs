@@ -1,6 +1,7 @@
 //! The one integration-test binary.
 
 mod atomic;
+mod durable;
 mod example;
 mod fixtures;
 mod library;

@@ -33,12 +33,7 @@ pub fn python() -> PathBuf {
 }
 
 /// Reads output files with pyarrow / DuckDB; one canonical JSON object per row.
-pub fn read_rows(
-    format: &str,
-    files: &[PathBuf],
-    header: bool,
-    delim: &str,
-) -> Vec<serde_json::Value> {
+pub fn read_rows(format: &str, files: &[PathBuf], header: bool, delim: &str) -> Vec<serde_json::Value> {
     let mut cmd = Command::new(python());
     cmd.arg(root().join("tests/read_output.py")).arg(format);
     if header {

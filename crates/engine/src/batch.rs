@@ -1,5 +1,6 @@
 //! One batch: srcs -> SQL -> exports, committed only when all succeeded.
 
+use crate::catalog::RunRecord;
 use crate::engine::Engine;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, FixedOffset};
@@ -9,7 +10,7 @@ use futures::StreamExt;
 use pbatch_exec::{Sizing, plan_sql, rows_read, session, strip_df};
 use pbatch_magic::{Expander, format_java};
 use pbatch_model::{
-    Error, ErrorCode, ExportSpec, JobSpec, Result, SchedulerType, SourceSpec, SrcType, model_err,
+    Error, ErrorCode, ExportSpec, JobSpec, Result, RunStatus, SchedulerType, SourceSpec, SrcType, model_err,
 };
 use pbatch_sink::{CommitReport, FileExport, FormatOptions, Naming, TIMESTAMP_SUFFIX_FORMAT};
 use pbatch_source::{FileOptions, arrow_schema, infer_schema, list_keys, table_for};
@@ -28,6 +29,8 @@ const INFER_SAMPLE_FILES: usize = 8;
 pub struct RunReport {
     /// Job.
     pub job: String,
+    /// The batch's id in the job's history.
+    pub run_id: i64,
     /// The batch time, as wall-clock time of the engine's zone.
     pub batch_time: DateTime<FixedOffset>,
     /// Files the srcs listed.
@@ -87,14 +90,61 @@ impl Engine {
         params: &[(String, String)],
         batch_time: DateTime<FixedOffset>,
     ) -> Result<RunReport> {
-        self.run_once_with(job, params, batch_time, Arc::new(|_| {}))
-            .await
+        self.run_once_with(job, params, batch_time, Arc::new(|_| {})).await
     }
 
-    /// [`run_once`](Self::run_once) reporting progress.
+    /// [`run_once`](Self::run_once) reporting progress. The batch is
+    /// recorded in the job's history: Running, then Successful or Failed with
+    /// the error's message.
     pub async fn run_once_with(
         &self,
         job: &str,
+        params: &[(String, String)],
+        batch_time: DateTime<FixedOffset>,
+        progress: ProgressFn,
+    ) -> Result<RunReport> {
+        // Refused starts (unknown job, undeclared or bad params) make no batch.
+        let spec = self.job(job)?;
+        let root = self.root_of(job, &spec)?;
+        self.expander(&root.1, params, batch_time)?;
+        let mut record = RunRecord {
+            job: job.to_string(),
+            run_id: 0,
+            batch_time: batch_time.to_utc(),
+            start_time: Some(self.now_utc()),
+            end_time: None,
+            status: RunStatus::Running,
+            message: String::new(),
+            rerun_count: 0,
+            params: params.to_vec(),
+        };
+        record.run_id = self.catalog().insert_run(&record)?;
+        let result = self.run_batch(job, record.run_id, params, batch_time, progress).await;
+        record.end_time = Some(self.now_utc());
+        match &result {
+            Ok(r) => {
+                record.status = RunStatus::Successful;
+                record.message = format!(
+                    "read {} rows from {} files, wrote {} rows into {} files",
+                    r.rows_read,
+                    r.files_read,
+                    r.rows_out,
+                    r.exports.iter().map(|e| e.keys.len()).sum::<usize>()
+                );
+            }
+            Err(e) => {
+                record.status = RunStatus::Failed;
+                record.message = e.to_string();
+            }
+        }
+        self.catalog().update_run(&record)?;
+        result
+    }
+
+    async fn run_batch(
+        &self,
+        job: &str,
+        run_id: i64,
         params: &[(String, String)],
         batch_time: DateTime<FixedOffset>,
         progress: ProgressFn,
@@ -159,6 +209,7 @@ impl Engine {
         pbatch_sink::discard(&staging);
         let report = RunReport {
             job: job.to_string(),
+            run_id,
             batch_time: expander.batch_time(),
             files_read,
             rows_read: rows_read(&plan),
@@ -241,13 +292,7 @@ impl Engine {
     }
 
     /// Resolves an export into where and how its files go.
-    fn file_export(
-        &self,
-        name: &str,
-        export: &ExportSpec,
-        expander: &Expander,
-        manual: bool,
-    ) -> Result<FileExport> {
+    fn file_export(&self, name: &str, export: &ExportSpec, expander: &Expander, manual: bool) -> Result<FileExport> {
         let ExportSpec::Kodo(k) = export else {
             return model_err!(
                 NotImplemented,
@@ -258,14 +303,10 @@ impl Engine {
         use pbatch_model::FileExportOptions as _;
         let compression = k.compression();
         let ext = Naming::extension_of(&k.format, &compression);
-        let (prefix, vars) =
-            expander.expand_counting(&k.key_prefix, &format!("export {name} spec.keyPrefix"))?;
+        let (prefix, vars) = expander.expand_counting(&k.key_prefix, &format!("export {name} spec.keyPrefix"))?;
         let naming = if manual {
             let name = if prefix.is_empty() {
-                format!(
-                    "{}{ext}",
-                    format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT)
-                )
+                format!("{}{ext}", format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT))
             } else {
                 prefix
             };
@@ -315,11 +356,7 @@ impl Engine {
         let mut seen = HashSet::new();
         while cur.1.scheduler_type() == SchedulerType::Depend {
             if !seen.insert(cur.0.clone()) {
-                return model_err!(
-                    InvalidJobSpec,
-                    "depend chain of job {name} loops at {}",
-                    cur.0
-                );
+                return model_err!(InvalidJobSpec, "depend chain of job {name} loops at {}", cur.0);
             }
             let Some(up) = cur.1.srcs.iter().find(|s| s.ty == SrcType::Job) else {
                 return model_err!(InvalidBatchSpec, "depend job {} has no job src", cur.0);
@@ -359,10 +396,7 @@ impl Engine {
                 );
             }
             if v.chars().count() > 64 {
-                return model_err!(
-                    InvalidVariableValue,
-                    "param {k} value is longer than 64 characters"
-                );
+                return model_err!(InvalidVariableValue, "param {k} value is longer than 64 characters");
             }
             ex = ex.with_param(k, v);
         }
@@ -384,19 +418,12 @@ impl Engine {
                 match src.ty {
                     SrcType::Job => {
                         if !seen.insert(src.name.clone()) {
-                            return model_err!(
-                                InvalidJobSpec,
-                                "src job {} appears twice in the chain",
-                                src.name
-                            );
+                            return model_err!(InvalidJobSpec, "src job {} appears twice in the chain", src.name);
                         }
                         let up = self.job(&src.name)?;
-                        self.register_srcs(ctx, &up, expander, files_read, seen)
-                            .await?;
-                        let sql = expander.expand(
-                            &up.computation.code,
-                            &format!("job {} computation.code", src.name),
-                        )?;
+                        self.register_srcs(ctx, &up, expander, files_read, seen).await?;
+                        let sql =
+                            expander.expand(&up.computation.code, &format!("job {} computation.code", src.name))?;
                         let df = plan_sql(ctx, &sql)
                             .await
                             .map_err(|e| e.context(format!("upstream job {}", src.name)))?;
@@ -417,10 +444,8 @@ impl Engine {
                         };
                         let mut prefixes = Vec::new();
                         for (i, p) in k.key_prefixes.iter().enumerate() {
-                            prefixes.push(expander.expand(
-                                p,
-                                &format!("datasource {} spec.keyPrefixes[{i}]", src.name),
-                            )?);
+                            prefixes
+                                .push(expander.expand(p, &format!("datasource {} spec.keyPrefixes[{i}]", src.name))?);
                         }
                         let store = self.inner.stores.bucket(&k.bucket)?;
                         let url = self.inner.stores.register(ctx, &k.bucket)?;
@@ -428,14 +453,9 @@ impl Engine {
                             .await
                             .map_err(|e| e.context(format!("datasource {}", src.name)))?;
                         *files_read += files.len();
-                        let opts = FileOptions::new(
-                            &k.file_type,
-                            k.delimiter.as_deref(),
-                            k.contains_header,
-                        )?;
+                        let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
                         let schema = if ds.schema.is_empty() {
-                            infer_schema(&ctx.state(), &store, &files, &opts, INFER_SAMPLE_FILES)
-                                .await?
+                            infer_schema(&ctx.state(), &store, &files, &opts, INFER_SAMPLE_FILES).await?
                         } else {
                             arrow_schema(&ds.schema)
                         };

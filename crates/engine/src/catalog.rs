@@ -1,8 +1,33 @@
 //! Durable metadata behind a small trait.
 
-use pbatch_model::{Error, Result};
+use chrono::{DateTime, Utc};
+use pbatch_model::{Error, Result, RunStatus};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
+
+/// One batch of a job, as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Job.
+    pub job: String,
+    /// Increasing per job, from 1.
+    pub run_id: i64,
+    /// The scheduled time; never changes, reruns included.
+    pub batch_time: DateTime<Utc>,
+    /// When the current attempt started.
+    pub start_time: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Status.
+    pub status: RunStatus,
+    /// Progress or error.
+    pub message: String,
+    /// Reruns so far.
+    pub rerun_count: i64,
+    /// Start params of the batch (name, value).
+    pub params: Vec<(String, String)>,
+}
 
 /// Kinds of resources the catalog holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,12 +59,25 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn list(&self, kind: Kind, prefix: &str) -> Result<Vec<(String, serde_json::Value)>>;
     /// Deletes a resource; `Ok(false)` if it did not exist.
     fn delete(&self, kind: Kind, key: &str) -> Result<bool>;
+
+    /// Adds a run with the next `run_id` of its job (the record's own
+    /// `run_id` is ignored) and returns the id, atomically.
+    fn insert_run(&self, run: &RunRecord) -> Result<i64>;
+    /// Replaces a run (same job and id); `Ok(false)` if it does not exist.
+    fn update_run(&self, run: &RunRecord) -> Result<bool>;
+    /// One run.
+    fn get_run(&self, job: &str, run_id: i64) -> Result<Option<RunRecord>>;
+    /// Every run of a job, by `run_id`.
+    fn runs(&self, job: &str) -> Result<Vec<RunRecord>>;
+    /// Runs of any job in one of `statuses` (crash recovery).
+    fn runs_in(&self, statuses: &[RunStatus]) -> Result<Vec<RunRecord>>;
 }
 
 /// A catalog in memory (used by `pbatch run`, and in tests).
 #[derive(Debug, Default)]
 pub struct MemoryCatalog {
     map: RwLock<BTreeMap<(Kind, String), serde_json::Value>>,
+    runs: RwLock<BTreeMap<(String, i64), RunRecord>>,
 }
 
 fn poisoned() -> Error {
@@ -84,5 +122,46 @@ impl Catalog for MemoryCatalog {
     fn delete(&self, kind: Kind, key: &str) -> Result<bool> {
         let mut m = self.map.write().map_err(|_| poisoned())?;
         Ok(m.remove(&(kind, key.to_string())).is_some())
+    }
+
+    fn insert_run(&self, run: &RunRecord) -> Result<i64> {
+        let mut m = self.runs.write().map_err(|_| poisoned())?;
+        let last = m
+            .range((run.job.clone(), i64::MIN)..=(run.job.clone(), i64::MAX))
+            .next_back()
+            .map(|((_, id), _)| *id)
+            .unwrap_or(0);
+        let mut r = run.clone();
+        r.run_id = last + 1;
+        m.insert((r.job.clone(), r.run_id), r);
+        Ok(last + 1)
+    }
+
+    fn update_run(&self, run: &RunRecord) -> Result<bool> {
+        let mut m = self.runs.write().map_err(|_| poisoned())?;
+        match m.get_mut(&(run.job.clone(), run.run_id)) {
+            Some(r) => {
+                *r = run.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn get_run(&self, job: &str, run_id: i64) -> Result<Option<RunRecord>> {
+        let m = self.runs.read().map_err(|_| poisoned())?;
+        Ok(m.get(&(job.to_string(), run_id)).cloned())
+    }
+
+    fn runs(&self, job: &str) -> Result<Vec<RunRecord>> {
+        let m = self.runs.read().map_err(|_| poisoned())?;
+        Ok(m.range((job.to_string(), i64::MIN)..=(job.to_string(), i64::MAX))
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    fn runs_in(&self, statuses: &[RunStatus]) -> Result<Vec<RunRecord>> {
+        let m = self.runs.read().map_err(|_| poisoned())?;
+        Ok(m.values().filter(|r| statuses.contains(&r.status)).cloned().collect())
     }
 }

@@ -118,38 +118,20 @@ type Setter = fn(&mut Config, &str);
 
 /// `section.key` -> setter, for `PBATCH_*` variables and [`Config::set`].
 const SETTERS: &[(&str, Setter)] = &[
-    ("engine.data_dir", |c, v| {
-        c.engine.data_dir = Some(PathBuf::from(v))
-    }),
+    ("engine.data_dir", |c, v| c.engine.data_dir = Some(PathBuf::from(v))),
     ("engine.regions", |c, v| c.engine.regions = list(v)),
-    ("engine.timezone", |c, v| {
-        c.engine.timezone = Some(v.to_string())
-    }),
-    ("kodo.endpoint", |c, v| {
-        c.kodo.endpoint = Some(v.to_string())
-    }),
-    ("kodo.access_key", |c, v| {
-        c.kodo.access_key = Some(v.to_string())
-    }),
-    ("kodo.secret_key", |c, v| {
-        c.kodo.secret_key = Some(v.to_string())
-    }),
+    ("engine.timezone", |c, v| c.engine.timezone = Some(v.to_string())),
+    ("kodo.endpoint", |c, v| c.kodo.endpoint = Some(v.to_string())),
+    ("kodo.access_key", |c, v| c.kodo.access_key = Some(v.to_string())),
+    ("kodo.secret_key", |c, v| c.kodo.secret_key = Some(v.to_string())),
     ("kodo.region", |c, v| c.kodo.region = Some(v.to_string())),
-    ("fusion.endpoint", |c, v| {
-        c.fusion.endpoint = Some(v.to_string())
-    }),
-    ("fusion.access_key", |c, v| {
-        c.fusion.access_key = Some(v.to_string())
-    }),
-    ("fusion.secret_key", |c, v| {
-        c.fusion.secret_key = Some(v.to_string())
-    }),
+    ("fusion.endpoint", |c, v| c.fusion.endpoint = Some(v.to_string())),
+    ("fusion.access_key", |c, v| c.fusion.access_key = Some(v.to_string())),
+    ("fusion.secret_key", |c, v| c.fusion.secret_key = Some(v.to_string())),
     ("logdb.url", |c, v| c.logdb.url = Some(v.to_string())),
     ("tsdb.url", |c, v| c.tsdb.url = Some(v.to_string())),
     ("report.url", |c, v| c.report.url = Some(v.to_string())),
-    ("server.listen", |c, v| {
-        c.server.listen = Some(v.to_string())
-    }),
+    ("server.listen", |c, v| c.server.listen = Some(v.to_string())),
     ("server.keys", |c, v| c.server.keys = list(v)),
 ];
 
@@ -189,10 +171,7 @@ impl Config {
                 continue;
             };
             let lower = rest.to_ascii_lowercase();
-            if let Some((_, set)) = SETTERS
-                .iter()
-                .find(|(key, _)| key.replacen('.', "_", 1) == lower)
-            {
+            if let Some((_, set)) = SETTERS.iter().find(|(key, _)| key.replacen('.', "_", 1) == lower) {
                 set(self, &v);
             }
         }
@@ -222,11 +201,7 @@ mod tests {
 
     #[test]
     fn file_env_and_errors() {
-        let mut c = Config::from_toml(
-            "[engine]\ndata_dir = \"/tmp/x\"\n[tsdb]\nurl = \"http://a\"\n",
-            "t",
-        )
-        .unwrap();
+        let mut c = Config::from_toml("[engine]\ndata_dir = \"/tmp/x\"\n[tsdb]\nurl = \"http://a\"\n", "t").unwrap();
         assert_eq!(c.data_dir(), PathBuf::from("/tmp/x"));
         assert_eq!(c.engine.regions, vec!["nb"]);
         c.apply_env([
@@ -241,11 +216,8 @@ mod tests {
             "{e}"
         );
         assert!(c.set("engine.nope", "1").is_err());
-        c.apply_env([(
-            "PBATCH_ENGINE_TIMEZONE".to_string(),
-            "Asia/Shanghai".to_string(),
-        )])
-        .unwrap();
+        c.apply_env([("PBATCH_ENGINE_TIMEZONE".to_string(), "Asia/Shanghai".to_string())])
+            .unwrap();
         assert_eq!(c.zone().unwrap().to_string(), "Asia/Shanghai");
         c.set("engine.timezone", "Mars/Base").unwrap();
         let e = c.zone().unwrap_err();

@@ -4,8 +4,7 @@ use crate::catalog::{Catalog, Kind, MemoryCatalog};
 use crate::config::Config;
 use pbatch_magic::is_system_variable;
 use pbatch_model::{
-    DatasourceSpec, Error, ErrorCode, ExportSpec, JobSpec, Result, SchedulerType, SrcType,
-    VariableSpec, model_err,
+    DatasourceSpec, Error, ErrorCode, ExportSpec, JobSpec, Result, SchedulerType, SrcType, VariableSpec, model_err,
 };
 use pbatch_source::Stores;
 use std::collections::HashSet;
@@ -52,6 +51,7 @@ pub struct EngineBuilder {
     data_dir: Option<PathBuf>,
     catalog: Option<Arc<dyn Catalog>>,
     clock: Option<Arc<dyn Clock>>,
+    durable: bool,
 }
 
 impl EngineBuilder {
@@ -79,6 +79,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Keeps resources and runs in `<data_dir>/catalog.sqlite` (survives restarts).
+    pub fn durable(mut self) -> Self {
+        self.durable = true;
+        self
+    }
+
     /// Creates the data dir and the engine.
     pub fn build(self) -> Result<Engine> {
         let data_dir = self.data_dir.unwrap_or_else(|| self.config.data_dir());
@@ -94,6 +100,11 @@ impl EngineBuilder {
             pbatch_sink::discard(&staging);
         }
         let zone = self.config.zone()?;
+        let catalog: Arc<dyn Catalog> = match (self.catalog, self.durable) {
+            (Some(c), _) => c,
+            (None, true) => Arc::new(crate::sqlite::SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?),
+            (None, false) => Arc::new(MemoryCatalog::default()),
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
                 zone,
@@ -101,9 +112,7 @@ impl EngineBuilder {
                 stores: Stores::new(&data_dir),
                 config: self.config,
                 data_dir,
-                catalog: self
-                    .catalog
-                    .unwrap_or_else(|| Arc::new(MemoryCatalog::default())),
+                catalog,
             }),
         })
     }
@@ -134,7 +143,7 @@ impl Engine {
         self.inner.zone
     }
 
-    fn catalog(&self) -> &dyn Catalog {
+    pub(crate) fn catalog(&self) -> &dyn Catalog {
         self.inner.catalog.as_ref()
     }
 
@@ -143,10 +152,7 @@ impl Engine {
     /// Creates a datasource (E18601 if it exists).
     pub fn create_datasource(&self, name: &str, spec: &DatasourceSpec) -> Result<()> {
         spec.validate(name, &self.inner.config.engine.regions)?;
-        if !self
-            .catalog()
-            .insert(Kind::Datasource, name, &to_json(spec)?)?
-        {
+        if !self.catalog().insert(Kind::Datasource, name, &to_json(spec)?)? {
             return model_err!(DatasourceExists, "datasource {name} already exists");
         }
         Ok(())
@@ -176,13 +182,12 @@ impl Engine {
     /// Reads a job (E18606 if missing).
     pub fn job(&self, name: &str) -> Result<JobSpec> {
         match self.catalog().get(Kind::Job, name)? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| Error::internal(format!("stored job {name}: {e}"))),
+            Some(v) => serde_json::from_value(v).map_err(|e| Error::internal(format!("stored job {name}: {e}"))),
             None => model_err!(BatchJobNotFound, "job {name} does not exist"),
         }
     }
 
-    fn check_job_refs(&self, name: &str, spec: &JobSpec) -> Result<()> {
+    pub(crate) fn check_job_refs(&self, name: &str, spec: &JobSpec) -> Result<()> {
         let mut tables: HashSet<String> = HashSet::new();
         let mut chain = vec![name.to_string()];
         self.collect_tables(spec, &mut tables, &mut chain)?;
@@ -190,12 +195,7 @@ impl Engine {
     }
 
     /// Walks srcs up the depend chain: each must exist, table names must not repeat.
-    fn collect_tables(
-        &self,
-        spec: &JobSpec,
-        tables: &mut HashSet<String>,
-        chain: &mut Vec<String>,
-    ) -> Result<()> {
+    fn collect_tables(&self, spec: &JobSpec, tables: &mut HashSet<String>, chain: &mut Vec<String>) -> Result<()> {
         for s in &spec.srcs {
             let t = s.table_name.to_ascii_lowercase();
             if !tables.insert(t) {
@@ -209,11 +209,7 @@ impl Engine {
             match s.ty {
                 SrcType::Datasource => {
                     if self.catalog().get(Kind::Datasource, &s.name)?.is_none() {
-                        return model_err!(
-                            JobSourceNotFound,
-                            "src datasource {} does not exist",
-                            s.name
-                        );
+                        return model_err!(JobSourceNotFound, "src datasource {} does not exist", s.name);
                     }
                 }
                 SrcType::Job => {
@@ -279,12 +275,8 @@ impl Engine {
         let mut spec = spec.clone();
         spec.name = name.to_string();
         // checks the time expression and format now, not at the first run
-        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset())
-            .with_variable(&spec)?;
-        if !self
-            .catalog()
-            .insert(Kind::Variable, name, &to_json(&spec)?)?
-        {
+        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset()).with_variable(&spec)?;
+        if !self.catalog().insert(Kind::Variable, name, &to_json(&spec)?)? {
             return model_err!(VariableExists, "variable {name} already exists");
         }
         Ok(())
@@ -301,12 +293,8 @@ impl Engine {
         }
         let mut spec = spec.clone();
         spec.name = name.to_string();
-        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset())
-            .with_variable(&spec)?;
-        if !self
-            .catalog()
-            .replace(Kind::Variable, name, &to_json(&spec)?)?
-        {
+        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset()).with_variable(&spec)?;
+        if !self.catalog().replace(Kind::Variable, name, &to_json(&spec)?)? {
             return model_err!(VariableNotFound, "variable {name} does not exist");
         }
         Ok(())
@@ -314,15 +302,11 @@ impl Engine {
 
     /// Reads a variable, system or user (E18654 if missing).
     pub fn variable(&self, name: &str) -> Result<VariableSpec> {
-        if let Some(v) = pbatch_magic::system_variables()
-            .into_iter()
-            .find(|v| v.name == name)
-        {
+        if let Some(v) = pbatch_magic::system_variables().into_iter().find(|v| v.name == name) {
             return Ok(v);
         }
         match self.catalog().get(Kind::Variable, name)? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| Error::internal(format!("stored variable {name}: {e}"))),
+            Some(v) => serde_json::from_value(v).map_err(|e| Error::internal(format!("stored variable {name}: {e}"))),
             None => model_err!(VariableNotFound, "variable {name} does not exist"),
         }
     }
@@ -351,10 +335,7 @@ impl Engine {
                 all.extend(self.variables()?);
                 Ok(all)
             }
-            Some(other) => model_err!(
-                InvalidVariableType,
-                "type {other:?} is invalid; use system or user"
-            ),
+            Some(other) => model_err!(InvalidVariableType, "type {other:?} is invalid; use system or user"),
         }
     }
 
@@ -363,10 +344,7 @@ impl Engine {
         self.catalog()
             .list(Kind::Variable, "")?
             .into_iter()
-            .map(|(k, v)| {
-                serde_json::from_value(v)
-                    .map_err(|e| Error::internal(format!("stored variable {k}: {e}")))
-            })
+            .map(|(k, v)| serde_json::from_value(v).map_err(|e| Error::internal(format!("stored variable {k}: {e}"))))
             .collect()
     }
 

@@ -26,8 +26,12 @@ mod batch;
 mod catalog;
 mod config;
 mod engine;
+mod resources;
+mod runs;
+mod sqlite;
 
 pub use batch::{Progress, ProgressFn, RunReport};
-pub use catalog::{Catalog, Kind, MemoryCatalog};
+pub use catalog::{Catalog, Kind, MemoryCatalog, RunRecord};
 pub use config::{Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, UrlConfig};
 pub use engine::{Clock, Engine, EngineBuilder, SystemClock};
+pub use sqlite::SqliteCatalog;

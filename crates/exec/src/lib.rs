@@ -33,9 +33,7 @@ impl Sizing {
     /// From a container (type x count); without one, the machine's cores and 2 GiB per core.
     /// Partitions are capped by the cores this machine has: more would only add overhead.
     pub fn for_container(container: Option<&Container>) -> Self {
-        let machine = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let machine = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let (cores, gib) = match container {
             Some(c) => {
                 let (cores, gib) = c.total();
@@ -123,9 +121,7 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::InvalidSql);
         let e = plan_sql(&ctx, "select x from nowhere").await.unwrap_err();
         assert!(e.message().contains("nowhere"), "{e}");
-        let e = plan_sql(&ctx, "create table t as select 1")
-            .await
-            .unwrap_err();
+        let e = plan_sql(&ctx, "create table t as select 1").await.unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidSql);
         let df = plan_sql(&ctx, "select 1 as a").await.unwrap();
         assert_eq!(df.count().await.unwrap(), 1);

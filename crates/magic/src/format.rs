@@ -83,10 +83,7 @@ mod tests {
     #[test]
     fn formats() {
         let t = DateTime::parse_from_rfc3339("2017-06-01T05:04:03.120+08:00").unwrap();
-        assert_eq!(
-            format_java(&t, "yyyy-MM-dd HH:mm:ss"),
-            "2017-06-01 05:04:03"
-        );
+        assert_eq!(format_java(&t, "yyyy-MM-dd HH:mm:ss"), "2017-06-01 05:04:03");
         assert_eq!(format_java(&t, "yyyyMMdd"), "20170601");
         assert_eq!(format_java(&t, "yy/M/d H'h' SSS"), "17/6/1 5h 120");
         assert!(validate_java_format("yyyy-MM-dd'T'HH").is_ok());

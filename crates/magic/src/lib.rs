@@ -108,11 +108,7 @@ impl Expander {
                 Value::Time(TimeOffset::default(), (*fmt).to_string()),
             );
         }
-        Self {
-            instant,
-            zone,
-            vars,
-        }
+        Self { instant, zone, vars }
     }
 
     /// The batch time as wall-clock time of the zone.
@@ -129,10 +125,8 @@ impl Expander {
     pub fn with_variable(mut self, v: &VariableSpec) -> Result<Self> {
         let value = match v.ty {
             VarType::Time => {
-                validate_java_format(&v.format)
-                    .map_err(|e| e.context(format!("variable {}", v.name)))?;
-                let off = parse_time_expr(&v.value)
-                    .map_err(|e| e.context(format!("variable {}", v.name)))?;
+                validate_java_format(&v.format).map_err(|e| e.context(format!("variable {}", v.name)))?;
+                let off = parse_time_expr(&v.value).map_err(|e| e.context(format!("variable {}", v.name)))?;
                 Value::Time(off, v.format.clone())
             }
             _ => Value::Text(v.value.clone()),
@@ -143,8 +137,7 @@ impl Expander {
 
     /// Adds a constant (a job param), shadowing variables of the same name.
     pub fn with_param(mut self, name: &str, value: &str) -> Self {
-        self.vars
-            .insert(name.to_string(), Value::Text(value.to_string()));
+        self.vars.insert(name.to_string(), Value::Text(value.to_string()));
         self
     }
 
@@ -208,10 +201,7 @@ impl Expander {
     /// fixed `yyyy-MM-dd HH:mm` or holds time variables only (`$(fiveDaysAgo)`).
     /// Returns `[start, end)` truncated to the hour, in the zone. An undefined
     /// variable is `E18705`, a string variable `E18704`.
-    pub fn hour_range(
-        &self,
-        filter: &str,
-    ) -> Result<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
+    pub fn hour_range(&self, filter: &str) -> Result<(DateTime<FixedOffset>, DateTime<FixedOffset>)> {
         let bad = |why: String| {
             Error::new(
                 ErrorCode::PathFilterError,
@@ -258,9 +248,7 @@ impl Expander {
                     let naive = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H"]
                         .iter()
                         .find_map(|f| NaiveDateTime::parse_from_str(&text, f).ok())
-                        .ok_or_else(|| {
-                            bad(format!("{text:?} is not a time like yyyy-MM-dd HH:mm"))
-                        })?;
+                        .ok_or_else(|| bad(format!("{text:?} is not a time like yyyy-MM-dd HH:mm")))?;
                     self.zone.from_local(naive)
                 }
             };
@@ -334,9 +322,7 @@ pub fn parse_time_expr(expr: &str) -> Result<TimeOffset> {
         if digits == 0 {
             return Err(bad("expected a number"));
         }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| bad("number too large"))?;
+        let n: i64 = rest[..digits].parse().map_err(|_| bad("number too large"))?;
         if n > 100_000 {
             return Err(bad("offset too large"));
         }

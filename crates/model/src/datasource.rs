@@ -42,11 +42,7 @@ impl SchemaEntry {
 pub fn validate_schema(schema: &[SchemaEntry]) -> Result<()> {
     let mut seen = HashSet::new();
     for (i, f) in schema.iter().enumerate() {
-        check_name(
-            ErrorCode::InvalidFieldName,
-            &format!("schema[{i}].key"),
-            &f.key,
-        )?;
+        check_name(ErrorCode::InvalidFieldName, &format!("schema[{i}].key"), &f.key)?;
         if let Some(why) = f.valtype.unsupported_reason() {
             return model_err!(
                 UnsupportedFieldType,
@@ -57,11 +53,7 @@ pub fn validate_schema(schema: &[SchemaEntry]) -> Result<()> {
             );
         }
         if !seen.insert(f.key.as_str()) {
-            return model_err!(
-                InvalidFieldName,
-                "schema[{i}].key {:?} appears twice",
-                f.key
-            );
+            return model_err!(InvalidFieldName, "schema[{i}].key {:?} appears twice", f.key);
         }
     }
     Ok(())
@@ -135,11 +127,7 @@ impl SourceSpec {
             DatasourceType::Kodo => SourceSpec::Kodo(from_value("spec", spec)?),
             DatasourceType::Hdfs => SourceSpec::Hdfs(from_value("spec", spec)?),
             DatasourceType::Fusion => {
-                let spec = if spec.is_null() {
-                    serde_json::json!({})
-                } else {
-                    spec
-                };
+                let spec = if spec.is_null() { serde_json::json!({}) } else { spec };
                 SourceSpec::Fusion(from_value("spec", spec)?)
             }
             DatasourceType::Other(t) => {
@@ -187,10 +175,7 @@ impl SourceSpec {
             }
             SourceSpec::Hdfs(h) => {
                 if h.paths.is_empty() {
-                    return model_err!(
-                        InvalidRepoSpec,
-                        "spec.paths is empty: give at least one hdfs:// path"
-                    );
+                    return model_err!(InvalidRepoSpec, "spec.paths is empty: give at least one hdfs:// path");
                 }
                 for (i, p) in h.paths.iter().enumerate() {
                     let field = format!("spec.paths[{i}]");
@@ -233,10 +218,7 @@ impl SourceSpec {
             if *ft == FileType::Csv {
                 match delimiter {
                     None | Some("") => {
-                        return model_err!(
-                            InvalidRepoSpec,
-                            "spec.delimiter is required when spec.fileType is csv"
-                        );
+                        return model_err!(InvalidRepoSpec, "spec.delimiter is required when spec.fileType is csv");
                     }
                     Some(_) => {}
                 }
@@ -435,9 +417,7 @@ mod tests {
         d.validate("ds1", &regions()).unwrap();
         assert_eq!(d.schema.len(), 2);
         assert!(d.schema[0].required);
-        let SourceSpec::Kodo(k) = &d.source else {
-            panic!()
-        };
+        let SourceSpec::Kodo(k) = &d.source else { panic!() };
         assert_eq!(k.key_prefixes, vec!["p/"]);
         // round trip keeps the wire shape
         let v = serde_json::to_value(&d).unwrap();
@@ -454,9 +434,7 @@ mod tests {
 
     #[test]
     fn rules() {
-        let e = err(
-            r#"{"region":"nb","type":"kodo","spec":{"bucket":"bkt1","fileType":"csv"},"schema":[]}"#,
-        );
+        let e = err(r#"{"region":"nb","type":"kodo","spec":{"bucket":"bkt1","fileType":"csv"},"schema":[]}"#);
         assert_eq!(e.code(), ErrorCode::InvalidRepoSpec);
         assert!(e.message().contains("spec.delimiter"), "{e}");
         let e = err(
@@ -476,13 +454,11 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::InvalidRepoSpec);
         let e = err(r#"{"region":"nb","type":"fusion","spec":{"domains":["a.com","b.com"]}}"#);
         assert_eq!(e.code(), ErrorCode::InvalidRepoSpec);
-        let e = err(
-            r#"{"region":"nb","type":"kodo","spec":{"bucket":"bkt1","keyPrefixes":["a<b"],"fileType":"json"}}"#,
-        );
+        let e =
+            err(r#"{"region":"nb","type":"kodo","spec":{"bucket":"bkt1","keyPrefixes":["a<b"],"fileType":"json"}}"#);
         assert_eq!(e.code(), ErrorCode::IllegalPathCharacter);
-        let e = err(
-            r#"{"region":"nb","type":"kodo","spec":{"bucket":"bkt1","fileType":"json"},"noVerifySchema":true}"#,
-        );
+        let e =
+            err(r#"{"region":"nb","type":"kodo","spec":{"bucket":"bkt1","fileType":"json"},"noVerifySchema":true}"#);
         assert_eq!(e.code(), ErrorCode::EmptySchema);
         let e = DatasourceSpec::from_json(SDK_BODY.as_bytes())
             .unwrap()

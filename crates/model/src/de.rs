@@ -34,20 +34,12 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> cr
             format!("{what}: the body is empty"),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{what}: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{what}: {e}")))
 }
 
 /// Converts a JSON value into `T`, naming the field on failure (`E18007`).
-pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
-    field: &str,
-    value: serde_json::Value,
-) -> crate::Result<T> {
-    serde_json::from_value(value).map_err(|e| {
-        crate::Error::new(
-            crate::ErrorCode::InvalidRequestBody,
-            format!("{field}: {e}"),
-        )
-    })
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(field: &str, value: serde_json::Value) -> crate::Result<T> {
+    serde_json::from_value(value)
+        .map_err(|e| crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{field}: {e}")))
 }

@@ -345,10 +345,7 @@ mod tests {
 
     #[test]
     fn renders_code_colon_message() {
-        let e = Error::new(
-            ErrorCode::DatasourceNotFound,
-            "datasource ds1 does not exist",
-        );
+        let e = Error::new(ErrorCode::DatasourceNotFound, "datasource ds1 does not exist");
         assert_eq!(e.to_string(), "E18602: datasource ds1 does not exist");
         assert_eq!(e.code().http_status(), 404);
     }

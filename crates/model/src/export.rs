@@ -63,9 +63,8 @@ pub const FORMAT_COMPRESSION: &[(ExportFormat, Compression, Codec)] = {
         ext: "",
         framing: "inside the file's pages",
     };
-    const LZO_PARQUET: Codec = Refused(
-        "no Rust parquet writer produces LZO pages and neither pyarrow nor DuckDB reads them",
-    );
+    const LZO_PARQUET: Codec =
+        Refused("no Rust parquet writer produces LZO pages and neither pyarrow nor DuckDB reads them");
     const LZO_ORC: Codec = Refused(
         "orc-rust cannot write LZO streams and the only LZO compressors are GPL; no reader here was found reliable",
     );
@@ -120,10 +119,7 @@ pub fn format_extension(format: &ExportFormat) -> &'static str {
 }
 
 /// Looks a combination up; an error names it and lists what the format takes.
-pub fn codec(
-    format: &ExportFormat,
-    compression: &Compression,
-) -> Result<(&'static str, &'static str)> {
+pub fn codec(format: &ExportFormat, compression: &Compression) -> Result<(&'static str, &'static str)> {
     if !format.is_known() {
         return model_err!(
             InvalidJobExportSpec,
@@ -162,9 +158,7 @@ fn check_file_options(
     delimiter: &Option<String>,
     file_count: i64,
 ) -> Result<()> {
-    let c = compression
-        .clone()
-        .unwrap_or_else(|| default_compression(format));
+    let c = compression.clone().unwrap_or_else(|| default_compression(format));
     codec(format, &c)?;
     if *format == ExportFormat::Csv && delimiter.as_deref().unwrap_or("").is_empty() {
         return model_err!(
@@ -274,31 +268,19 @@ pub struct KodoExportSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub contains_header: bool,
     /// Compression (`""` = the format's default).
-    #[serde(
-        default,
-        deserialize_with = "empty_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "empty_none", skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
     /// Days to keep outputs (<= 0: forever).
     #[serde(default, deserialize_with = "null_default")]
     pub retention: i64,
     /// Partition columns.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub partition_by: Vec<String>,
     /// Files to write (0 = 1).
     #[serde(default, deserialize_with = "null_default")]
     pub file_count: i64,
     /// Save mode (`""` = overwrite).
-    #[serde(
-        default,
-        deserialize_with = "empty_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "empty_none", skip_serializing_if = "Option::is_none")]
     pub save_mode: Option<SaveMode>,
 }
 file_options!(KodoExportSpec);
@@ -318,11 +300,7 @@ pub struct HdfsExportSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub contains_header: bool,
     /// Compression.
-    #[serde(
-        default,
-        deserialize_with = "empty_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "empty_none", skip_serializing_if = "Option::is_none")]
     pub compression: Option<Compression>,
     /// Days to keep outputs.
     #[serde(default, deserialize_with = "null_default")]
@@ -334,11 +312,7 @@ pub struct HdfsExportSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub file_count: i64,
     /// Save mode.
-    #[serde(
-        default,
-        deserialize_with = "empty_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "empty_none", skip_serializing_if = "Option::is_none")]
     pub save_mode: Option<SaveMode>,
 }
 file_options!(HdfsExportSpec);
@@ -351,11 +325,7 @@ pub struct HttpExportSpec {
     /// Path starting with `/`.
     pub uri: String,
     /// text (default) or json.
-    #[serde(
-        default,
-        deserialize_with = "empty_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "empty_none", skip_serializing_if = "Option::is_none")]
     pub format: Option<HttpFormat>,
 }
 
@@ -391,11 +361,7 @@ pub struct TsdbExportSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub fields: BTreeMap<String, String>,
     /// `#jobField` holding the time (absent: the batch time).
-    #[serde(
-        default,
-        deserialize_with = "empty_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "empty_none", skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
 }
 
@@ -411,11 +377,7 @@ pub struct ReportExportSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub columns: BTreeMap<String, String>,
     /// append (default) or overwrite.
-    #[serde(
-        default,
-        deserialize_with = "empty_none",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "empty_none", skip_serializing_if = "Option::is_none")]
     pub save_mode: Option<SaveMode>,
 }
 
@@ -581,10 +543,7 @@ impl ExportSpec {
             ExportSpec::Logdb(l) => {
                 check_repo_name(&l.dest_repo_name)?;
                 if l.doc.is_empty() {
-                    return model_err!(
-                        EmptyDestination,
-                        "spec.doc is empty: map at least one field"
-                    );
+                    return model_err!(EmptyDestination, "spec.doc is empty: map at least one field");
                 }
                 check_doc("spec.doc", &l.doc)?;
             }
@@ -594,10 +553,7 @@ impl ExportSpec {
                     return model_err!(NoSuchSeries, "spec.series is empty");
                 }
                 if t.fields.is_empty() {
-                    return model_err!(
-                        FieldMissed,
-                        "spec.fields is empty: a point needs at least one field"
-                    );
+                    return model_err!(FieldMissed, "spec.fields is empty: a point needs at least one field");
                 }
                 for (k, v) in &t.tags {
                     check_mapping_value(&format!("spec.tags.{k}"), v)?;
@@ -617,10 +573,7 @@ impl ExportSpec {
                     return model_err!(NoSuchTable, "spec.tableName {:?} is invalid", r.table_name);
                 }
                 if r.columns.is_empty() {
-                    return model_err!(
-                        EmptyDestination,
-                        "spec.columns is empty: map at least one column"
-                    );
+                    return model_err!(EmptyDestination, "spec.columns is empty: map at least one column");
                 }
                 for (k, v) in &r.columns {
                     check_mapping_value(&format!("spec.columns.{k}"), v)?;
@@ -685,18 +638,24 @@ mod tests {
 
     #[test]
     fn sdk_bodies() {
-        export(r#"{"type":"kodo","spec":{"bucket":"bkt1","keyPrefix":"out/$(year)","format":"csv","retention":0,
- "fileCount":1,"saveMode":"","delimiter":",","containsHeader":false}}"#)
+        export(
+            r#"{"type":"kodo","spec":{"bucket":"bkt1","keyPrefix":"out/$(year)","format":"csv","retention":0,
+ "fileCount":1,"saveMode":"","delimiter":",","containsHeader":false}}"#,
+        )
         .unwrap();
-        let e = export(r#"{"type":"hdfs","spec":{"path":"hdfs://127.0.0.1:9000/out","format":"parquet","partitionBy":null,
- "fileCount":2,"saveMode":""}}"#)
+        let e = export(
+            r#"{"type":"hdfs","spec":{"path":"hdfs://127.0.0.1:9000/out","format":"parquet","partitionBy":null,
+ "fileCount":2,"saveMode":""}}"#,
+        )
         .unwrap();
         let o = e.file_options().unwrap();
         assert_eq!(o.compression(), Compression::Snappy);
         assert_eq!(o.save_mode(), SaveMode::Overwrite);
         assert_eq!(o.file_count(), 2);
-        export(r##"{"type":"report","spec":{"columns":{"c":"#a"},"dbName":"db","saveMode":"append","tableName":"t"}}"##)
-            .unwrap();
+        export(
+            r##"{"type":"report","spec":{"columns":{"c":"#a"},"dbName":"db","saveMode":"append","tableName":"t"}}"##,
+        )
+        .unwrap();
         export(r#"{"type":"http","spec":{"host":"127.0.0.1:7758","uri":"/x"}}"#).unwrap();
     }
 
@@ -704,43 +663,23 @@ mod tests {
     fn table_drives_validation() {
         for (f, c, codec) in FORMAT_COMPRESSION {
             let r = super::codec(f, c);
-            assert_eq!(
-                r.is_ok(),
-                matches!(codec, Codec::Supported { .. }),
-                "{f} {c}"
-            );
+            assert_eq!(r.is_ok(), matches!(codec, Codec::Supported { .. }), "{f} {c}");
         }
-        let e = export(
-            r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"parquet","compression":"lzo"}}"#,
-        )
-        .unwrap_err();
+        let e =
+            export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"parquet","compression":"lzo"}}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidJobExportSpec);
-        assert!(
-            e.message().contains("parquet") && e.message().contains("snappy"),
-            "{e}"
-        );
-        let e = export(
-            r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"orc","compression":"gzip"}}"#,
-        )
-        .unwrap_err();
+        assert!(e.message().contains("parquet") && e.message().contains("snappy"), "{e}");
+        let e = export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"orc","compression":"gzip"}}"#).unwrap_err();
         assert!(e.message().contains("zlib"), "{e}");
         let e = export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"csv"}}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::CsvWithoutDelimiter);
-        let e =
-            export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"json","fileCount":1001}}"#)
-                .unwrap_err();
+        let e = export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"json","fileCount":1001}}"#).unwrap_err();
         assert!(e.message().contains("1001"), "{e}");
-        let e = export(
-            r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"json","saveMode":"replace"}}"#,
-        )
-        .unwrap_err();
+        let e = export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"json","saveMode":"replace"}}"#).unwrap_err();
         assert!(e.message().contains("replace"), "{e}");
-        let e =
-            export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"json","keyPrefix":"a:b"}}"#)
-                .unwrap_err();
+        let e = export(r#"{"type":"kodo","spec":{"bucket":"bkt1","format":"json","keyPrefix":"a:b"}}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::IllegalPathCharacter);
-        let e =
-            export(r#"{"type":"logdb","spec":{"destRepoName":"r","doc":{"a":"b"}}}"#).unwrap_err();
+        let e = export(r#"{"type":"logdb","spec":{"destRepoName":"r","doc":{"a":"b"}}}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::SourceFieldLacksPrefix);
         let e = export(r#"{"type":"ftp","spec":{}}"#).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidExportType);

@@ -114,11 +114,7 @@ impl Container {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SchedulerSpec {
     /// Seconds-first cron expression (5 or 6 fields).
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub crontab: String,
     /// `Nm` / `Nh`; `0` or empty = run continuously.
     #[serde(
@@ -176,11 +172,7 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<Scheduler>,
     /// Params with defaults.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Param>,
 }
 
@@ -237,10 +229,7 @@ impl JobSpec {
                 );
             }
             if s.file_filter.chars().count() > 128 {
-                return model_err!(
-                    FieldTooLong,
-                    "srcs[{i}].fileFilter is longer than 128 characters"
-                );
+                return model_err!(FieldTooLong, "srcs[{i}].fileFilter is longer than 128 characters");
             }
         }
         if !self.computation.ty.is_known() {
@@ -254,11 +243,7 @@ impl JobSpec {
             return model_err!(InvalidSql, "computation.code is empty");
         }
         let sched = self.scheduler_type();
-        let spec = self
-            .scheduler
-            .as_ref()
-            .and_then(|s| s.spec.clone())
-            .unwrap_or_default();
+        let spec = self.scheduler.as_ref().and_then(|s| s.spec.clone()).unwrap_or_default();
         match &sched {
             SchedulerType::Depend => {
                 let jobs = self.srcs.iter().filter(|s| s.ty == SrcType::Job).count();
@@ -290,10 +275,7 @@ impl JobSpec {
             }
             SchedulerType::Crontab => {
                 if spec.crontab.trim().is_empty() {
-                    return model_err!(
-                        InvalidBatchSpec,
-                        "scheduler.spec.crontab is required for a crontab job"
-                    );
+                    return model_err!(InvalidBatchSpec, "scheduler.spec.crontab is required for a crontab job");
                 }
                 check_crontab_shape(&spec.crontab)?;
             }
@@ -337,11 +319,7 @@ impl JobSpec {
                 );
             }
             if !names.insert(p.name.as_str()) {
-                return model_err!(
-                    InvalidJobSpec,
-                    "params[{i}].name {:?} is declared twice",
-                    p.name
-                );
+                return model_err!(InvalidJobSpec, "params[{i}].name {:?} is declared twice", p.name);
             }
         }
         Ok(())
@@ -365,10 +343,7 @@ fn check_crontab_shape(expr: &str) -> Result<()> {
         if D.contains(&e) || e.starts_with("@every ") {
             return Ok(());
         }
-        return model_err!(
-            InvalidBatchSpec,
-            "scheduler.spec.crontab {expr:?}: unknown descriptor"
-        );
+        return model_err!(InvalidBatchSpec, "scheduler.spec.crontab {expr:?}: unknown descriptor");
     }
     let fields = e.split_whitespace().count();
     if !(5..=6).contains(&fields) {
@@ -381,10 +356,7 @@ fn check_crontab_shape(expr: &str) -> Result<()> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || " */,-?".contains(*c)))
     {
-        return model_err!(
-            InvalidBatchSpec,
-            "scheduler.spec.crontab {expr:?} holds {c:?}"
-        );
+        return model_err!(InvalidBatchSpec, "scheduler.spec.crontab {expr:?} holds {c:?}");
     }
     Ok(())
 }
@@ -393,11 +365,7 @@ fn check_crontab_shape(expr: &str) -> Result<()> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartJobInput {
     /// Param values for this start.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Param>,
 }
 
@@ -461,15 +429,9 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidContainerCount);
         assert!(e.message().contains("112U"), "{e}");
-        let e = job(&format!(
-            r#"{{{src},{base},"container":{{"type":"3U3G","count":1}}}}"#
-        ))
-        .unwrap_err();
+        let e = job(&format!(r#"{{{src},{base},"container":{{"type":"3U3G","count":1}}}}"#)).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidContainerType);
-        let e = job(&format!(
-            r#"{{{src},{base},"scheduler":{{"type":"crontab"}}}}"#
-        ))
-        .unwrap_err();
+        let e = job(&format!(r#"{{{src},{base},"scheduler":{{"type":"crontab"}}}}"#)).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidBatchSpec);
         let e = job(&format!(
             r#"{{{src},{base},"scheduler":{{"type":"loop","spec":{{"loop":"5s"}}}}}}"#
@@ -482,25 +444,16 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidBatchSpec);
         assert!(e.message().contains("container"), "{e}");
-        let e = job(&format!(
-            r#"{{{src},{base},"scheduler":{{"type":"depend"}}}}"#
-        ))
-        .unwrap_err();
+        let e = job(&format!(r#"{{{src},{base},"scheduler":{{"type":"depend"}}}}"#)).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidBatchSpec);
         let e = job(&format!(
             r#"{{"srcs":[{{"name":"a","type":"datasource","tableName":"t"}},{{"name":"b","type":"datasource","tableName":"T"}}],{base}}}"#
         ))
         .unwrap_err();
         assert_eq!(e.code(), ErrorCode::DuplicateTableName);
-        let e = job(&format!(
-            r#"{{{src},"computation":{{"code":"x","type":"python"}}}}"#
-        ))
-        .unwrap_err();
+        let e = job(&format!(r#"{{{src},"computation":{{"code":"x","type":"python"}}}}"#)).unwrap_err();
         assert_eq!(e.code(), ErrorCode::UnsupportedJobType);
-        let e = job(&format!(
-            r#"{{{src},{base},"params":[{{"name":"1p","default":""}}]}}"#
-        ))
-        .unwrap_err();
+        let e = job(&format!(r#"{{{src},{base},"params":[{{"name":"1p","default":""}}]}}"#)).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidVariableName);
         let e = job(&format!(
             r#"{{{src},{base},"params":[{{"name":"p","default":"{}"}}]}}"#,

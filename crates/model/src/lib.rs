@@ -35,29 +35,28 @@ pub mod vocab;
 mod workflow;
 
 pub use datasource::{
-    DatasourceDesc, DatasourceList, DatasourceSpec, FusionSourceSpec, HdfsSourceSpec,
-    KodoSourceSpec, PATH_FORBIDDEN, RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry,
-    SourceSpec, UpdateDatasourceInput, check_schema_only_grows, validate_schema,
+    DatasourceDesc, DatasourceList, DatasourceSpec, FusionSourceSpec, HdfsSourceSpec, KodoSourceSpec, PATH_FORBIDDEN,
+    RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry, SourceSpec, UpdateDatasourceInput, check_schema_only_grows,
+    validate_schema,
 };
 pub use de::parse_body;
 pub use error::{Error, ErrorCode, Result};
 pub use export::{
-    Codec, ExportDesc, ExportList, ExportSpec, FORMAT_COMPRESSION, FileExportOptions,
-    HDFS_PATH_FORBIDDEN, HdfsExportSpec, HttpExportSpec, KEY_PREFIX_FORBIDDEN, KodoExportSpec,
-    LogdbExportSpec, MAX_FILE_COUNT, ReportExportSpec, TsdbExportSpec, codec, default_compression,
-    format_extension,
+    Codec, ExportDesc, ExportList, ExportSpec, FORMAT_COMPRESSION, FileExportOptions, HDFS_PATH_FORBIDDEN,
+    HdfsExportSpec, HttpExportSpec, KEY_PREFIX_FORBIDDEN, KodoExportSpec, LogdbExportSpec, MAX_FILE_COUNT,
+    ReportExportSpec, TsdbExportSpec, codec, default_compression, format_extension,
 };
 pub use job::{
-    CONTAINER_TYPES, Computation, Container, JobDesc, JobList, JobSpec, JobSrc, MAX_CORES, Param,
-    Scheduler, SchedulerSpec, StartJobInput,
+    CONTAINER_TYPES, Computation, Container, JobDesc, JobList, JobSpec, JobSrc, MAX_CORES, Param, Scheduler,
+    SchedulerSpec, StartJobInput,
 };
 pub use run::{
-    BatchActionInput, Exists, GetJobHistoryOutput, JobHistory, RerunBatchOutput, RunId, RunStatus,
+    BatchActionInput, Exists, GetJobHistoryOutput, HistoryQuery, JobHistory, RerunBatchOutput, RunId, RunStatus,
     StopBatchOutput,
 };
 pub use variable::{VariableList, VariableSpec};
 pub use vocab::{
-    Compression, ComputationType, DatasourceType, ExportFormat, ExportType, FileType, HttpFormat,
-    SaveMode, SchedulerType, SrcType, ValType, VarType,
+    Compression, ComputationType, DatasourceType, ExportFormat, ExportType, FileType, HttpFormat, SaveMode,
+    SchedulerType, SrcType, ValType, VarType,
 };
 pub use workflow::{WorkflowDesc, WorkflowNodeStatus, WorkflowSpec, WorkflowStatus};

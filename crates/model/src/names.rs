@@ -31,9 +31,7 @@ pub fn check_name(code: ErrorCode, what: &str, value: &str) -> Result<()> {
     } else {
         Err(Error::new(
             code,
-            format!(
-                "{what} {value:?} is invalid: use 1-128 letters, digits or '_', starting with a letter or '_'"
-            ),
+            format!("{what} {value:?} is invalid: use 1-128 letters, digits or '_', starting with a letter or '_'"),
         ))
     }
 }

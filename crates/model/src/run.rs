@@ -50,10 +50,7 @@ impl RunStatus {
 
     /// Parses a status case-insensitively.
     pub fn parse(s: &str) -> Result<Self> {
-        match RunStatus::ALL
-            .iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s))
-        {
+        match RunStatus::ALL.iter().find(|st| st.as_str().eq_ignore_ascii_case(s)) {
             Some(st) => Ok(*st),
             None => {
                 let all: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -68,10 +65,7 @@ impl RunStatus {
 
     /// Whether the batch has ended.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            RunStatus::Successful | RunStatus::Failed | RunStatus::Canceled
-        )
+        matches!(self, RunStatus::Successful | RunStatus::Failed | RunStatus::Canceled)
     }
 }
 
@@ -167,6 +161,29 @@ pub struct RerunBatchOutput {
     pub rerun_count: i64,
 }
 
+/// The query of `GET /v2/jobs/<name>/history`. Everything is optional: the
+/// Go SDK sends no query at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryQuery {
+    /// Page, from 1 (default 1).
+    #[serde(default)]
+    pub page: Option<i64>,
+    /// Page size (default 100, at most 1000).
+    #[serde(default)]
+    pub size: Option<i64>,
+    /// `runId`, `startTime`, `endTime` (ascending) or with `-` (descending);
+    /// default `-runId`, newest first.
+    #[serde(default)]
+    pub sort_by: Option<String>,
+    /// Only batches in this status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only this batch; `-1` = the latest.
+    #[serde(default)]
+    pub run_id: Option<i64>,
+}
+
 /// `{"exist": bool}` of the `/exists` routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exists {
@@ -183,9 +200,7 @@ mod tests {
         let a: BatchActionInput = serde_json::from_str(r#"{"jobName":"j","runId":3}"#).unwrap();
         let b: BatchActionInput = serde_json::from_str(r#"{"jobName":"j","runId":"3"}"#).unwrap();
         assert_eq!(a, b);
-        assert!(
-            serde_json::from_str::<BatchActionInput>(r#"{"jobName":"j","runId":"x"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<BatchActionInput>(r#"{"jobName":"j","runId":"x"}"#).is_err());
     }
 
     #[test]
@@ -203,9 +218,6 @@ mod tests {
         let v = serde_json::to_value(&h).unwrap();
         assert!(v["runId"].is_i64() && v["duration"].is_i64());
         assert_eq!(v["status"], "Running");
-        assert_eq!(
-            RunStatus::parse("successful").unwrap(),
-            RunStatus::Successful
-        );
+        assert_eq!(RunStatus::parse("successful").unwrap(), RunStatus::Successful);
     }
 }

@@ -81,19 +81,10 @@ mod tests {
         .unwrap();
         v.validate("fiveDaysAgo").unwrap();
         let v: VariableSpec = serde_json::from_str(r#"{"type":"time","value":"$(now)"}"#).unwrap();
-        assert_eq!(
-            v.validate("x").unwrap_err().code(),
-            ErrorCode::InvalidTimeFormat
-        );
+        assert_eq!(v.validate("x").unwrap_err().code(), ErrorCode::InvalidTimeFormat);
         let v: VariableSpec = serde_json::from_str(r#"{"type":"number","value":"1"}"#).unwrap();
-        assert_eq!(
-            v.validate("x").unwrap_err().code(),
-            ErrorCode::InvalidVariableType
-        );
+        assert_eq!(v.validate("x").unwrap_err().code(), ErrorCode::InvalidVariableType);
         let v: VariableSpec = serde_json::from_str(r#"{"type":"string","value":"1"}"#).unwrap();
-        assert_eq!(
-            v.validate("a-b").unwrap_err().code(),
-            ErrorCode::InvalidVariableName
-        );
+        assert_eq!(v.validate("a-b").unwrap_err().code(), ErrorCode::InvalidVariableName);
     }
 }

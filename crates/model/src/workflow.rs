@@ -15,11 +15,7 @@ pub struct WorkflowSpec {
     #[serde(default, deserialize_with = "null_default")]
     pub region: String,
     /// Free text.
-    #[serde(
-        default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub comment: String,
     /// Graph nodes keyed `<name>-<type>` (kept as given).
     #[serde(default, skip_serializing_if = "Option::is_none")]

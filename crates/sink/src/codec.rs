@@ -23,19 +23,11 @@ impl<W: Write> Encoder<W> {
     pub(crate) fn new(w: W, c: &Compression) -> Result<Self> {
         Ok(match c {
             Compression::None => Encoder::Plain(w),
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                w,
-                flate2::Compression::new(6),
-            )),
-            Compression::Bzip2 => {
-                Encoder::Bzip2(bzip2::write::BzEncoder::new(w, bzip2::Compression::new(6)))
-            }
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::new(6))),
+            Compression::Bzip2 => Encoder::Bzip2(bzip2::write::BzEncoder::new(w, bzip2::Compression::new(6))),
             Compression::Lz4 => Encoder::Lz4(lz4_flex::frame::FrameEncoder::new(w)),
             Compression::Snappy => Encoder::Snappy(Box::new(snap::write::FrameEncoder::new(w))),
-            Compression::Deflate => Encoder::Deflate(flate2::write::ZlibEncoder::new(
-                w,
-                flate2::Compression::new(6),
-            )),
+            Compression::Deflate => Encoder::Deflate(flate2::write::ZlibEncoder::new(w, flate2::Compression::new(6))),
             other => {
                 return Err(Error::new(
                     ErrorCode::InvalidJobExportSpec,

@@ -24,10 +24,7 @@ pub struct CommitReport {
 }
 
 fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
-    Error::new(
-        ErrorCode::ExportFailed,
-        format!("{what} {}: {e}", p.display()),
-    )
+    Error::new(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()))
 }
 
 /// Existing files of `root` whose key (relative, `/`-separated) starts with `scope`.
@@ -53,10 +50,7 @@ fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
             };
             let key = rel.to_string_lossy().replace('\\', "/");
             if ft.is_dir() {
-                if scope.starts_with(&format!("{key}/"))
-                    || key.starts_with(scope)
-                    || scope.is_empty()
-                {
+                if scope.starts_with(&format!("{key}/")) || key.starts_with(scope) || scope.is_empty() {
                     stack.push(p);
                 }
             } else if key.starts_with(scope) {

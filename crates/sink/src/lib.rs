@@ -155,12 +155,7 @@ impl FileSet {
 }
 
 /// Starts the blocking writer of one export. Files go to `staging_dir`.
-pub fn spawn_file_writer(
-    export: FileExport,
-    schema: SchemaRef,
-    staging_dir: PathBuf,
-    token: String,
-) -> WriterHandle {
+pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: PathBuf, token: String) -> WriterHandle {
     let (sender, mut rx) = mpsc::channel::<RecordBatch>(4);
     let join = tokio::task::spawn_blocking(move || {
         let n = export.file_count.max(1);
@@ -168,11 +163,7 @@ pub fn spawn_file_writer(
         let partitioner = if export.partition_by.is_empty() {
             None
         } else {
-            Some(Partitioner::new(
-                &schema,
-                &export.partition_by,
-                &export.name,
-            )?)
+            Some(Partitioner::new(&schema, &export.partition_by, &export.name)?)
         };
         let file_schema = partitioner
             .as_ref()
@@ -191,9 +182,12 @@ pub fn spawn_file_writer(
                     .write(&batch, &open, &staging_dir, &ext)?,
                 Some(p) => {
                     for (dir, part) in p.split(&batch)? {
-                        sets.entry(dir.clone())
-                            .or_insert_with(|| FileSet::new(dir, n))
-                            .write(&part, &open, &staging_dir, &ext)?;
+                        sets.entry(dir.clone()).or_insert_with(|| FileSet::new(dir, n)).write(
+                            &part,
+                            &open,
+                            &staging_dir,
+                            &ext,
+                        )?;
                     }
                 }
             }
@@ -218,11 +212,7 @@ pub fn spawn_file_writer(
                 });
             }
         }
-        Ok(StagedExport {
-            export,
-            files,
-            token,
-        })
+        Ok(StagedExport { export, files, token })
     });
     WriterHandle { sender, join }
 }

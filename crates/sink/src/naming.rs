@@ -59,11 +59,7 @@ impl Naming {
             }
             Naming::Parts { prefix, ext } => format!("{prefix}{dir}part-{i:05}{ext}"),
             Naming::Exact { name, ext } if !dir.is_empty() => {
-                let t = if append {
-                    format!("-{token}")
-                } else {
-                    String::new()
-                };
+                let t = if append { format!("-{token}") } else { String::new() };
                 format!("{name}/{dir}part-{i:05}{t}{ext}")
             }
             Naming::Exact { name, .. } if n == 1 && !append => name.clone(),
@@ -89,27 +85,15 @@ mod tests {
             prefix: "out/2024-01-01/".into(),
             ext,
         };
-        assert_eq!(
-            p.key("", 3, 4, "t", false),
-            "out/2024-01-01/part-00003.csv.gz"
-        );
-        assert_eq!(
-            p.key("", 0, 1, "t", true),
-            "out/2024-01-01/part-00000-t.csv.gz"
-        );
-        assert_eq!(
-            p.key("k=a/", 0, 1, "t", false),
-            "out/2024-01-01/k=a/part-00000.csv.gz"
-        );
+        assert_eq!(p.key("", 3, 4, "t", false), "out/2024-01-01/part-00003.csv.gz");
+        assert_eq!(p.key("", 0, 1, "t", true), "out/2024-01-01/part-00000-t.csv.gz");
+        assert_eq!(p.key("k=a/", 0, 1, "t", false), "out/2024-01-01/k=a/part-00000.csv.gz");
         let e = Naming::Exact {
             name: "r/report.csv".into(),
             ext: ".csv".into(),
         };
         assert_eq!(e.key("", 0, 1, "t", false), "r/report.csv");
         assert_eq!(e.key("", 1, 2, "t", false), "r/report.csv-00001");
-        assert_eq!(
-            e.key("k=a/", 0, 1, "t", false),
-            "r/report.csv/k=a/part-00000.csv"
-        );
+        assert_eq!(e.key("k=a/", 0, 1, "t", false), "r/report.csv/k=a/part-00000.csv");
     }
 }

@@ -69,11 +69,7 @@ impl Partitioner {
                 ),
             ));
         }
-        let file_schema = Arc::new(
-            schema
-                .project(&data)
-                .map_err(|e| Error::internal(e.to_string()))?,
-        );
+        let file_schema = Arc::new(schema.project(&data).map_err(|e| Error::internal(e.to_string()))?);
         Ok(Self {
             keys,
             data,
@@ -87,12 +83,8 @@ impl Partitioner {
             .keys
             .iter()
             .map(|(i, name)| {
-                let a = cast(batch.column(*i), &DataType::Utf8).map_err(|e| {
-                    Error::new(
-                        ErrorCode::FieldTypeError,
-                        format!("partition column {name}: {e}"),
-                    )
-                })?;
+                let a = cast(batch.column(*i), &DataType::Utf8)
+                    .map_err(|e| Error::new(ErrorCode::FieldTypeError, format!("partition column {name}: {e}")))?;
                 let s = a
                     .as_any()
                     .downcast_ref::<StringArray>()
@@ -117,14 +109,11 @@ impl Partitioner {
             }
             groups.entry(dir.clone()).or_default().push(row as u32);
         }
-        let projected = batch
-            .project(&self.data)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let projected = batch.project(&self.data).map_err(|e| Error::internal(e.to_string()))?;
         let mut out = BTreeMap::new();
         for (dir, rows) in groups {
             let idx = UInt32Array::from(rows);
-            let part =
-                take_record_batch(&projected, &idx).map_err(|e| Error::internal(e.to_string()))?;
+            let part = take_record_batch(&projected, &idx).map_err(|e| Error::internal(e.to_string()))?;
             out.insert(dir, part);
         }
         Ok(out)
@@ -140,10 +129,7 @@ mod tests {
     #[test]
     fn escapes_like_hive() {
         assert_eq!(escape_value("a/b=c"), "a%2Fb%3Dc");
-        assert_eq!(
-            escape_value("2026-11-25 01:00:00"),
-            "2026-11-25 01%3A00%3A00"
-        );
+        assert_eq!(escape_value("2026-11-25 01:00:00"), "2026-11-25 01%3A00%3A00");
         assert_eq!(escape_value("plain"), "plain");
         assert_eq!(escape_value(""), NULL_PARTITION);
     }
@@ -157,12 +143,7 @@ mod tests {
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![
-                Arc::new(StringArray::from(vec![
-                    Some("a"),
-                    None,
-                    Some("a"),
-                    Some("x/y"),
-                ])),
+                Arc::new(StringArray::from(vec![Some("a"), None, Some("a"), Some("x/y")])),
                 Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
             ],
         )
@@ -170,18 +151,12 @@ mod tests {
         let p = Partitioner::new(&schema, &["k".to_string()], "e").unwrap();
         let parts = p.split(&batch).unwrap();
         let dirs: Vec<&String> = parts.keys().collect();
-        assert_eq!(
-            dirs,
-            vec!["k=__HIVE_DEFAULT_PARTITION__/", "k=a/", "k=x%2Fy/"]
-        );
+        assert_eq!(dirs, vec!["k=__HIVE_DEFAULT_PARTITION__/", "k=a/", "k=x%2Fy/"]);
         assert_eq!(parts["k=a/"].num_rows(), 2);
         assert_eq!(parts["k=a/"].num_columns(), 1);
         let e = Partitioner::new(&schema, &["nope".to_string()], "e").unwrap_err();
         assert_eq!(e.code(), ErrorCode::ExportFieldNotFound);
-        assert!(
-            e.message().contains("nope") && e.message().contains("k, v"),
-            "{e}"
-        );
+        assert!(e.message().contains("nope") && e.message().contains("k, v"), "{e}");
         assert!(Partitioner::new(&schema, &["k".to_string(), "v".to_string()], "e").is_err());
     }
 }

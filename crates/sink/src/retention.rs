@@ -53,14 +53,8 @@ pub fn sweep(
             }
             continue;
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        if !key.starts_with(prefix)
-            || keep.contains(&key)
-            || (only_parts && !name.starts_with("part-"))
-        {
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        if !key.starts_with(prefix) || keep.contains(&key) || (only_parts && !name.starts_with("part-")) {
             continue;
         }
         let modified = std::fs::metadata(&path)
@@ -129,50 +123,24 @@ mod tests {
         file(dir.path(), "daily/notes.txt", 30, now);
         file(dir.path(), "daily/2026-11-05/part-00000.parquet", 9, now);
         let keep: HashSet<String> = ["daily/2026-11-05/part-00000.parquet".to_string()].into();
-        let deleted = sweep(
-            dir.path(),
-            static_prefix("daily/$(date)/"),
-            true,
-            3,
-            now,
-            &keep,
-        )
-        .unwrap();
+        let deleted = sweep(dir.path(), static_prefix("daily/$(date)/"), true, 3, now, &keep).unwrap();
         assert_eq!(deleted, vec!["daily/2026-11-01/part-00000.parquet"]);
+        assert!(!dir.path().join("daily/2026-11-01").exists(), "empty folder removed");
+        assert!(dir.path().join("daily/2026-11-03/part-00000.parquet").exists());
         assert!(
-            !dir.path().join("daily/2026-11-01").exists(),
-            "empty folder removed"
-        );
-        assert!(
-            dir.path()
-                .join("daily/2026-11-03/part-00000.parquet")
-                .exists()
-        );
-        assert!(
-            dir.path()
-                .join("daily/2026-11-05/part-00000.parquet")
-                .exists(),
+            dir.path().join("daily/2026-11-05/part-00000.parquet").exists(),
             "kept: written by this batch"
         );
         assert!(
             dir.path().join("other/old.parquet").exists(),
             "another prefix is not ours"
         );
+        assert!(dir.path().join("daily/notes.txt").exists(), "not a part file");
         assert!(
-            dir.path().join("daily/notes.txt").exists(),
-            "not a part file"
-        );
-        assert!(
-            sweep(dir.path(), "daily/", true, 0, now, &keep)
-                .unwrap()
-                .is_empty(),
+            sweep(dir.path(), "daily/", true, 0, now, &keep).unwrap().is_empty(),
             "0 keeps forever"
         );
-        assert!(
-            sweep(dir.path(), "daily/", true, -1, now, &keep)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(sweep(dir.path(), "daily/", true, -1, now, &keep).unwrap().is_empty());
         assert_eq!(
             sweep(dir.path(), "", false, 3, now, &keep).unwrap(),
             vec!["daily/notes.txt", "other/old.parquet"]

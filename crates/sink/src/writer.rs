@@ -46,10 +46,7 @@ pub(crate) struct FileWriter {
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorCode::ExportFailed,
-        format!("writing {}: {e}", path.display()),
-    )
+    Error::new(ErrorCode::ExportFailed, format!("writing {}: {e}", path.display()))
 }
 
 /// The schema ORC can take: types orc-rust cannot write are cast first
@@ -76,10 +73,9 @@ pub(crate) fn orc_schema(schema: &Schema) -> SchemaRef {
                 DataType::Timestamp(u, None) => DataType::Timestamp(*u, None),
                 DataType::Timestamp(u, Some(_)) => DataType::Timestamp(*u, Some("UTC".into())),
                 DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => DataType::Int64,
-                DataType::Decimal128(..)
-                | DataType::Decimal256(..)
-                | DataType::Float16
-                | DataType::UInt64 => DataType::Float64,
+                DataType::Decimal128(..) | DataType::Decimal256(..) | DataType::Float16 | DataType::UInt64 => {
+                    DataType::Float64
+                }
                 DataType::Date64 => DataType::Timestamp(TimeUnit::Millisecond, None),
                 DataType::BinaryView => DataType::Binary,
                 _ => DataType::Utf8,
@@ -126,12 +122,8 @@ impl FileWriter {
             let orc = orc_schema(schema);
             let mut b = orc_rust::arrow_writer::ArrowWriterBuilder::new(raw, Arc::clone(&orc));
             b = match opts.compression {
-                Compression::Snappy => {
-                    b.with_compression(orc_rust::compression::CompressionType::Snappy)
-                }
-                Compression::Zlib => {
-                    b.with_compression(orc_rust::compression::CompressionType::Zlib)
-                }
+                Compression::Snappy => b.with_compression(orc_rust::compression::CompressionType::Snappy),
+                Compression::Zlib => b.with_compression(orc_rust::compression::CompressionType::Zlib),
                 _ => b,
             };
             return Ok(Self {
@@ -150,8 +142,7 @@ impl FileWriter {
                 };
                 let props = WriterProperties::builder().set_compression(c).build();
                 Inner::Parquet(Box::new(
-                    ArrowWriter::try_new(file, Arc::clone(schema), Some(props))
-                        .map_err(|e| io_err(path, e))?,
+                    ArrowWriter::try_new(file, Arc::clone(schema), Some(props)).map_err(|e| io_err(path, e))?,
                 ))
             }
             ExportFormat::Csv => Inner::Csv(
@@ -164,9 +155,7 @@ impl FileWriter {
                 file,
                 &opts.compression,
             )?)),
-            ExportFormat::Text => {
-                Inner::Text(Encoder::new(file, &opts.compression)?, opts.delimiter)
-            }
+            ExportFormat::Text => Inner::Text(Encoder::new(file, &opts.compression)?, opts.delimiter),
             ExportFormat::Orc | ExportFormat::Other(_) => {
                 let f = opts.format.as_str();
                 return Err(Error::new(
@@ -192,9 +181,7 @@ impl FileWriter {
             }
             Inner::Csv(w) => w.write(batch).map_err(|e| io_err(path, e))?,
             Inner::Json(w) => w.write(batch).map_err(|e| io_err(path, e))?,
-            Inner::Text(w, delimiter) => {
-                write_text(w, batch, *delimiter).map_err(|e| io_err(path, e))?
-            }
+            Inner::Text(w, delimiter) => write_text(w, batch, *delimiter).map_err(|e| io_err(path, e))?,
         }
         self.rows += batch.num_rows() as u64;
         Ok(())
@@ -207,9 +194,7 @@ impl FileWriter {
             Inner::Parquet(w) => (*w).into_inner().map_err(|e| io_err(&path, e))?,
             Inner::Orc(w, _) => {
                 w.close().map_err(|e| io_err(&path, e))?;
-                let bytes = std::fs::metadata(&path)
-                    .map_err(|e| io_err(&path, e))?
-                    .len();
+                let bytes = std::fs::metadata(&path).map_err(|e| io_err(&path, e))?.len();
                 return Ok((self.rows, bytes));
             }
             Inner::Csv(w) => w.into_inner().finish().map_err(|e| io_err(&path, e))?,
@@ -222,9 +207,7 @@ impl FileWriter {
         let mut file = file;
         file.flush().map_err(|e| io_err(&path, e))?;
         drop(file);
-        let bytes = std::fs::metadata(&path)
-            .map_err(|e| io_err(&path, e))?
-            .len();
+        let bytes = std::fs::metadata(&path).map_err(|e| io_err(&path, e))?.len();
         Ok((self.rows, bytes))
     }
 }
@@ -236,14 +219,12 @@ fn write_text<W: Write>(w: &mut W, batch: &RecordBatch, delimiter: u8) -> std::i
         .columns()
         .iter()
         .map(|c| {
-            cast(c, &DataType::Utf8)
-                .map_err(std::io::Error::other)
-                .and_then(|a| {
-                    a.as_any()
-                        .downcast_ref::<StringArray>()
-                        .cloned()
-                        .ok_or_else(|| std::io::Error::other("cast to Utf8 did not give strings"))
-                })
+            cast(c, &DataType::Utf8).map_err(std::io::Error::other).and_then(|a| {
+                a.as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .ok_or_else(|| std::io::Error::other("cast to Utf8 did not give strings"))
+            })
         })
         .collect::<std::io::Result<_>>()?;
     for row in 0..batch.num_rows() {

@@ -38,9 +38,7 @@ pub fn read_error(what: &str, e: impl std::fmt::Display) -> Error {
 /// Wraps an object store error met at `what`.
 pub(crate) fn store_error(what: &str, e: object_store::Error) -> Error {
     match e {
-        object_store::Error::NotFound { .. } => {
-            Error::new(ErrorCode::BucketNotFound, format!("{what}: not found"))
-        }
+        object_store::Error::NotFound { .. } => Error::new(ErrorCode::BucketNotFound, format!("{what}: not found")),
         other => Error::new(ErrorCode::ExportFailed, format!("{what}: {other}")),
     }
 }

@@ -28,10 +28,7 @@ pub async fn list_keys(
     prefixes: &[String],
     file_filter: &str,
 ) -> Result<Vec<SourceFile>> {
-    let mut all_prefixes: Vec<String> = prefixes
-        .iter()
-        .map(|p| format!("{p}{file_filter}"))
-        .collect();
+    let mut all_prefixes: Vec<String> = prefixes.iter().map(|p| format!("{p}{file_filter}")).collect();
     if all_prefixes.is_empty() {
         all_prefixes.push(file_filter.to_string());
     }
@@ -42,29 +39,18 @@ pub async fn list_keys(
             Some(i) => &full[..i],
             None => "",
         };
-        let dir_path = if dir.is_empty() {
-            None
-        } else {
-            Some(Path::from(dir))
-        };
+        let dir_path = if dir.is_empty() { None } else { Some(Path::from(dir)) };
         let listed: Vec<ObjectMeta> = match store.list(dir_path.as_ref()).try_collect().await {
             Ok(v) => v,
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => {
-                return Err(store_error(
-                    &format!("listing bucket {bucket:?} prefix {full:?}"),
-                    e,
-                ));
+                return Err(store_error(&format!("listing bucket {bucket:?} prefix {full:?}"), e));
             }
         };
         for meta in listed {
             let key = meta.location.as_ref();
             let name = meta.location.filename().unwrap_or("");
-            if !key.starts_with(full)
-                || name.starts_with('.')
-                || name.starts_with('_')
-                || meta.size == 0
-            {
+            if !key.starts_with(full) || name.starts_with('.') || name.starts_with('_') || meta.size == 0 {
                 continue;
             }
             found.insert(
@@ -107,9 +93,7 @@ mod tests {
         }
         let store = LocalFileSystem::new_with_prefix(dir.path()).unwrap();
         let keys = |v: Vec<SourceFile>| v.into_iter().map(|f| f.key).collect::<Vec<_>>();
-        let got = list_keys(&store, "b", &["logs/a-".into()], "2017-06-01")
-            .await
-            .unwrap();
+        let got = list_keys(&store, "b", &["logs/a-".into()], "2017-06-01").await.unwrap();
         assert_eq!(keys(got), vec!["logs/a-2017-06-01.json"]);
         let got = list_keys(&store, "b", &["logs/".into(), "other/".into()], "")
             .await
@@ -117,9 +101,7 @@ mod tests {
         assert_eq!(keys(got).len(), 4);
         let got = list_keys(&store, "b", &[], "").await.unwrap();
         assert_eq!(keys(got).len(), 4);
-        let e = list_keys(&store, "b", &["nope/".into()], "")
-            .await
-            .unwrap_err();
+        let e = list_keys(&store, "b", &["nope/".into()], "").await.unwrap_err();
         assert_eq!(e.code(), ErrorCode::NoFilesMatched);
         assert!(e.message().contains("nope/"));
     }

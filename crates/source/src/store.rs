@@ -38,12 +38,8 @@ impl Stores {
 
     /// The URL DataFusion knows the bucket by.
     pub fn bucket_url(bucket: &str) -> Result<Url> {
-        Url::parse(&format!("kodo://{bucket}/")).map_err(|e| {
-            Error::new(
-                ErrorCode::InvalidRepoSpec,
-                format!("bucket {bucket:?}: {e}"),
-            )
-        })
+        Url::parse(&format!("kodo://{bucket}/"))
+            .map_err(|e| Error::new(ErrorCode::InvalidRepoSpec, format!("bucket {bucket:?}: {e}")))
     }
 
     /// The store of an existing bucket (E18619 when it does not exist).
@@ -58,8 +54,7 @@ impl Stores {
                 ),
             ));
         }
-        let fs = LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|e| store_error(&format!("bucket {bucket:?}"), e))?;
+        let fs = LocalFileSystem::new_with_prefix(&dir).map_err(|e| store_error(&format!("bucket {bucket:?}"), e))?;
         Ok(Arc::new(fs))
     }
 

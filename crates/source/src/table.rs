@@ -8,9 +8,7 @@ use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::provider_as_source;
 use datafusion::datasource::view::ViewTable;
 use datafusion::execution::context::SessionState;
@@ -34,11 +32,7 @@ pub struct FileOptions {
 
 impl FileOptions {
     /// From a datasource spec's fields; validates the delimiter is one byte.
-    pub fn new(
-        file_type: &FileType,
-        delimiter: Option<&str>,
-        header: Option<bool>,
-    ) -> Result<Self> {
+    pub fn new(file_type: &FileType, delimiter: Option<&str>, header: Option<bool>) -> Result<Self> {
         let delimiter = match delimiter {
             None | Some("") => b',',
             Some("\\t") => b'\t',
@@ -102,10 +96,7 @@ fn format_for(opts: &FileOptions, compression: FileCompressionType) -> Arc<dyn F
     }
 }
 
-fn groups(
-    files: &[SourceFile],
-    opts: &FileOptions,
-) -> BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> {
+fn groups(files: &[SourceFile], opts: &FileOptions) -> BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> {
     let mut out: BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> = BTreeMap::new();
     for f in files {
         let c = if opts.file_type == FileType::Parquet {
@@ -134,11 +125,7 @@ pub async fn infer_schema(
     }
     let mut fields: Vec<Field> = Vec::new();
     for (_, (c, group)) in groups(files, opts) {
-        let metas: Vec<_> = group
-            .iter()
-            .take(sample.max(1))
-            .map(|f| f.meta.clone())
-            .collect();
+        let metas: Vec<_> = group.iter().take(sample.max(1)).map(|f| f.meta.clone()).collect();
         let schema = format_for(opts, c)
             .infer_schema(state, store, &metas)
             .await
@@ -168,17 +155,16 @@ pub fn table_for(
     for (_, (c, group)) in groups(files, opts) {
         let mut urls = Vec::with_capacity(group.len());
         for f in &group {
-            let u = bucket_url.join(&f.key).map_err(|e| {
-                Error::new(ErrorCode::InvalidRepoSpec, format!("key {:?}: {e}", f.key))
-            })?;
+            let u = bucket_url
+                .join(&f.key)
+                .map_err(|e| Error::new(ErrorCode::InvalidRepoSpec, format!("key {:?}: {e}", f.key)))?;
             urls.push(ListingTableUrl::parse(u.as_str()).map_err(|e| read_error(&f.key, e))?);
         }
         let options = ListingOptions::new(format_for(opts, c)).with_file_extension("");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(Arc::clone(&schema));
-        let table =
-            ListingTable::try_new(config).map_err(|e| read_error(bucket_url.as_str(), e))?;
+        let table = ListingTable::try_new(config).map_err(|e| read_error(bucket_url.as_str(), e))?;
         tables.push(Arc::new(table));
     }
     if tables.len() == 1
