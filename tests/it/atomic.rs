@@ -75,29 +75,66 @@ fn error_if_exists_on_one_export_commits_neither() {
     let (spec_dir, data) = (tmp.path().join("spec"), tmp.path().join("data"));
     spec(&spec_dir, "errorIfExists");
     write(&data.join("buckets/in-bkt/ev/part-0.json"), "{\"id\":1}\n{\"id\":2}\n");
-    write(&data.join("buckets/out-bkt/b/2026-11-25/old.csv"), "9\n");
+    write(&data.join("buckets/out-bkt/b/2026-11-25/part-00000.csv"), "9\n");
+    write(&data.join("buckets/out-bkt/b/2026-11-25/notes.txt"), "not ours\n");
     let out = run(&spec_dir, &data);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("errorIfExists") && err.contains("b/2026-11-25/old.csv"),
+        err.contains("errorIfExists") && err.contains("b/2026-11-25/part-00000.csv"),
         "{err}"
     );
-    assert_eq!(files_under(&data.join("buckets/out-bkt")), vec!["b/2026-11-25/old.csv"]);
+    let mut got = files_under(&data.join("buckets/out-bkt"));
+    got.sort();
+    assert_eq!(
+        got,
+        vec!["b/2026-11-25/notes.txt", "b/2026-11-25/part-00000.csv"],
+        "export a was not committed"
+    );
 
-    // overwrite replaces; a second run with append adds beside the first
+    // overwrite replaces what the export wrote, not the file it did not write;
+    // a second run with append adds beside the first
     spec(&spec_dir, "overwrite");
     assert!(run(&spec_dir, &data).status.success());
     let mut got = files_under(&data.join("buckets/out-bkt"));
     got.sort();
-    assert_eq!(got, vec!["a/2026-11-25/part-00000.json", "b/2026-11-25/part-00000.csv"]);
+    assert_eq!(
+        got,
+        vec![
+            "a/2026-11-25/part-00000.json",
+            "b/2026-11-25/notes.txt",
+            "b/2026-11-25/part-00000.csv"
+        ]
+    );
+    let csv = std::fs::read_to_string(data.join("buckets/out-bkt/b/2026-11-25/part-00000.csv")).expect("csv");
+    assert_eq!(csv, "1\n2\n", "the old part file was replaced");
     spec(&spec_dir, "append");
     assert!(run(&spec_dir, &data).status.success());
-    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 2);
+    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 3);
     spec(&spec_dir, "ignore");
     let out = run(&spec_dir, &data);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("ignored"));
-    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 2);
+    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 3);
     let _ = root();
+}
+
+#[test]
+fn two_exports_writing_the_same_keys_are_refused_before_any_commit() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (spec_dir, data) = (tmp.path().join("spec"), tmp.path().join("data"));
+    spec(&spec_dir, "overwrite");
+    write(
+        &spec_dir.join("jobs/j/exports/b.json"),
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"a/$(date)/","format":"json"}}"#,
+    );
+    write(&data.join("buckets/in-bkt/ev/part-0.json"), "{\"id\":1}\n");
+    let out = run(&spec_dir, &data);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("E18651: ") && err.contains("exports a and b"), "{err}");
+    assert!(
+        files_under(&data.join("buckets/out-bkt")).is_empty(),
+        "nothing committed"
+    );
 }

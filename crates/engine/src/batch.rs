@@ -190,11 +190,9 @@ impl Engine {
         };
 
         progress(Progress::Stage("committing".into()));
-        for s in &staged {
-            if let Err(e) = pbatch_sink::precheck(s) {
-                pbatch_sink::discard(&staging);
-                return Err(e);
-            }
+        if let Err(e) = pbatch_sink::precheck_all(&staged) {
+            pbatch_sink::discard(&staging);
+            return Err(e);
         }
         let mut exports = Vec::new();
         for s in staged {
@@ -303,7 +301,26 @@ impl Engine {
         use pbatch_model::FileExportOptions as _;
         let compression = k.compression();
         let ext = Naming::extension_of(&k.format, &compression);
-        let (prefix, vars) = expander.expand_counting(&k.key_prefix, &format!("export {name} spec.keyPrefix"))?;
+        let field = format!("export {name} spec.keyPrefix");
+        let (prefix, vars) = expander.expand_counting(&k.key_prefix, &field)?;
+        // a variable (a param, say) must not lead the output out of its prefix
+        pbatch_model::names::check_relative_key(&field, &prefix)?;
+        if manual && prefix.ends_with('/') {
+            return model_err!(
+                InvalidJobExportSpec,
+                "{field} {prefix:?} ends with '/': for a manual job the keyPrefix is the file name"
+            );
+        }
+        let retention_pattern = if k.retention() > 0 {
+            Some(pbatch_sink::retention_pattern(
+                &k.key_prefix,
+                manual,
+                !manual && vars == 0,
+                &ext,
+            )?)
+        } else {
+            None
+        };
         let naming = if manual {
             let name = if prefix.is_empty() {
                 format!("{}{ext}", format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT))
@@ -347,6 +364,7 @@ impl Engine {
             save_mode: k.save_mode(),
             retention_days: k.retention(),
             retention_prefix: pbatch_sink::static_prefix(&k.key_prefix).to_string(),
+            retention_pattern,
         })
     }
 

@@ -506,6 +506,7 @@ impl ExportSpec {
                     );
                 }
                 check_path_text("spec.keyPrefix", &k.key_prefix, 128, KEY_PREFIX_FORBIDDEN)?;
+                crate::names::check_relative_key("spec.keyPrefix", &k.key_prefix)?;
                 check_file_options(&k.format, &k.compression, &k.delimiter, k.file_count)?;
                 check_save_mode(&k.save_mode, FILE_SAVE_MODES)?;
                 check_partition_by(&k.partition_by)?;

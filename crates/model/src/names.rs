@@ -55,6 +55,24 @@ pub fn check_path_text(field: &str, value: &str, max: usize, forbidden: &[char])
     Ok(())
 }
 
+/// Checks a key (prefix) stays inside its bucket: relative, with no `.` or
+/// `..` segment (`E18638`).
+pub fn check_relative_key(field: &str, value: &str) -> Result<()> {
+    if value.starts_with('/') {
+        return Err(Error::new(
+            ErrorCode::IllegalPathCharacter,
+            format!("{field} {value:?} starts with '/': keys are relative to the bucket"),
+        ));
+    }
+    if value.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Err(Error::new(
+            ErrorCode::IllegalPathCharacter,
+            format!("{field} {value:?} has a '.' or '..' segment: keys may not leave their prefix"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +101,13 @@ mod tests {
         assert!(e.message().contains("keyPrefix"), "{e}");
         let e = check_path_text("path", &"x".repeat(129), 128, &['\\']).unwrap_err();
         assert_eq!(e.code(), ErrorCode::FieldTooLong);
+        assert!(check_relative_key("k", "a/b..c/$(date)/").is_ok());
+        for bad in ["/tmp/x", "../x", "a/../../b", "./a", "a/./b"] {
+            assert_eq!(
+                check_relative_key("k", bad).unwrap_err().code(),
+                ErrorCode::IllegalPathCharacter,
+                "{bad}"
+            );
+        }
     }
 }

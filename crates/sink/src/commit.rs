@@ -27,8 +27,11 @@ fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
     Error::new(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()))
 }
 
-/// Existing files of `root` whose key (relative, `/`-separated) starts with `scope`.
-fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
+/// Existing files of `root` that this export's naming owns (see [`Naming::owns`](crate::Naming::owns)).
+fn existing(staged: &StagedExport) -> Result<Vec<(String, PathBuf)>> {
+    let root = &staged.export.root;
+    let naming = &staged.export.naming;
+    let scope = naming.scope();
     let dir_part = match scope.rfind('/') {
         Some(i) => &scope[..i],
         None => "",
@@ -45,15 +48,13 @@ fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
             let entry = entry.map_err(|e| fs_err("listing", &d, e))?;
             let p = entry.path();
             let ft = entry.file_type().map_err(|e| fs_err("listing", &p, e))?;
-            let Ok(rel) = p.strip_prefix(root) else {
-                continue;
-            };
+            let Ok(rel) = p.strip_prefix(root) else { continue };
             let key = rel.to_string_lossy().replace('\\', "/");
             if ft.is_dir() {
-                if scope.starts_with(&format!("{key}/")) || key.starts_with(scope) || scope.is_empty() {
+                if key.starts_with(scope) || scope.starts_with(&format!("{key}/")) {
                     stack.push(p);
                 }
-            } else if key.starts_with(scope) {
+            } else if naming.owns(&key) {
                 out.push((key, p));
             }
         }
@@ -62,39 +63,74 @@ fn existing(root: &Path, scope: &str) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+fn exists_error(staged: &StagedExport, key: &str) -> Error {
+    Error::new(
+        ErrorCode::ExportFailed,
+        format!(
+            "export {}: saveMode errorIfExists and {key} already exists in {}",
+            staged.export.name,
+            staged.export.root.display()
+        ),
+    )
+}
+
 /// Checks, before anything of the batch is committed, that `errorIfExists`
-/// will not fail: a batch with several exports must not commit some of them
-/// and then fail on another.
+/// will not fail.
 pub fn precheck(staged: &StagedExport) -> Result<()> {
-    let ex = &staged.export;
-    if ex.save_mode == SaveMode::ErrorIfExists
-        && let Some((key, _)) = existing(&ex.root, ex.naming.scope())?.first()
+    if staged.export.save_mode == SaveMode::ErrorIfExists
+        && let Some((key, _)) = existing(staged)?.first()
     {
-        return Err(Error::new(
-            ErrorCode::ExportFailed,
-            format!(
-                "export {}: saveMode errorIfExists and {key} already exists in {}",
-                ex.name,
-                ex.root.display()
-            ),
-        ));
+        return Err(exists_error(staged, key));
+    }
+    Ok(())
+}
+
+/// Checks every export of a batch before any is committed: no `errorIfExists`
+/// will fail, and no export would overwrite, or count as existing, what
+/// another export of the same batch writes.
+pub fn precheck_all(staged: &[StagedExport]) -> Result<()> {
+    for s in staged {
+        precheck(s)?;
+    }
+    for (i, a) in staged.iter().enumerate() {
+        for b in &staged[i + 1..] {
+            if a.export.root != b.export.root {
+                continue;
+            }
+            let clash = b
+                .files
+                .iter()
+                .find(|f| a.export.naming.owns(&f.key))
+                .map(|f| &f.key)
+                .or_else(|| a.files.iter().find(|f| b.export.naming.owns(&f.key)).map(|f| &f.key));
+            if let Some(key) = clash {
+                return Err(Error::new(
+                    ErrorCode::InvalidJobExportSpec,
+                    format!(
+                        "exports {} and {} of one job both write {key}: give them different keyPrefixes or formats",
+                        a.export.name, b.export.name
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
 
 /// Applies the save mode and moves the staged files into place.
 ///
-/// - overwrite: existing keys under the scope are deleted first;
+/// Only keys this export's naming owns count as existing output:
+/// - overwrite: the new files move in first, then owned keys the batch did
+///   not write are deleted;
 /// - append: files carry the batch token, old files stay;
 /// - errorIfExists: fails naming the first existing key;
-/// - ignore: when anything exists, the staged files are dropped.
+/// - ignore: when output exists, the staged files are dropped.
 ///
 /// Then, with `retention`, older outputs are swept; `now` is the clock
 /// their age is measured against.
 pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<CommitReport> {
     let ex = &staged.export;
-    let scope = ex.naming.scope();
-    let found = existing(&ex.root, scope)?;
+    let found = existing(&staged)?;
     let mut report = CommitReport {
         export: ex.name.clone(),
         keys: Vec::new(),
@@ -107,26 +143,12 @@ pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<Commit
     match ex.save_mode {
         SaveMode::ErrorIfExists if !found.is_empty() => {
             discard_files(&staged);
-            return Err(Error::new(
-                ErrorCode::ExportFailed,
-                format!(
-                    "export {}: saveMode errorIfExists and {} already exists in {}",
-                    ex.name,
-                    found[0].0,
-                    ex.root.display()
-                ),
-            ));
+            return Err(exists_error(&staged, &found[0].0));
         }
         SaveMode::Ignore if !found.is_empty() => {
             discard_files(&staged);
             report.skipped = true;
             return Ok(report);
-        }
-        SaveMode::Overwrite => {
-            for (_, p) in &found {
-                std::fs::remove_file(p).map_err(|e| fs_err("removing", p, e))?;
-            }
-            report.replaced = found.len();
         }
         _ => {}
     }
@@ -144,18 +166,20 @@ pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<Commit
         report.rows += f.rows;
         report.bytes += f.bytes;
     }
-    if ex.retention_days > 0 {
+    if ex.save_mode == SaveMode::Overwrite {
+        let written: std::collections::HashSet<&String> = report.keys.iter().collect();
+        for (key, p) in &found {
+            if !written.contains(key) {
+                std::fs::remove_file(p).map_err(|e| fs_err("removing", p, e))?;
+            }
+        }
+        report.replaced = found.len();
+    }
+    if ex.retention_days > 0
+        && let Some(pattern) = &ex.retention_pattern
+    {
         let keep = report.keys.iter().cloned().collect();
-        let only_parts = matches!(ex.naming, crate::Naming::Parts { .. });
-        report.expired = crate::sweep(
-            &ex.root,
-            &ex.retention_prefix,
-            only_parts,
-            ex.retention_days,
-            now,
-            &keep,
-        )?
-        .len();
+        report.expired = crate::sweep(&ex.root, &ex.retention_prefix, pattern, ex.retention_days, now, &keep)?.len();
     }
     Ok(report)
 }

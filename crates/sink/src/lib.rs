@@ -29,8 +29,8 @@ mod partition;
 mod retention;
 mod writer;
 
-pub use commit::{CommitReport, commit, discard, precheck};
-pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT};
+pub use commit::{CommitReport, commit, discard, precheck, precheck_all};
+pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT, retention_pattern};
 pub use partition::{NULL_PARTITION, escape_value};
 pub use retention::{static_prefix, sweep};
 pub use writer::FormatOptions;
@@ -65,8 +65,11 @@ pub struct FileExport {
     /// Days to keep this export's outputs (<= 0: forever).
     pub retention_days: i64,
     /// Everything this export writes lies under this key prefix (the
-    /// `keyPrefix` before its first variable); retention sweeps it.
+    /// `keyPrefix` before its first variable); retention walks it.
     pub retention_prefix: String,
+    /// The keys this export may have written in any batch (see
+    /// [`retention_pattern`]); retention deletes only those.
+    pub retention_pattern: Option<regex::Regex>,
 }
 
 /// One staged file.

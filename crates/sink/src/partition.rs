@@ -95,9 +95,10 @@ impl Partitioner {
             .collect::<Result<_>>()?;
         let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         let mut dir = String::new();
+        let names: Vec<String> = cols.iter().map(|(n, _)| escape_value(n)).collect();
         for row in 0..batch.num_rows() {
             dir.clear();
-            for (name, s) in &cols {
+            for ((_, s), name) in cols.iter().zip(&names) {
                 dir.push_str(name);
                 dir.push('=');
                 if s.is_valid(row) {
@@ -132,6 +133,7 @@ mod tests {
         assert_eq!(escape_value("2026-11-25 01:00:00"), "2026-11-25 01%3A00%3A00");
         assert_eq!(escape_value("plain"), "plain");
         assert_eq!(escape_value(""), NULL_PARTITION);
+        assert_eq!(escape_value("../../x"), "..%2F..%2Fx");
     }
 
     #[test]

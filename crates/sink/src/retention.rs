@@ -1,6 +1,7 @@
 //! `retention`: outputs of an export older than N days are deleted.
 
 use pbatch_model::{Error, ErrorCode, Result};
+use regex::Regex;
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -14,16 +15,15 @@ pub fn static_prefix(key_prefix: &str) -> &str {
     }
 }
 
-/// Deletes the files of `root` whose key starts with `prefix` and whose
-/// modification time is more than `days` days before `now`, except `keep`
-/// (what the current batch just wrote). With `only_parts`, only files named
-/// `part-*` count as outputs (so an export with an empty `keyPrefix` never
-/// touches other files of its bucket). `days <= 0` keeps everything.
-/// Folders left empty are removed. Returns the deleted keys, sorted.
+/// Deletes the files of `root` that match `owned` (an export's
+/// [`retention_pattern`](crate::retention_pattern)) and were modified more
+/// than `days` days before `now`, except `keep` (what the current batch just
+/// wrote). Only the folder of `static_prefix` is walked. `days <= 0` keeps
+/// everything. Folders left empty are removed. Returns the deleted keys, sorted.
 pub fn sweep(
     root: &Path,
-    prefix: &str,
-    only_parts: bool,
+    static_prefix: &str,
+    owned: &Regex,
     days: i64,
     now: SystemTime,
     keep: &HashSet<String>,
@@ -39,22 +39,24 @@ pub fn sweep(
             format!("retention sweep of {}: {e}", p.display()),
         )
     };
+    let start = match static_prefix.rfind('/') {
+        Some(i) => root.join(&static_prefix[..i]),
+        None => root.to_path_buf(),
+    };
+    if !start.is_dir() {
+        return Ok(Vec::new());
+    }
     let mut deleted = Vec::new();
     let mut dirs = Vec::new();
-    for entry in walk(root) {
+    for entry in walk(&start) {
         let (path, is_dir) = entry.map_err(|e| err(root, e))?;
-        let Ok(rel) = path.strip_prefix(root) else {
-            continue;
-        };
-        let key = rel.to_string_lossy().replace('\\', "/");
         if is_dir {
-            if key.starts_with(prefix) {
-                dirs.push(path);
-            }
+            dirs.push(path);
             continue;
         }
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        if !key.starts_with(prefix) || keep.contains(&key) || (only_parts && !name.starts_with("part-")) {
+        let Ok(rel) = path.strip_prefix(root) else { continue };
+        let key = rel.to_string_lossy().replace('\\', "/");
+        if !owned.is_match(&key) || keep.contains(&key) {
             continue;
         }
         let modified = std::fs::metadata(&path)
@@ -62,17 +64,33 @@ pub fn sweep(
             .map_err(|e| err(&path, e))?;
         if modified < cutoff {
             std::fs::remove_file(&path).map_err(|e| err(&path, e))?;
+            if let Some(parent) = path.parent() {
+                dirs.push(parent.to_path_buf());
+            }
             deleted.push(key);
         }
     }
-    // deepest first, so parents empty out after their children
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    for d in dirs {
-        let _ = std::fs::remove_dir(&d); // fails (and stays) when not empty
+    // Only folders that held a deleted file may be removed, deepest first;
+    // remove_dir fails (and the folder stays) when it is not empty.
+    let emptied: HashSet<std::path::PathBuf> = deleted
+        .iter()
+        .filter_map(|k| root.join(k).parent().map(Path::to_path_buf))
+        .collect();
+    let mut candidates: Vec<std::path::PathBuf> = emptied.into_iter().collect();
+    candidates.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in candidates {
+        let mut cur = d;
+        while cur.starts_with(&start) && cur != start && std::fs::remove_dir(&cur).is_ok() {
+            match cur.parent() {
+                Some(p) => cur = p.to_path_buf(),
+                None => break,
+            }
+        }
     }
+    drop(dirs);
     deleted.sort();
     if !deleted.is_empty() {
-        tracing::info!(root = %root.display(), prefix, count = deleted.len(), "retention deleted old outputs");
+        tracing::info!(root = %root.display(), static_prefix, count = deleted.len(), "retention deleted old outputs");
     }
     Ok(deleted)
 }
@@ -112,7 +130,7 @@ mod tests {
     }
 
     #[test]
-    fn deletes_only_old_outputs_of_this_prefix() {
+    fn deletes_only_old_outputs_of_this_export() {
         let dir = tempfile::tempdir().unwrap();
         // an injected "now" ten days from the real clock
         let now = SystemTime::now() + Duration::from_secs(10 * 86_400);
@@ -121,11 +139,24 @@ mod tests {
         file(dir.path(), "daily/2026-11-04/part-00000.parquet", 0, now);
         file(dir.path(), "other/old.parquet", 30, now);
         file(dir.path(), "daily/notes.txt", 30, now);
+        file(dir.path(), "daily/2026-11-02/mine.txt", 30, now);
+        file(dir.path(), "daily/2026-11-02/part-00000.parquet", 30, now);
         file(dir.path(), "daily/2026-11-05/part-00000.parquet", 9, now);
         let keep: HashSet<String> = ["daily/2026-11-05/part-00000.parquet".to_string()].into();
-        let deleted = sweep(dir.path(), static_prefix("daily/$(date)/"), true, 3, now, &keep).unwrap();
-        assert_eq!(deleted, vec!["daily/2026-11-01/part-00000.parquet"]);
-        assert!(!dir.path().join("daily/2026-11-01").exists(), "empty folder removed");
+        let owned = crate::retention_pattern("daily/$(date)/", false, false, ".parquet").unwrap();
+        let deleted = sweep(dir.path(), static_prefix("daily/$(date)/"), &owned, 3, now, &keep).unwrap();
+        assert_eq!(
+            deleted,
+            vec![
+                "daily/2026-11-01/part-00000.parquet",
+                "daily/2026-11-02/part-00000.parquet"
+            ]
+        );
+        assert!(!dir.path().join("daily/2026-11-01").exists(), "emptied folder removed");
+        assert!(
+            dir.path().join("daily/2026-11-02/mine.txt").exists(),
+            "a file it did not write stays"
+        );
         assert!(dir.path().join("daily/2026-11-03/part-00000.parquet").exists());
         assert!(
             dir.path().join("daily/2026-11-05/part-00000.parquet").exists(),
@@ -137,13 +168,9 @@ mod tests {
         );
         assert!(dir.path().join("daily/notes.txt").exists(), "not a part file");
         assert!(
-            sweep(dir.path(), "daily/", true, 0, now, &keep).unwrap().is_empty(),
+            sweep(dir.path(), "daily/", &owned, 0, now, &keep).unwrap().is_empty(),
             "0 keeps forever"
         );
-        assert!(sweep(dir.path(), "daily/", true, -1, now, &keep).unwrap().is_empty());
-        assert_eq!(
-            sweep(dir.path(), "", false, 3, now, &keep).unwrap(),
-            vec!["daily/notes.txt", "other/old.parquet"]
-        );
+        assert!(sweep(dir.path(), "daily/", &owned, -1, now, &keep).unwrap().is_empty());
     }
 }

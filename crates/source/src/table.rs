@@ -155,9 +155,12 @@ pub fn table_for(
     for (_, (c, group)) in groups(files, opts) {
         let mut urls = Vec::with_capacity(group.len());
         for f in &group {
-            let u = bucket_url
-                .join(&f.key)
-                .map_err(|e| Error::new(ErrorCode::InvalidRepoSpec, format!("key {:?}: {e}", f.key)))?;
+            // each segment percent-encoded: keys may hold '#', '?', '%' or spaces
+            let mut u = bucket_url.clone();
+            u.path_segments_mut()
+                .map_err(|_| Error::internal(format!("bucket url {bucket_url} has no path")))?
+                .pop_if_empty()
+                .extend(f.key.split('/'));
             urls.push(ListingTableUrl::parse(u.as_str()).map_err(|e| read_error(&f.key, e))?);
         }
         let options = ListingOptions::new(format_for(opts, c)).with_file_extension("");
