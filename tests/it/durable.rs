@@ -75,3 +75,60 @@ fn acknowledged_writes_survive_kill_9() {
         );
     }
 }
+
+#[test]
+fn a_run_left_running_by_a_dead_process_is_failed_at_start_and_its_staging_removed() {
+    let data = tempfile::tempdir().expect("tmp");
+    {
+        let catalog = pbatch_engine::SqliteCatalog::open(&data.path().join("catalog.sqlite")).expect("catalog");
+        let mut r = pbatch_engine::RunRecord {
+            job: "j".into(),
+            run_id: 0,
+            batch_time: chrono::Utc::now(),
+            start_time: Some(chrono::Utc::now()),
+            end_time: None,
+            status: pbatch::model::RunStatus::Running,
+            message: String::new(),
+            rerun_count: 0,
+            params: vec![],
+            owner: Some(u32::MAX - 1), // no such process
+        };
+        use pbatch::Catalog as _;
+        catalog.insert_run(&r).expect("insert dead");
+        r.owner = Some(std::process::id()); // alive: this test
+        catalog.insert_run(&r).expect("insert live");
+    }
+    let dead = data
+        .path()
+        .join(".staging/20261125010000-4294967294-000000001/e/part-00000.json");
+    let live = data.path().join(format!(
+        ".staging/20261125010000-{}-000000002/e/part-00000.json",
+        std::process::id()
+    ));
+    for p in [&dead, &live] {
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, "{}\n").expect("write");
+    }
+    let engine = pbatch::Engine::builder()
+        .data_dir(data.path())
+        .durable()
+        .build()
+        .expect("engine");
+    let _ = engine;
+    let catalog = pbatch_engine::SqliteCatalog::open(&data.path().join("catalog.sqlite")).expect("catalog");
+    use pbatch::Catalog as _;
+    let runs = catalog.runs("j").expect("runs");
+    assert_eq!(runs[0].status, pbatch::model::RunStatus::Failed);
+    assert!(
+        runs[0].message.contains("engine stopped during the run"),
+        "{}",
+        runs[0].message
+    );
+    assert_eq!(
+        runs[1].status,
+        pbatch::model::RunStatus::Running,
+        "a live owner's run is left alone"
+    );
+    assert!(!dead.exists(), "a dead process's staging is removed");
+    assert!(live.exists(), "a live process's staging stays");
+}

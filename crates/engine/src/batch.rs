@@ -117,6 +117,7 @@ impl Engine {
             message: String::new(),
             rerun_count: 0,
             params: params.to_vec(),
+            owner: Some(std::process::id()),
         };
         record.run_id = self.catalog().insert_run(&record)?;
         let result = self.run_batch(job, record.run_id, params, batch_time, progress).await;

@@ -27,6 +27,9 @@ pub struct RunRecord {
     pub rerun_count: i64,
     /// Start params of the batch (name, value).
     pub params: Vec<(String, String)>,
+    /// The process running the batch (crash recovery checks it is alive).
+    #[serde(default)]
+    pub owner: Option<u32>,
 }
 
 /// Kinds of resources the catalog holds.

@@ -94,21 +94,19 @@ impl EngineBuilder {
                 format!("creating data dir {}: {e}", data_dir.display()),
             )
         })?;
-        let staging = data_dir.join(crate::batch::STAGING_DIR);
-        if staging.exists() {
-            // staging left by a crash: nothing in it was ever committed
-            pbatch_sink::discard(&staging);
-        }
+        clean_dead_staging(&data_dir.join(crate::batch::STAGING_DIR));
         let zone = self.config.zone()?;
         let catalog: Arc<dyn Catalog> = match (self.catalog, self.durable) {
             (Some(c), _) => c,
             (None, true) => Arc::new(crate::sqlite::SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?),
             (None, false) => Arc::new(MemoryCatalog::default()),
         };
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        fail_orphaned_runs(catalog.as_ref(), clock.as_ref())?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 zone,
-                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                clock,
                 stores: Stores::new(&data_dir),
                 config: self.config,
                 data_dir,
@@ -116,6 +114,52 @@ impl EngineBuilder {
             }),
         })
     }
+}
+
+/// Whether a process is alive (Linux: `/proc/<pid>`; elsewhere assumed alive,
+/// which only leaves staging and runs for a later start to clean).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes staging folders (`<time>-<pid>-<nanos>`) whose process is gone:
+/// nothing in them was ever committed. Another live engine's staging stays.
+fn clean_dead_staging(staging: &Path) {
+    let Ok(rd) = std::fs::read_dir(staging) else { return };
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_none_or(|p| !process_alive(p)) {
+            pbatch_sink::discard(&entry.path());
+        }
+    }
+}
+
+/// Marks runs left Running (or mid-transition) by a process that is gone as
+/// Failed: the engine stopped during the run, so nothing was committed.
+fn fail_orphaned_runs(catalog: &dyn Catalog, clock: &dyn Clock) -> Result<()> {
+    use pbatch_model::RunStatus;
+    let active = [
+        RunStatus::Running,
+        RunStatus::Cancelling,
+        RunStatus::Restarting,
+        RunStatus::Ready,
+    ];
+    for mut r in catalog.runs_in(&active)? {
+        if r.owner.is_some_and(process_alive) {
+            continue;
+        }
+        r.status = RunStatus::Failed;
+        r.end_time = Some(chrono::DateTime::<chrono::Utc>::from(clock.now()));
+        r.message = "engine stopped during the run; nothing was committed".to_string();
+        catalog.update_run(&r)?;
+        tracing::warn!(job = %r.job, run_id = r.run_id, "marked a run left by a stopped engine as Failed");
+    }
+    Ok(())
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {

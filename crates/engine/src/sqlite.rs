@@ -226,6 +226,7 @@ mod tests {
             message: String::new(),
             rerun_count: 0,
             params: vec![("p".into(), "v".into())],
+            owner: None,
         }
     }
 

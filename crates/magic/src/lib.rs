@@ -306,6 +306,9 @@ pub fn parse_time_expr(expr: &str) -> Result<TimeOffset> {
             format!("time value {expr:?} is invalid: {why} (e.g. $(now)-5d, $(now)-1d-2h)"),
         )
     };
+    if expr.len() > 256 {
+        return Err(bad("it is longer than 256 characters"));
+    }
     let e: String = expr.chars().filter(|c| !c.is_whitespace()).collect();
     let Some(mut rest) = e.strip_prefix("$(now)") else {
         return Err(bad("it must start with $(now)"));
@@ -323,9 +326,6 @@ pub fn parse_time_expr(expr: &str) -> Result<TimeOffset> {
             return Err(bad("expected a number"));
         }
         let n: i64 = rest[..digits].parse().map_err(|_| bad("number too large"))?;
-        if n > 100_000 {
-            return Err(bad("offset too large"));
-        }
         rest = &rest[digits..];
         match rest.chars().next() {
             Some('d') => total.days += sign * n,
@@ -334,9 +334,15 @@ pub fn parse_time_expr(expr: &str) -> Result<TimeOffset> {
             _ => return Err(bad("unit must be d, h or m")),
         }
         rest = &rest[1..];
+        if total.days.abs() > MAX_OFFSET_DAYS || total.minutes.abs() > MAX_OFFSET_DAYS * 1440 {
+            return Err(bad("the offset is over 100 years"));
+        }
     }
     Ok(total)
 }
+
+/// The largest offset a time variable may have, in days (100 years).
+const MAX_OFFSET_DAYS: i64 = 36_500;
 
 #[cfg(test)]
 mod tests;

@@ -130,7 +130,18 @@ fn user_time_variable_and_params() {
         parse_time_expr("$(now)-1d-2h+30m").unwrap(),
         TimeOffset { days: -1, minutes: -90 }
     );
-    for bad in ["now-1d", "$(now)-1w", "$(now)-d", "$(now)*2h", "$(now)-99999999999d"] {
+    let huge = format!("$(now){}", "-100000d".repeat(1000));
+    let long = format!("$(now){}", "-1d".repeat(100));
+    for bad in [
+        "now-1d",
+        "$(now)-1w",
+        "$(now)-d",
+        "$(now)*2h",
+        "$(now)-99999999999d",
+        "$(now)-36501d",
+        &huge,
+        &long,
+    ] {
         let e = parse_time_expr(bad).unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidVariableValue, "{bad}");
     }

@@ -90,8 +90,12 @@ impl Zone {
     /// time (so `$(now)-1d` across a DST change is "yesterday, same time").
     pub fn add_days(&self, t: DateTime<Utc>, days: i64) -> DateTime<Utc> {
         let local = self.local(t).naive_local();
-        let shifted = local + chrono::Duration::days(days);
-        self.from_local(shifted).to_utc()
+        // offsets are capped at 100 years by parse_time_expr; an overflow
+        // (impossible within chrono's ±262,000 years) keeps the time as is
+        match local.checked_add_signed(chrono::Duration::days(days)) {
+            Some(shifted) => self.from_local(shifted).to_utc(),
+            None => t,
+        }
     }
 
     /// The UTC offset at `t`.
