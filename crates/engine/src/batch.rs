@@ -57,13 +57,28 @@ pub enum Progress {
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
+/// Maps an error met while the plan ran to the code that says whose it is:
+/// data that does not decode is `E18623`, a query that fails on the data
+/// (division by zero, a bad cast) `E18618`, storage `E18338`, memory `E18621`.
 fn exec_err(e: datafusion::error::DataFusionError) -> Error {
+    use arrow::error::ArrowError as A;
     use datafusion::error::DataFusionError as D;
     let code = match e.find_root() {
-        D::ArrowError(..) | D::ParquetError(..) => ErrorCode::FileFormatMismatch,
-        D::ResourcesExhausted(..) => ErrorCode::ExportFailed,
+        D::ArrowError(a, _) => match a.as_ref() {
+            A::DivideByZero
+            | A::CastError(_)
+            | A::ComputeError(_)
+            | A::ArithmeticOverflow(_)
+            | A::InvalidArgumentError(_) => ErrorCode::InvalidJobSql,
+            _ => ErrorCode::FileFormatMismatch,
+        },
+        D::ParquetError(..) => ErrorCode::FileFormatMismatch,
+        D::ObjectStore(..) | D::IoError(..) => ErrorCode::StatFileFailed,
+        D::ResourcesExhausted(..) => ErrorCode::StartJobFailed,
         D::Plan(..) | D::SQL(..) | D::SchemaError(..) => ErrorCode::InvalidSql,
-        _ => ErrorCode::ExportFailed,
+        D::Execution(..) => ErrorCode::InvalidJobSql,
+        D::NotImplemented(..) => ErrorCode::NotImplemented,
+        _ => ErrorCode::Internal,
     };
     Error::new(code, format!("batch failed: {}", strip_df(&e.to_string())))
 }

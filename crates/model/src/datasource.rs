@@ -38,6 +38,19 @@ impl SchemaEntry {
     }
 }
 
+/// A csv delimiter is one ASCII character (`\t` may be written as the two
+/// characters backslash, t).
+pub fn check_delimiter(field: &str, d: &str) -> Result<()> {
+    if d == "\\t" || (d.len() == 1 && d.is_ascii() && d != "\n" && d != "\r" && d != "\"") {
+        Ok(())
+    } else {
+        model_err!(
+            InvalidRepoSpec,
+            "{field} {d:?} must be a single ASCII character other than a quote or line break"
+        )
+    }
+}
+
 /// Validates a schema: key names, supported valtypes, no duplicate keys.
 pub fn validate_schema(schema: &[SchemaEntry]) -> Result<()> {
     let mut seen = HashSet::new();
@@ -220,7 +233,7 @@ impl SourceSpec {
                     None | Some("") => {
                         return model_err!(InvalidRepoSpec, "spec.delimiter is required when spec.fileType is csv");
                     }
-                    Some(_) => {}
+                    Some(d) => check_delimiter("spec.delimiter", d)?,
                 }
                 if header.is_none() {
                     return model_err!(

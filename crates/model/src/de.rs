@@ -1,5 +1,6 @@
 //! Deserialization helpers for what the SDKs really send: `null` for empty
-//! lists, `""` for unset enums, numbers as strings.
+//! lists, `""` for unset enums. Errors name the field's path
+//! (`spec.fileCount: invalid type ...`).
 
 use serde::{Deserialize, Deserializer};
 
@@ -34,12 +35,29 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> cr
             format!("{what}: the body is empty"),
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{what}: {e}")))
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{what}: {at}{inner}"))
+    })
 }
 
 /// Converts a JSON value into `T`, naming the field on failure (`E18007`).
 pub(crate) fn from_value<T: serde::de::DeserializeOwned>(field: &str, value: serde_json::Value) -> crate::Result<T> {
-    serde_json::from_value(value)
-        .map_err(|e| crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{field}: {e}")))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." {
+            field.to_string()
+        } else {
+            format!("{field}.{path}")
+        };
+        crate::Error::new(crate::ErrorCode::InvalidRequestBody, format!("{at}: {inner}"))
+    })
 }

@@ -36,8 +36,8 @@ mod workflow;
 
 pub use datasource::{
     DatasourceDesc, DatasourceList, DatasourceSpec, FusionSourceSpec, HdfsSourceSpec, KodoSourceSpec, PATH_FORBIDDEN,
-    RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry, SourceSpec, UpdateDatasourceInput, check_schema_only_grows,
-    validate_schema,
+    RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry, SourceSpec, UpdateDatasourceInput, check_delimiter,
+    check_schema_only_grows, validate_schema,
 };
 pub use de::parse_body;
 pub use error::{Error, ErrorCode, Result};

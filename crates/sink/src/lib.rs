@@ -196,9 +196,14 @@ pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: Pat
             }
         }
         if sets.is_empty() && partitioner.is_none() {
-            // No rows: one empty file keeps the schema visible to readers.
+            // No rows: one empty file keeps the schema visible to readers that
+            // carry one (parquet, orc, a csv header). A partitioned export with
+            // no rows has no partition value, so it writes nothing.
             let mut set = FileSet::new(String::new(), n);
-            set.writers[0] = Some(open(&staging_path(&staging_dir, "", 0, &ext))?);
+            let mut w = open(&staging_path(&staging_dir, "", 0, &ext))?;
+            // an empty batch still writes a csv header (and nothing else)
+            w.write(&RecordBatch::new_empty(Arc::clone(&file_schema)))?;
+            set.writers[0] = Some(w);
             sets.insert(String::new(), set);
         }
         let append = export.save_mode == SaveMode::Append;

@@ -30,15 +30,15 @@ pub use table::{FileOptions, infer_schema, table_for, text_schema};
 
 use pbatch_model::{Error, ErrorCode};
 
-/// Wraps a DataFusion error met while reading `what`.
+/// Wraps a DataFusion error met while reading `what` (data that does not decode).
 pub fn read_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::new(ErrorCode::ExportFailed, format!("reading {what}: {e}"))
+    Error::new(ErrorCode::FileFormatMismatch, format!("reading {what}: {e}"))
 }
 
 /// Wraps an object store error met at `what`.
 pub(crate) fn store_error(what: &str, e: object_store::Error) -> Error {
     match e {
         object_store::Error::NotFound { .. } => Error::new(ErrorCode::BucketNotFound, format!("{what}: not found")),
-        other => Error::new(ErrorCode::ExportFailed, format!("{what}: {other}")),
+        other => Error::new(ErrorCode::StatFileFailed, format!("{what}: {other}")),
     }
 }
