@@ -14,6 +14,18 @@ impl pbatch::Clock for FixedClock {
     }
 }
 
+/// Writes `lines` as the only input file and creates datasource `ev` over it.
+fn ev_datasource(engine: &pbatch::Engine, data: &std::path::Path, lines: &str) {
+    std::fs::create_dir_all(data.join("buckets/in-bkt/ev")).expect("mkdir");
+    std::fs::write(data.join("buckets/in-bkt/ev/a.json"), lines).expect("write");
+    let ds = DatasourceSpec::from_json(
+        br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
+             "schema":[{"key":"id","valtype":"long","required":true}],"noVerifySchema":true}"#,
+    )
+    .expect("ds");
+    engine.create_datasource("ev", &ds).expect("create ds");
+}
+
 fn old_file(path: &std::path::Path, age_days: u64, now: SystemTime) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     let f = std::fs::File::create(path).expect("create");
@@ -30,18 +42,7 @@ async fn retention_deletes_old_outputs_with_an_injected_clock() {
         .clock(Arc::new(FixedClock(now)))
         .build()
         .expect("engine");
-    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
-    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), "{\"id\":1}\n{\"id\":2}\n").expect("write");
-    engine
-        .create_datasource(
-            "ev",
-            &DatasourceSpec::from_json(
-                br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
-                     "schema":[{"key":"id","valtype":"long","required":true}],"noVerifySchema":true}"#,
-            )
-            .expect("ds"),
-        )
-        .expect("create ds");
+    ev_datasource(&engine, data.path(), "{\"id\":1}\n{\"id\":2}\n");
     engine
         .create_job(
             "daily",
@@ -135,18 +136,7 @@ async fn runs_are_recorded_and_history_answers_the_query() {
         .durable()
         .build()
         .expect("engine");
-    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
-    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), "{\"id\":1}\n").expect("write");
-    engine
-        .create_datasource(
-            "ev",
-            &DatasourceSpec::from_json(
-                br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
-                     "schema":[{"key":"id","valtype":"long","required":true}],"noVerifySchema":true}"#,
-            )
-            .expect("ds"),
-        )
-        .expect("create ds");
+    ev_datasource(&engine, data.path(), "{\"id\":1}\n");
     engine
         .create_job(
             "j",

@@ -307,8 +307,10 @@ impl Engine {
 
     // ---- variables ----
 
-    /// Creates a user variable (E18656 if it shadows a system one, E18655 if it exists).
-    pub fn create_variable(&self, name: &str, spec: &VariableSpec) -> Result<()> {
+    /// A user variable as stored: validated, not shadowing a system one
+    /// (E18656), its time expression and format checked now rather than at
+    /// the first run, and named as the URL names it.
+    fn checked_variable(name: &str, spec: &VariableSpec) -> Result<serde_json::Value> {
         spec.validate(name)?;
         if is_system_variable(name) {
             return model_err!(
@@ -318,9 +320,14 @@ impl Engine {
         }
         let mut spec = spec.clone();
         spec.name = name.to_string();
-        // checks the time expression and format now, not at the first run
         pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset()).with_variable(&spec)?;
-        if !self.catalog().insert(Kind::Variable, name, &to_json(&spec)?)? {
+        to_json(&spec)
+    }
+
+    /// Creates a user variable (E18656 if it shadows a system one, E18655 if it exists).
+    pub fn create_variable(&self, name: &str, spec: &VariableSpec) -> Result<()> {
+        let v = Self::checked_variable(name, spec)?;
+        if !self.catalog().insert(Kind::Variable, name, &v)? {
             return model_err!(VariableExists, "variable {name} already exists");
         }
         Ok(())
@@ -328,17 +335,8 @@ impl Engine {
 
     /// Replaces a user variable (E18654 if missing).
     pub fn update_variable(&self, name: &str, spec: &VariableSpec) -> Result<()> {
-        spec.validate(name)?;
-        if is_system_variable(name) {
-            return model_err!(
-                VariableShadowsSystem,
-                "variable {name} is a system variable and cannot be redefined"
-            );
-        }
-        let mut spec = spec.clone();
-        spec.name = name.to_string();
-        pbatch_magic::Expander::new(chrono::DateTime::UNIX_EPOCH.fixed_offset()).with_variable(&spec)?;
-        if !self.catalog().replace(Kind::Variable, name, &to_json(&spec)?)? {
+        let v = Self::checked_variable(name, spec)?;
+        if !self.catalog().replace(Kind::Variable, name, &v)? {
             return model_err!(VariableNotFound, "variable {name} does not exist");
         }
         Ok(())
