@@ -201,3 +201,43 @@ async fn runs_are_recorded_and_history_answers_the_query() {
         "E18606"
     );
 }
+
+#[tokio::test]
+async fn a_partitioned_export_with_many_folders_writes_one_file_each() {
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
+    let lines: String = (0..3000).map(|i| format!("{{\"id\":{i}}}\n")).collect();
+    ev_datasource(&engine, data.path(), &lines);
+    engine
+        .create_job(
+            "p",
+            &JobSpec::from_json(
+                br#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
+                     "computation":{"type":"sql","code":"SELECT id % 300 AS bucket, id FROM ev"},
+                     "scheduler":{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}}"#,
+            )
+            .expect("job"),
+        )
+        .expect("create job");
+    engine
+        .create_export(
+            "p",
+            "out",
+            &ExportSpec::from_json(
+                br#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"p/$(date)/","format":"parquet","partitionBy":["bucket"]}}"#,
+                None,
+            )
+            .expect("export"),
+        )
+        .expect("create export");
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+    let r = engine.run_once("p", &[], t).await.expect("batch");
+    let e = &r.exports[0];
+    assert_eq!(e.rows, 3000);
+    assert_eq!(e.keys.len(), 300, "sorted by the partition column: one file per folder");
+    assert!(
+        e.keys.iter().all(|k| k.ends_with("/part-00000.parquet")),
+        "{:?}",
+        &e.keys[..3]
+    );
+}

@@ -178,7 +178,25 @@ impl Engine {
 
         progress(Progress::Stage("planning".into()));
         let sql = expander.expand(&spec.computation.code, "computation.code")?;
-        let df = plan_sql(&ctx, &sql).await?;
+        let mut df = plan_sql(&ctx, &sql).await?;
+        // One partitioned export: sort by its partition columns (spilling if
+        // need be) so each folder's rows arrive together and its files can be
+        // finished before the next folder's open.
+        let partitioned: Vec<Vec<String>> = self
+            .exports(job)?
+            .iter()
+            .filter_map(|(_, e)| e.file_options().map(|o| o.partition_by().to_vec()))
+            .filter(|p| !p.is_empty())
+            .collect();
+        if let [cols] = partitioned.as_slice()
+            && cols.iter().all(|c| df.schema().has_column_with_unqualified_name(c))
+        {
+            let sort = cols
+                .iter()
+                .map(|c| datafusion::prelude::ident(c).sort(true, true))
+                .collect();
+            df = df.sort(sort).map_err(exec_err)?;
+        }
         let schema: arrow::datatypes::SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let plan = df.create_physical_plan().await.map_err(exec_err)?;
 

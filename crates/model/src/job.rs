@@ -277,7 +277,7 @@ impl JobSpec {
                 if spec.crontab.trim().is_empty() {
                     return model_err!(InvalidBatchSpec, "scheduler.spec.crontab is required for a crontab job");
                 }
-                check_crontab_shape(&spec.crontab)?;
+                crate::cron::Cron::parse(&spec.crontab)?;
             }
             SchedulerType::Loop => {
                 if !spec.loop_.is_empty() && !LOOP.is_match(&spec.loop_) {
@@ -324,41 +324,6 @@ impl JobSpec {
         }
         Ok(())
     }
-}
-
-/// A light shape check of a seconds-first cron (5 or 6 fields or `@descriptor`);
-/// the scheduler parses it fully.
-fn check_crontab_shape(expr: &str) -> Result<()> {
-    let e = expr.trim();
-    if e.starts_with('@') {
-        const D: &[&str] = &[
-            "@yearly",
-            "@annually",
-            "@monthly",
-            "@weekly",
-            "@daily",
-            "@midnight",
-            "@hourly",
-        ];
-        if D.contains(&e) || e.starts_with("@every ") {
-            return Ok(());
-        }
-        return model_err!(InvalidBatchSpec, "scheduler.spec.crontab {expr:?}: unknown descriptor");
-    }
-    let fields = e.split_whitespace().count();
-    if !(5..=6).contains(&fields) {
-        return model_err!(
-            InvalidBatchSpec,
-            "scheduler.spec.crontab {expr:?} has {fields} fields; use 5 or 6, seconds first (e.g. \"0 0 0/1 * *\")"
-        );
-    }
-    if let Some(c) = e
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || " */,-?".contains(*c)))
-    {
-        return model_err!(InvalidBatchSpec, "scheduler.spec.crontab {expr:?} holds {c:?}");
-    }
-    Ok(())
 }
 
 /// `POST /v2/jobs/<name>/actions/start`.

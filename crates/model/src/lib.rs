@@ -23,6 +23,7 @@ assert_eq!(err.code().http_status(), 400);
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
 
+pub mod cron;
 mod datasource;
 mod de;
 mod error;

@@ -39,7 +39,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use partition::Partitioner;
 use pbatch_model::{Error, ErrorCode, Result, SaveMode};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -108,19 +108,30 @@ fn staging_path(staging_dir: &std::path::Path, dir: &str, i: usize, ext: &str) -
     staging_dir.join(format!("{dir}part-{i:05}{ext}"))
 }
 
+/// Partition folders with open files at once; past it the least recently
+/// used folder's files are finished (its later rows, if any, start new part
+/// numbers). The engine sorts by the partition columns when it can, so each
+/// folder's rows arrive together and this is rarely reached.
+const MAX_OPEN_FOLDERS: usize = 64;
+
 /// Up to `n` files of one directory, rows spread evenly over them.
 struct FileSet {
     dir: String,
+    /// Part number of this set's first file.
+    base: usize,
     writers: Vec<Option<FileWriter>>,
     next: usize,
+    used: u64,
 }
 
 impl FileSet {
-    fn new(dir: String, n: usize) -> Self {
+    fn new(dir: String, base: usize, n: usize) -> Self {
         Self {
             dir,
+            base,
             writers: (0..n).map(|_| None).collect(),
             next: 0,
+            used: 0,
         }
     }
 
@@ -144,7 +155,7 @@ impl FileSet {
             if take == 0 {
                 continue;
             }
-            let path = staging_path(staging, &self.dir, i, ext);
+            let path = staging_path(staging, &self.dir, self.base + i, ext);
             let w = match &mut self.writers[i] {
                 Some(w) => w,
                 slot => slot.insert(open(&path)?),
@@ -154,6 +165,18 @@ impl FileSet {
         }
         self.next = (self.next + extra) % n;
         Ok(())
+    }
+
+    /// Finishes the files: (part number, rows, bytes) each.
+    fn finish(self) -> Result<Vec<(String, usize, u64, u64)>> {
+        let mut out = Vec::new();
+        for (i, w) in self.writers.into_iter().enumerate() {
+            if let Some(w) = w {
+                let (rows, bytes) = w.finish()?;
+                out.push((self.dir.clone(), self.base + i, rows, bytes));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -173,53 +196,62 @@ pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: Pat
             .map(|p| Arc::clone(&p.file_schema))
             .unwrap_or_else(|| Arc::clone(&schema));
         let open = |path: &std::path::Path| FileWriter::create(path, &file_schema, &export.options);
-        let mut sets: BTreeMap<String, FileSet> = BTreeMap::new();
+        let mut sets: HashMap<String, FileSet> = HashMap::new();
+        let mut next_base: HashMap<String, usize> = HashMap::new();
+        let mut done: Vec<(String, usize, u64, u64)> = Vec::new();
+        let mut tick = 0u64;
+        let mut write = |dir: String, part: &RecordBatch| -> Result<()> {
+            tick += 1;
+            if !sets.contains_key(&dir) && sets.len() >= MAX_OPEN_FOLDERS {
+                let lru = sets.iter().min_by_key(|(_, s)| s.used).map(|(d, _)| d.clone());
+                if let Some(set) = lru.and_then(|d| sets.remove(&d)) {
+                    next_base.insert(set.dir.clone(), set.base + n);
+                    done.extend(set.finish()?);
+                }
+            }
+            let base = next_base.get(&dir).copied().unwrap_or(0);
+            let set = sets.entry(dir.clone()).or_insert_with(|| FileSet::new(dir, base, n));
+            set.used = tick;
+            set.write(part, &open, &staging_dir, &ext)
+        };
         while let Some(batch) = rx.blocking_recv() {
             if batch.num_rows() == 0 {
                 continue;
             }
             match &partitioner {
-                None => sets
-                    .entry(String::new())
-                    .or_insert_with(|| FileSet::new(String::new(), n))
-                    .write(&batch, &open, &staging_dir, &ext)?,
+                None => write(String::new(), &batch)?,
                 Some(p) => {
                     for (dir, part) in p.split(&batch)? {
-                        sets.entry(dir.clone()).or_insert_with(|| FileSet::new(dir, n)).write(
-                            &part,
-                            &open,
-                            &staging_dir,
-                            &ext,
-                        )?;
+                        write(dir, &part)?;
                     }
                 }
             }
         }
-        if sets.is_empty() && partitioner.is_none() {
+        if sets.is_empty() && done.is_empty() && partitioner.is_none() {
             // No rows: one empty file keeps the schema visible to readers that
             // carry one (parquet, orc, a csv header). A partitioned export with
             // no rows has no partition value, so it writes nothing.
-            let mut set = FileSet::new(String::new(), n);
+            let mut set = FileSet::new(String::new(), 0, n);
             let mut w = open(&staging_path(&staging_dir, "", 0, &ext))?;
             // an empty batch still writes a csv header (and nothing else)
             w.write(&RecordBatch::new_empty(Arc::clone(&file_schema)))?;
             set.writers[0] = Some(w);
             sets.insert(String::new(), set);
         }
-        let append = export.save_mode == SaveMode::Append;
-        let mut files = Vec::new();
         for set in sets.into_values() {
-            for (i, w) in set.writers.into_iter().enumerate() {
-                let Some(w) = w else { continue };
-                let (rows, bytes) = w.finish()?;
-                files.push(StagedFile {
-                    staging: staging_path(&staging_dir, &set.dir, i, &ext),
-                    key: export.naming.key(&set.dir, i, n, &token, append),
-                    rows,
-                    bytes,
-                });
-            }
+            done.extend(set.finish()?);
         }
+        done.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        let append = export.save_mode == SaveMode::Append;
+        let files = done
+            .into_iter()
+            .map(|(dir, i, rows, bytes)| StagedFile {
+                staging: staging_path(&staging_dir, &dir, i, &ext),
+                key: export.naming.key(&dir, i, n, &token, append),
+                rows,
+                bytes,
+            })
+            .collect();
         Ok(StagedExport { export, files, token })
     });
     WriterHandle { sender, join }
@@ -232,4 +264,98 @@ pub async fn finish_writer(handle: WriterHandle) -> Result<StagedExport> {
         .join
         .await
         .map_err(|e| Error::new(ErrorCode::Internal, format!("export writer stopped: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use pbatch_model::{Compression, ExportFormat};
+
+    fn export(root: &std::path::Path, partition_by: Vec<String>, file_count: usize) -> FileExport {
+        FileExport {
+            name: "e".into(),
+            root: root.to_path_buf(),
+            naming: Naming::Parts {
+                prefix: "out/".into(),
+                ext: ".csv".into(),
+            },
+            options: FormatOptions {
+                format: ExportFormat::Csv,
+                compression: Compression::None,
+                delimiter: b',',
+                header: false,
+            },
+            file_count,
+            partition_by,
+            save_mode: SaveMode::Overwrite,
+            retention_days: 0,
+            retention_prefix: String::new(),
+            retention_pattern: None,
+        }
+    }
+
+    fn batch(keys: &[String], vals: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(keys.to_vec())),
+                Arc::new(Int64Array::from(vals.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// More partition folders than may be open at once, rows interleaved:
+    /// every row lands in its folder, and folders that had to be closed
+    /// continue with new part numbers rather than overwriting.
+    #[tokio::test]
+    async fn many_interleaved_partitions_lose_no_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let folders = MAX_OPEN_FOLDERS * 3;
+        let mut handle = None;
+        for round in 0..3 {
+            let keys: Vec<String> = (0..folders).map(|i| format!("p{i}")).collect();
+            let vals: Vec<i64> = (0..folders as i64).map(|i| i + 1000 * round).collect();
+            let b = batch(&keys, &vals);
+            let h = handle.get_or_insert_with(|| {
+                spawn_file_writer(
+                    export(dir.path(), vec!["k".into()], 1),
+                    b.schema(),
+                    dir.path().join("st"),
+                    "t".into(),
+                )
+            });
+            h.sender.send(b).await.unwrap();
+        }
+        let staged = finish_writer(handle.unwrap()).await.unwrap();
+        let rows: u64 = staged.files.iter().map(|f| f.rows).sum();
+        assert_eq!(rows, (folders * 3) as u64);
+        let mut keys: Vec<&str> = staged.files.iter().map(|f| f.key.as_str()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), staged.files.len(), "no two files share a key");
+        for f in &staged.files {
+            assert!(f.staging.exists(), "{}", f.staging.display());
+            assert!(f.key.starts_with("out/k=p"), "{}", f.key);
+        }
+        // within the open limit, one file per folder
+        let small = tempfile::tempdir().unwrap();
+        let keys: Vec<String> = (0..10).map(|i| format!("p{}", i % 5)).collect();
+        let b = batch(&keys, &(0..10).collect::<Vec<i64>>());
+        let h = spawn_file_writer(
+            export(small.path(), vec!["k".into()], 1),
+            b.schema(),
+            small.path().join("st"),
+            "t".into(),
+        );
+        h.sender.send(b).await.unwrap();
+        let staged = finish_writer(h).await.unwrap();
+        assert_eq!(staged.files.len(), 5);
+    }
 }
