@@ -241,3 +241,93 @@ async fn a_partitioned_export_with_many_folders_writes_one_file_each() {
         &e.keys[..3]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_cancels_a_long_query_within_two_seconds_and_rerun_runs_it_again() {
+    use pbatch::model::RunStatus;
+    use std::time::Instant;
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
+    let lines: String = (0..3000).map(|i| format!("{{\"id\":{i}}}\n")).collect();
+    ev_datasource(&engine, data.path(), &lines);
+    let job = |sql: &str| {
+        JobSpec::from_json(
+            format!(
+                r#"{{"srcs":[{{"name":"ev","type":"datasource","tableName":"ev"}}],"computation":{{"type":"sql","code":"{sql}"}},
+                    "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("job")
+    };
+    // 27 billion combinations: runs for minutes unless stopped
+    engine
+        .create_job(
+            "slow",
+            &job("SELECT count(*) AS n FROM ev a, ev b, ev c WHERE a.id + b.id + c.id > -1"),
+        )
+        .expect("slow");
+    engine
+        .create_job("fast", &job("SELECT count(*) AS n FROM ev"))
+        .expect("fast");
+    for j in ["slow", "fast"] {
+        let e = ExportSpec::from_json(
+            br#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"x/$(date)/","format":"json"}}"#,
+            None,
+        )
+        .expect("export");
+        engine.create_export(j, "out", &e).expect("create export");
+    }
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+
+    let id = engine.start_batch("slow", &[], t).expect("start");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let h = engine.history("slow", &Default::default()).expect("history");
+    assert_eq!(h.history[0].status, RunStatus::Running);
+    let e = engine.rerun_batch("slow", id).await.expect_err("running");
+    assert_eq!(e.code().code(), "E18625");
+    assert!(e.message().contains("Running"), "{e}");
+
+    let t0 = Instant::now();
+    let out = engine.stop_batch("slow", id).await.expect("stop");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(2),
+        "stop took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        (out.pre_status, out.post_status),
+        (RunStatus::Running, RunStatus::Canceled)
+    );
+    let h = engine.history("slow", &Default::default()).expect("history");
+    assert_eq!(h.history[0].status, RunStatus::Canceled);
+    assert!(
+        !data.path().join("buckets/out-bkt").exists(),
+        "a canceled batch commits nothing"
+    );
+    let staged: Vec<_> = walkdir::WalkDir::new(data.path().join(".staging"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .collect();
+    assert!(staged.is_empty(), "staging discarded: {staged:?}");
+    let e = engine.stop_batch("slow", id).await.expect_err("already stopped");
+    assert_eq!(e.code().code(), "E18626");
+    assert!(e.message().contains("Canceled"), "{e}");
+
+    let r = engine.run_once("fast", &[], t).await.expect("fast");
+    let out = engine.rerun_batch("fast", r.run_id).await.expect("rerun");
+    assert_eq!(
+        (out.pre_status, out.post_status, out.rerun_count),
+        (RunStatus::Successful, RunStatus::Running, 1)
+    );
+    let h = engine
+        .wait_batch("fast", r.run_id, std::time::Duration::from_secs(30))
+        .await
+        .expect("wait");
+    assert_eq!((h.status, h.rerun_count), (RunStatus::Successful, 1));
+    let again = engine.history("fast", &Default::default()).expect("history");
+    assert_eq!(again.total, 1, "a rerun is the same batch, not a new one");
+    let e = engine.rerun_batch("fast", 99).await.expect_err("no such run");
+    assert_eq!(e.code().code(), "E18624");
+}

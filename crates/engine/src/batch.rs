@@ -83,6 +83,21 @@ fn exec_err(e: datafusion::error::DataFusionError) -> Error {
     Error::new(code, format!("batch failed: {}", strip_df(&e.to_string())))
 }
 
+fn canceled_error() -> Error {
+    Error::new(
+        ErrorCode::BatchRerunCancelError,
+        "the batch was stopped; nothing was committed",
+    )
+}
+
+fn check_canceled(cancel: &tokio::sync::watch::Receiver<bool>) -> Result<()> {
+    if *cancel.borrow() {
+        Err(canceled_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// A unique token for one batch attempt.
 fn token(batch_time: &DateTime<FixedOffset>) -> String {
     let nanos = std::time::SystemTime::now()
@@ -109,8 +124,9 @@ impl Engine {
     }
 
     /// [`run_once`](Self::run_once) reporting progress. The batch is
-    /// recorded in the job's history: Running, then Successful or Failed with
-    /// the error's message.
+    /// recorded in the job's history: Running, then Successful, Failed with
+    /// the error's message, or Canceled when [`stop_batch`](Self::stop_batch)
+    /// stopped it.
     pub async fn run_once_with(
         &self,
         job: &str,
@@ -118,7 +134,19 @@ impl Engine {
         batch_time: DateTime<FixedOffset>,
         progress: ProgressFn,
     ) -> Result<RunReport> {
-        // Refused starts (unknown job, undeclared or bad params) make no batch.
+        let record = self.new_run(job, params, batch_time)?;
+        let cancel = self.register_active(&record)?;
+        self.execute_attempt(record, progress, cancel).await
+    }
+
+    /// Checks a start and records a Running batch. Refused starts (unknown
+    /// job, undeclared or bad params) make no batch.
+    pub(crate) fn new_run(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        batch_time: DateTime<FixedOffset>,
+    ) -> Result<RunRecord> {
         let spec = self.job(job)?;
         let root = self.root_of(job, &spec)?;
         self.expander(&root.1, params, batch_time)?;
@@ -135,8 +163,34 @@ impl Engine {
             owner: Some(std::process::id()),
         };
         record.run_id = self.catalog().insert_run(&record)?;
-        let result = self.run_batch(job, record.run_id, params, batch_time, progress).await;
+        Ok(record)
+    }
+
+    /// Runs one attempt of a recorded batch to its end and records the outcome.
+    pub(crate) async fn execute_attempt(
+        &self,
+        mut record: RunRecord,
+        progress: ProgressFn,
+        mut cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<RunReport> {
+        let batch_time = self.zone().local(record.batch_time);
+        let result = self
+            .run_batch(
+                &record.job,
+                record.run_id,
+                &record.params,
+                batch_time,
+                progress,
+                &mut cancel,
+            )
+            .await;
+        self.unregister_active(&record.job, record.run_id);
+        // re-read: a stop may have moved the record to Cancelling meanwhile
+        if let Some(current) = self.catalog().get_run(&record.job, record.run_id)? {
+            record.status = current.status;
+        }
         record.end_time = Some(self.now_utc());
+        let canceled = *cancel.borrow();
         match &result {
             Ok(r) => {
                 record.status = RunStatus::Successful;
@@ -148,12 +202,17 @@ impl Engine {
                     r.exports.iter().map(|e| e.keys.len()).sum::<usize>()
                 );
             }
+            Err(_) if canceled => {
+                record.status = RunStatus::Canceled;
+                record.message = "stopped by request; nothing was committed".to_string();
+            }
             Err(e) => {
                 record.status = RunStatus::Failed;
                 record.message = e.to_string();
             }
         }
         self.catalog().update_run(&record)?;
+        tracing::info!(job = %record.job, run_id = record.run_id, status = %record.status, "batch ended");
         result
     }
 
@@ -164,6 +223,7 @@ impl Engine {
         params: &[(String, String)],
         batch_time: DateTime<FixedOffset>,
         progress: ProgressFn,
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Result<RunReport> {
         let started = Instant::now();
         let spec = self.job(job)?;
@@ -176,6 +236,7 @@ impl Engine {
         self.register_srcs(&ctx, &spec, &expander, &mut files_read, &mut HashSet::new())
             .await?;
 
+        check_canceled(cancel)?;
         progress(Progress::Stage("planning".into()));
         let sql = expander.expand(&spec.computation.code, "computation.code")?;
         let mut df = plan_sql(&ctx, &sql).await?;
@@ -213,6 +274,7 @@ impl Engine {
                 &staging,
                 &token,
                 &progress,
+                cancel,
             )
             .await;
         let (rows_out, staged) = match result {
@@ -223,6 +285,10 @@ impl Engine {
             }
         };
 
+        if let Err(e) = check_canceled(cancel) {
+            pbatch_sink::discard(&staging);
+            return Err(e);
+        }
         progress(Progress::Stage("committing".into()));
         if let Err(e) = pbatch_sink::precheck_all(&staged) {
             pbatch_sink::discard(&staging);
@@ -271,6 +337,7 @@ impl Engine {
         staging: &std::path::Path,
         token: &str,
         progress: &ProgressFn,
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Result<(u64, Vec<pbatch_sink::StagedExport>)> {
         let manual = spec.scheduler_type() == SchedulerType::Manual;
         let mut writers = Vec::new();
@@ -287,7 +354,16 @@ impl Engine {
         let mut stream = execute_stream(plan, ctx.task_ctx()).map_err(exec_err)?;
         let mut rows: u64 = 0;
         let mut failed: Option<Error> = None;
-        while let Some(batch) = stream.next().await {
+        loop {
+            // a stop drops the stream, which stops DataFusion's tasks
+            let next = tokio::select! {
+                next = stream.next() => next,
+                _ = cancel.wait_for(|c| *c) => {
+                    failed = Some(canceled_error());
+                    break;
+                }
+            };
+            let Some(batch) = next else { break };
             let batch: RecordBatch = match batch {
                 Ok(b) => b,
                 Err(e) => {

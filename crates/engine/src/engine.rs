@@ -25,6 +25,10 @@ pub(crate) struct Inner {
     pub(crate) stores: Stores,
     pub(crate) zone: pbatch_magic::Zone,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Cancel flags of the batches running in this process.
+    pub(crate) active: std::sync::Mutex<std::collections::HashMap<(String, i64), tokio::sync::watch::Sender<bool>>>,
+    /// Background batch attempts; aborted when the engine is dropped.
+    pub(crate) tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 /// Where the engine reads the time (retention ages, default batch times).
@@ -105,6 +109,8 @@ impl EngineBuilder {
         fail_orphaned_runs(catalog.as_ref(), clock.as_ref())?;
         Ok(Engine {
             inner: Arc::new(Inner {
+                active: Default::default(),
+                tasks: Default::default(),
                 zone,
                 clock,
                 stores: Stores::new(&data_dir),

@@ -25,6 +25,7 @@ println!("{} rows out", report.rows_out);
 mod batch;
 mod catalog;
 mod config;
+mod control;
 mod engine;
 mod resources;
 mod runs;

@@ -1,0 +1,166 @@
+//! Batches in the background: start, stop, rerun, wait.
+//!
+//! A batch's attempt runs as a task the engine owns (aborted when the engine
+//! is dropped). Stop flips the batch's cancel flag: the attempt drops its
+//! DataFusion stream, the writers finish, staging is discarded and the run
+//! ends Canceled. The status machine is the seed's:
+//! Running -> Cancelling -> Canceled; Successful | Failed | Canceled ->
+//! Restarting -> Running (rerunCount + 1, same batchTime and params).
+
+use crate::batch::ProgressFn;
+use crate::catalog::RunRecord;
+use crate::engine::Engine;
+use chrono::{DateTime, FixedOffset};
+use pbatch_model::{Error, ErrorCode, JobHistory, RerunBatchOutput, Result, RunStatus, StopBatchOutput, model_err};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a stop waits for the batch to wind down before answering
+/// `Cancelling` instead of `Canceled`.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+fn lock_err() -> Error {
+    Error::internal("engine lock poisoned by an earlier panic")
+}
+
+impl Engine {
+    /// Registers a running attempt; returns its cancel flag.
+    pub(crate) fn register_active(&self, r: &RunRecord) -> Result<watch::Receiver<bool>> {
+        let (tx, rx) = watch::channel(false);
+        self.inner
+            .active
+            .lock()
+            .map_err(|_| lock_err())?
+            .insert((r.job.clone(), r.run_id), tx);
+        Ok(rx)
+    }
+
+    pub(crate) fn unregister_active(&self, job: &str, run_id: i64) {
+        if let Ok(mut a) = self.inner.active.lock() {
+            a.remove(&(job.to_string(), run_id));
+        }
+    }
+
+    fn spawn_attempt(&self, record: RunRecord) -> Result<()> {
+        let cancel = self.register_active(&record)?;
+        let engine = self.clone();
+        let progress: ProgressFn = Arc::new(|_| {});
+        self.inner.tasks.lock().map_err(|_| lock_err())?.spawn(async move {
+            let (job, id) = (record.job.clone(), record.run_id);
+            if let Err(e) = engine.execute_attempt(record, progress, cancel).await {
+                tracing::warn!(job, run_id = id, error = %e, "batch did not succeed");
+            }
+        });
+        Ok(())
+    }
+
+    /// Starts a batch in the background (the engine's own task); returns its runId.
+    /// Needs a tokio runtime.
+    pub fn start_batch(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        batch_time: DateTime<FixedOffset>,
+    ) -> Result<i64> {
+        let record = self.new_run(job, params, batch_time)?;
+        let id = record.run_id;
+        self.spawn_attempt(record)?;
+        Ok(id)
+    }
+
+    fn run_record(&self, job: &str, run_id: i64) -> Result<RunRecord> {
+        self.job(job)?;
+        self.catalog().get_run(job, run_id)?.ok_or_else(|| {
+            Error::new(
+                ErrorCode::RunNotFound,
+                format!("job {job} has no batch with runId {run_id}"),
+            )
+        })
+    }
+
+    /// Waits until a batch has ended (or `timeout` passed) and returns its history item.
+    pub async fn wait_batch(&self, job: &str, run_id: i64, timeout: Duration) -> Result<JobHistory> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let r = self.run_record(job, run_id)?;
+            if r.status.is_final() || tokio::time::Instant::now() >= deadline {
+                return Ok(self.history_item(&r));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `POST /v2/batch/actions/stop`: only a Running batch can be stopped
+    /// (`E18626` names the current status). Waits up to 5 s for it to end.
+    pub async fn stop_batch(&self, job: &str, run_id: i64) -> Result<StopBatchOutput> {
+        let mut r = self.run_record(job, run_id)?;
+        if r.status != RunStatus::Running {
+            return model_err!(
+                BatchCannotStop,
+                "batch {run_id} of job {job} is {}; only a Running batch can be stopped",
+                r.status
+            );
+        }
+        let flag = self
+            .inner
+            .active
+            .lock()
+            .map_err(|_| lock_err())?
+            .get(&(job.to_string(), run_id))
+            .cloned();
+        let Some(flag) = flag else {
+            return model_err!(
+                BatchCannotStop,
+                "batch {run_id} of job {job} is Running in another process; stop it there"
+            );
+        };
+        r.status = RunStatus::Cancelling;
+        self.catalog().update_run(&r)?;
+        let _ = flag.send(true);
+        let ended = self.wait_batch(job, run_id, STOP_WAIT).await?;
+        Ok(StopBatchOutput {
+            pre_status: RunStatus::Running,
+            post_status: ended.status,
+        })
+    }
+
+    /// `POST /v2/batch/actions/rerun`: a Successful, Failed or Canceled batch
+    /// runs again with its batchTime and params (`E18625` while Running,
+    /// `E18649` for a status in transition). Returns once it is Running.
+    pub async fn rerun_batch(&self, job: &str, run_id: i64) -> Result<RerunBatchOutput> {
+        let mut r = self.run_record(job, run_id)?;
+        let pre = r.status;
+        match pre {
+            RunStatus::Successful | RunStatus::Failed | RunStatus::Canceled => {}
+            RunStatus::Running => {
+                return model_err!(
+                    BatchCannotRerun,
+                    "batch {run_id} of job {job} is Running; stop it before rerunning"
+                );
+            }
+            other => {
+                return model_err!(
+                    BatchStatusCannotRerun,
+                    "batch {run_id} of job {job} is {other}; it can be rerun once it is Successful, Failed or Canceled"
+                );
+            }
+        }
+        r.status = RunStatus::Restarting;
+        r.rerun_count += 1;
+        r.message = String::new();
+        r.end_time = None;
+        r.owner = Some(std::process::id());
+        self.catalog().update_run(&r)?;
+        r.status = RunStatus::Running;
+        r.start_time = Some(self.now_utc());
+        self.catalog().update_run(&r)?;
+        let count = r.rerun_count;
+        self.spawn_attempt(r)?;
+        Ok(RerunBatchOutput {
+            pre_status: pre,
+            post_status: RunStatus::Running,
+            rerun_count: count,
+        })
+    }
+}
