@@ -59,6 +59,10 @@ pub fn session(sizing: Sizing) -> Result<SessionContext> {
     opts.execution.parquet.schema_force_view_types = false;
     opts.sql_parser.map_string_types_to_utf8view = false;
     opts.sql_parser.enable_ident_normalization = true;
+    // The memory a sort keeps back for merging its spills: DataFusion's
+    // 10 MiB default, but never more than a sixteenth of the pool, so small
+    // pools still spill rather than fail.
+    opts.execution.sort_spill_reservation_bytes = (sizing.memory / 16).min(10 << 20);
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(sizing.memory)))
         .with_disk_manager_builder(DiskManagerBuilder::default())
@@ -125,6 +129,39 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::InvalidSql);
         let df = plan_sql(&ctx, "select 1 as a").await.unwrap();
         assert_eq!(df.count().await.unwrap(), 1);
+    }
+
+    /// A sort and a GROUP BY bigger than the memory pool finish by spilling
+    /// to disk instead of failing or growing past the pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sort_and_group_by_spill_past_the_pool() {
+        use datafusion::physical_plan::collect;
+        let ctx = session(Sizing {
+            partitions: 2,
+            memory: 32 << 20,
+        })
+        .unwrap();
+        // ~ 1.5M rows with distinct keys: far more than 32 MiB of sort/group state
+        let sql = "SELECT v, count(*) AS n FROM (SELECT (value * 7919) % 1500000 AS v FROM generate_series(1, 1500000)) GROUP BY v ORDER BY v DESC";
+        let df = plan_sql(&ctx, sql).await.unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let batches = collect(plan.clone(), ctx.task_ctx()).await.unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 1_500_000);
+        let first = batches.iter().find(|b| b.num_rows() > 0).unwrap();
+        let v = first
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        assert_eq!(v.value(0), 1_499_999, "sorted descending");
+        fn spills(p: &Arc<dyn ExecutionPlan>) -> usize {
+            p.metrics().and_then(|m| m.spill_count()).unwrap_or(0) + p.children().into_iter().map(spills).sum::<usize>()
+        }
+        assert!(
+            spills(&plan) > 0,
+            "the plan finished without spilling: the pool did not bind"
+        );
     }
 
     #[test]
