@@ -168,7 +168,8 @@ fn fail_orphaned_runs(catalog: &dyn Catalog, clock: &dyn Clock) -> Result<()> {
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+/// A resource as the catalog stores it.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
     serde_json::to_value(v).map_err(|e| Error::internal(format!("serializing: {e}")))
 }
 

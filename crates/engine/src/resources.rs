@@ -1,15 +1,11 @@
 //! Updates, deletes and lists of resources, with the seed's rules.
 
 use crate::catalog::Kind;
-use crate::engine::Engine;
+use crate::engine::{Engine, to_json};
 use pbatch_model::{
     DatasourceDesc, DatasourceSpec, ExportSpec, JobDesc, JobSpec, Result, SrcType, UpdateDatasourceInput,
     check_schema_only_grows, model_err,
 };
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(v).map_err(|e| pbatch_model::Error::internal(format!("serializing: {e}")))
-}
 
 impl Engine {
     /// Every datasource, by name.

@@ -15,28 +15,32 @@
 use crate::{Error, ErrorCode, Result};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 
+/// The fields of a crontab as bitsets (bit n = value n allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronFields {
+    /// Seconds.
+    pub sec: u64,
+    /// Minutes.
+    pub min: u64,
+    /// Hours.
+    pub hour: u64,
+    /// Days of month.
+    pub dom: u64,
+    /// Months.
+    pub month: u64,
+    /// Days of week (0 = Sunday).
+    pub dow: u64,
+    /// dom was `*` or `?`.
+    pub dom_any: bool,
+    /// dow was `*` or `?`.
+    pub dow_any: bool,
+}
+
 /// A parsed crontab.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cron {
-    /// Field bitsets (bit n = value n allowed).
-    Fields {
-        /// Seconds.
-        sec: u64,
-        /// Minutes.
-        min: u64,
-        /// Hours.
-        hour: u64,
-        /// Days of month.
-        dom: u64,
-        /// Months.
-        month: u64,
-        /// Days of week (0 = Sunday).
-        dow: u64,
-        /// dom was `*` or `?`.
-        dom_any: bool,
-        /// dow was `*` or `?`.
-        dow_any: bool,
-    },
+    /// Fields matched against the wall clock.
+    Fields(CronFields),
     /// `@every d`: a fixed interval from the previous run.
     Every(Duration),
 }
@@ -165,7 +169,7 @@ impl Cron {
             Some(d) => field(expr, "day of week", d, 0, 6, DAYS, 0)?,
             None => (0x7f, true),
         };
-        Ok(Cron::Fields {
+        Ok(Cron::Fields(CronFields {
             sec,
             min,
             hour,
@@ -174,24 +178,24 @@ impl Cron {
             dow,
             dom_any,
             dow_any,
-        })
+        }))
     }
 
     /// The first time strictly after `t` the schedule fires (wall-clock), or
     /// `None` when it never does within five years (e.g. `0 0 0 31 2 *`).
     pub fn next_after(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
-        let (sec, min, hour, dom, month, dow, dom_any, dow_any) = match self {
+        let CronFields {
+            sec,
+            min,
+            hour,
+            dom,
+            month,
+            dow,
+            dom_any,
+            dow_any,
+        } = match self {
             Cron::Every(d) => return t.checked_add_signed(*d),
-            Cron::Fields {
-                sec,
-                min,
-                hour,
-                dom,
-                month,
-                dow,
-                dom_any,
-                dow_any,
-            } => (*sec, *min, *hour, *dom, *month, *dow, *dom_any, *dow_any),
+            Cron::Fields(f) => *f,
         };
         let has = |bits: u64, v: u32| bits & (1 << v) != 0;
         let day_ok = |d: NaiveDate| {
