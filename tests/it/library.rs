@@ -260,11 +260,12 @@ async fn stop_cancels_a_long_query_within_two_seconds_and_rerun_runs_it_again() 
         )
         .expect("job")
     };
-    // 27 billion combinations: runs for minutes unless stopped
+    // 10^11 generated rows in small batches: runs for hours unless stopped,
+    // and yields between batches, so a stop is seen at once
     engine
         .create_job(
             "slow",
-            &job("SELECT count(*) AS n FROM ev a, ev b, ev c WHERE a.id + b.id + c.id > -1"),
+            &job("SELECT count(*) AS n FROM generate_series(1, 100000000000) WHERE value % 7 = 3"),
         )
         .expect("slow");
     engine
