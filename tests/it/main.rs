@@ -5,4 +5,5 @@ mod durable;
 mod example;
 mod fixtures;
 mod library;
+mod schedule;
 mod util;

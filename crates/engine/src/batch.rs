@@ -154,15 +154,15 @@ impl Engine {
             job: job.to_string(),
             run_id: 0,
             batch_time: batch_time.to_utc(),
-            start_time: Some(self.now_utc()),
+            start_time: None,
             end_time: None,
-            status: RunStatus::Running,
+            status: RunStatus::Ready,
             message: String::new(),
             rerun_count: 0,
             params: params.to_vec(),
             owner: Some(std::process::id()),
         };
-        record.run_id = self.catalog().insert_run(&record)?;
+        self.add_run(&mut record)?;
         Ok(record)
     }
 
@@ -174,16 +174,31 @@ impl Engine {
         mut cancel: tokio::sync::watch::Receiver<bool>,
     ) -> Result<RunReport> {
         let batch_time = self.zone().local(record.batch_time);
-        let result = self
-            .run_batch(
-                &record.job,
-                record.run_id,
-                &record.params,
-                batch_time,
-                progress,
-                &mut cancel,
-            )
-            .await;
+        // a slot among [engine] max_concurrent_batches; the batch is Ready until then
+        let permit = tokio::select! {
+            p = self.inner.permits.clone().acquire_owned() => p.ok(),
+            _ = cancel.wait_for(|c| *c) => None,
+        };
+        let result = match permit {
+            Some(_) if !*cancel.borrow() => {
+                if record.status == RunStatus::Ready {
+                    record.status = RunStatus::Running;
+                    record.start_time = Some(self.now_utc());
+                    self.save_run(&record)?;
+                }
+                self.run_batch(
+                    &record.job,
+                    record.run_id,
+                    &record.params,
+                    batch_time,
+                    progress,
+                    &mut cancel,
+                )
+                .await
+            }
+            _ => Err(canceled_error()),
+        };
+        drop(permit);
         self.unregister_active(&record.job, record.run_id);
         // re-read: a stop may have moved the record to Cancelling meanwhile
         if let Some(current) = self.catalog().get_run(&record.job, record.run_id)? {
@@ -211,8 +226,14 @@ impl Engine {
                 record.message = e.to_string();
             }
         }
-        self.catalog().update_run(&record)?;
+        if record.start_time.is_none() {
+            record.start_time = record.end_time;
+        }
+        self.save_run(&record)?;
         tracing::info!(job = %record.job, run_id = record.run_id, status = %record.status, "batch ended");
+        if let Err(e) = self.after_batch(&record) {
+            tracing::warn!(job = %record.job, error = %e, "scheduling after the batch failed");
+        }
         result
     }
 
@@ -479,7 +500,7 @@ impl Engine {
     }
 
     /// The job whose params and container a (depend) job runs with.
-    fn root_of(&self, name: &str, spec: &JobSpec) -> Result<(String, JobSpec)> {
+    pub(crate) fn root_of(&self, name: &str, spec: &JobSpec) -> Result<(String, JobSpec)> {
         let mut cur = (name.to_string(), spec.clone());
         let mut seen = HashSet::new();
         while cur.1.scheduler_type() == SchedulerType::Depend {
@@ -497,7 +518,7 @@ impl Engine {
 
     /// System variables, user variables, then the job's params (defaults,
     /// overridden by start params).
-    fn expander(
+    pub(crate) fn expander(
         &self,
         root: &JobSpec,
         params: &[(String, String)],

@@ -45,6 +45,8 @@ pub enum Kind {
     Variable,
     /// Workflows.
     Workflow,
+    /// Job schedules (started or not, pending batches), keyed by job.
+    Schedule,
 }
 
 /// Where resources are kept. Values are the resources' JSON bodies, so a

@@ -18,6 +18,14 @@ pub struct EngineConfig {
     /// an offset (`+08:00`) or `local`. Default: the machine's zone, as cron.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Batches (of different jobs) that run at once; more wait as `Ready`.
+    /// Default 4.
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_batches: usize,
+}
+
+fn default_max_concurrent() -> usize {
+    4
 }
 
 fn default_regions() -> Vec<String> {
@@ -30,6 +38,7 @@ impl Default for EngineConfig {
             data_dir: None,
             regions: default_regions(),
             timezone: None,
+            max_concurrent_batches: default_max_concurrent(),
         }
     }
 }
@@ -114,25 +123,81 @@ fn list(v: &str) -> Vec<String> {
 }
 
 /// A key's setter: every key is declared once, here.
-type Setter = fn(&mut Config, &str);
+type Setter = fn(&mut Config, &str) -> std::result::Result<(), String>;
+
+fn positive(v: &str) -> std::result::Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{v:?} is not a positive integer")),
+    }
+}
 
 /// `section.key` -> setter, for `PBATCH_*` variables and [`Config::set`].
 const SETTERS: &[(&str, Setter)] = &[
-    ("engine.data_dir", |c, v| c.engine.data_dir = Some(PathBuf::from(v))),
-    ("engine.regions", |c, v| c.engine.regions = list(v)),
-    ("engine.timezone", |c, v| c.engine.timezone = Some(v.to_string())),
-    ("kodo.endpoint", |c, v| c.kodo.endpoint = Some(v.to_string())),
-    ("kodo.access_key", |c, v| c.kodo.access_key = Some(v.to_string())),
-    ("kodo.secret_key", |c, v| c.kodo.secret_key = Some(v.to_string())),
-    ("kodo.region", |c, v| c.kodo.region = Some(v.to_string())),
-    ("fusion.endpoint", |c, v| c.fusion.endpoint = Some(v.to_string())),
-    ("fusion.access_key", |c, v| c.fusion.access_key = Some(v.to_string())),
-    ("fusion.secret_key", |c, v| c.fusion.secret_key = Some(v.to_string())),
-    ("logdb.url", |c, v| c.logdb.url = Some(v.to_string())),
-    ("tsdb.url", |c, v| c.tsdb.url = Some(v.to_string())),
-    ("report.url", |c, v| c.report.url = Some(v.to_string())),
-    ("server.listen", |c, v| c.server.listen = Some(v.to_string())),
-    ("server.keys", |c, v| c.server.keys = list(v)),
+    ("engine.data_dir", |c, v| {
+        c.engine.data_dir = Some(PathBuf::from(v));
+        Ok(())
+    }),
+    ("engine.regions", |c, v| {
+        c.engine.regions = list(v);
+        Ok(())
+    }),
+    ("engine.max_concurrent_batches", |c, v| {
+        c.engine.max_concurrent_batches = positive(v)?;
+        Ok(())
+    }),
+    ("engine.timezone", |c, v| {
+        c.engine.timezone = Some(v.to_string());
+        Ok(())
+    }),
+    ("kodo.endpoint", |c, v| {
+        c.kodo.endpoint = Some(v.to_string());
+        Ok(())
+    }),
+    ("kodo.access_key", |c, v| {
+        c.kodo.access_key = Some(v.to_string());
+        Ok(())
+    }),
+    ("kodo.secret_key", |c, v| {
+        c.kodo.secret_key = Some(v.to_string());
+        Ok(())
+    }),
+    ("kodo.region", |c, v| {
+        c.kodo.region = Some(v.to_string());
+        Ok(())
+    }),
+    ("fusion.endpoint", |c, v| {
+        c.fusion.endpoint = Some(v.to_string());
+        Ok(())
+    }),
+    ("fusion.access_key", |c, v| {
+        c.fusion.access_key = Some(v.to_string());
+        Ok(())
+    }),
+    ("fusion.secret_key", |c, v| {
+        c.fusion.secret_key = Some(v.to_string());
+        Ok(())
+    }),
+    ("logdb.url", |c, v| {
+        c.logdb.url = Some(v.to_string());
+        Ok(())
+    }),
+    ("tsdb.url", |c, v| {
+        c.tsdb.url = Some(v.to_string());
+        Ok(())
+    }),
+    ("report.url", |c, v| {
+        c.report.url = Some(v.to_string());
+        Ok(())
+    }),
+    ("server.listen", |c, v| {
+        c.server.listen = Some(v.to_string());
+        Ok(())
+    }),
+    ("server.keys", |c, v| {
+        c.server.keys = list(v);
+        Ok(())
+    }),
 ];
 
 fn config_err(msg: String) -> Error {
@@ -148,10 +213,7 @@ impl Config {
     /// Sets one key by its `section.key` name (the parser shared by env and CLI).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match SETTERS.iter().find(|(k, _)| *k == key) {
-            Some((_, set)) => {
-                set(self, value);
-                Ok(())
-            }
+            Some((_, set)) => set(self, value).map_err(|e| config_err(format!("{key}: {e}"))),
             None => Err(config_err(format!(
                 "unknown configuration key {key:?}; known keys: {}",
                 Self::keys().join(", ")
@@ -171,8 +233,8 @@ impl Config {
                 continue;
             };
             let lower = rest.to_ascii_lowercase();
-            if let Some((_, set)) = SETTERS.iter().find(|(key, _)| key.replacen('.', "_", 1) == lower) {
-                set(self, &v);
+            if let Some((key, set)) = SETTERS.iter().find(|(key, _)| key.replacen('.', "_", 1) == lower) {
+                set(self, &v).map_err(|e| config_err(format!("{k} ({key}): {e}")))?;
             }
         }
         Ok(())
@@ -216,6 +278,16 @@ mod tests {
             "{e}"
         );
         assert!(c.set("engine.nope", "1").is_err());
+        assert_eq!(c.engine.max_concurrent_batches, 4);
+        c.set("engine.max_concurrent_batches", "2").unwrap();
+        assert_eq!(c.engine.max_concurrent_batches, 2);
+        let e = c
+            .apply_env([("PBATCH_ENGINE_MAX_CONCURRENT_BATCHES".to_string(), "0".to_string())])
+            .unwrap_err();
+        assert!(
+            e.message().contains("PBATCH_ENGINE_MAX_CONCURRENT_BATCHES") && e.message().contains("\"0\""),
+            "{e}"
+        );
         c.apply_env([("PBATCH_ENGINE_TIMEZONE".to_string(), "Asia/Shanghai".to_string())])
             .unwrap();
         assert_eq!(c.zone().unwrap().to_string(), "Asia/Shanghai");

@@ -20,11 +20,55 @@ use tokio::sync::watch;
 /// `Cancelling` instead of `Canceled`.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
+/// A batch changed status (see [`Engine::subscribe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunEvent {
+    /// Job.
+    pub job: String,
+    /// Batch.
+    pub run_id: i64,
+    /// Its new status.
+    pub status: RunStatus,
+    /// Reruns so far.
+    pub rerun_count: i64,
+}
+
+impl RunEvent {
+    fn of(r: &RunRecord) -> Self {
+        Self {
+            job: r.job.clone(),
+            run_id: r.run_id,
+            status: r.status,
+            rerun_count: r.rerun_count,
+        }
+    }
+}
+
 fn lock_err() -> Error {
     Error::internal("engine lock poisoned by an earlier panic")
 }
 
 impl Engine {
+    /// Every status change of every batch from now on (a lagging receiver
+    /// misses the oldest events; the catalog has the truth).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RunEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Records a new status of a batch and tells subscribers.
+    pub(crate) fn save_run(&self, r: &RunRecord) -> Result<()> {
+        self.catalog().update_run(r)?;
+        let _ = self.inner.events.send(RunEvent::of(r));
+        Ok(())
+    }
+
+    /// Records a new batch (its runId is assigned) and tells subscribers.
+    pub(crate) fn add_run(&self, r: &mut RunRecord) -> Result<()> {
+        r.run_id = self.catalog().insert_run(r)?;
+        let _ = self.inner.events.send(RunEvent::of(r));
+        Ok(())
+    }
+
     /// Registers a running attempt; returns its cancel flag.
     pub(crate) fn register_active(&self, r: &RunRecord) -> Result<watch::Receiver<bool>> {
         let (tx, rx) = watch::channel(false);
@@ -91,17 +135,27 @@ impl Engine {
         }
     }
 
-    /// `POST /v2/batch/actions/stop`: only a Running batch can be stopped
-    /// (`E18626` names the current status). Waits up to 5 s for it to end.
-    pub async fn stop_batch(&self, job: &str, run_id: i64) -> Result<StopBatchOutput> {
-        let mut r = self.run_record(job, run_id)?;
-        if r.status != RunStatus::Running {
-            return model_err!(
-                BatchCannotStop,
-                "batch {run_id} of job {job} is {}; only a Running batch can be stopped",
-                r.status
-            );
-        }
+    /// The job's batches in flight in this process (running or waiting for a slot).
+    pub(crate) fn active_runs(&self, job: &str) -> Result<Vec<i64>> {
+        Ok(self
+            .inner
+            .active
+            .lock()
+            .map_err(|_| lock_err())?
+            .keys()
+            .filter(|(j, _)| j == job)
+            .map(|(_, id)| *id)
+            .collect())
+    }
+
+    /// Whether the job has a batch in flight in this process.
+    pub(crate) fn busy(&self, job: &str) -> Result<bool> {
+        Ok(!self.active_runs(job)?.is_empty())
+    }
+
+    /// Flips a batch's cancel flag (Running -> Cancelling); `false` when the
+    /// batch is not in flight in this process.
+    pub(crate) fn signal_stop(&self, job: &str, run_id: i64) -> Result<bool> {
         let flag = self
             .inner
             .active
@@ -109,18 +163,39 @@ impl Engine {
             .map_err(|_| lock_err())?
             .get(&(job.to_string(), run_id))
             .cloned();
-        let Some(flag) = flag else {
+        let Some(flag) = flag else { return Ok(false) };
+        if let Some(mut r) = self.catalog().get_run(job, run_id)?
+            && r.status == RunStatus::Running
+        {
+            r.status = RunStatus::Cancelling;
+            self.save_run(&r)?;
+        }
+        let _ = flag.send(true);
+        Ok(true)
+    }
+
+    /// `POST /v2/batch/actions/stop`: only a Running (or Ready, waiting for a
+    /// slot) batch can be stopped (`E18626` names the current status). Waits
+    /// up to 5 s for it to end.
+    pub async fn stop_batch(&self, job: &str, run_id: i64) -> Result<StopBatchOutput> {
+        let r = self.run_record(job, run_id)?;
+        if !matches!(r.status, RunStatus::Running | RunStatus::Ready) {
             return model_err!(
                 BatchCannotStop,
-                "batch {run_id} of job {job} is Running in another process; stop it there"
+                "batch {run_id} of job {job} is {}; only a Running batch can be stopped",
+                r.status
             );
-        };
-        r.status = RunStatus::Cancelling;
-        self.catalog().update_run(&r)?;
-        let _ = flag.send(true);
+        }
+        if !self.signal_stop(job, run_id)? {
+            return model_err!(
+                BatchCannotStop,
+                "batch {run_id} of job {job} is {} in another process; stop it there",
+                r.status
+            );
+        }
         let ended = self.wait_batch(job, run_id, STOP_WAIT).await?;
         Ok(StopBatchOutput {
-            pre_status: RunStatus::Running,
+            pre_status: r.status,
             post_status: ended.status,
         })
     }
@@ -151,10 +226,10 @@ impl Engine {
         r.message = String::new();
         r.end_time = None;
         r.owner = Some(std::process::id());
-        self.catalog().update_run(&r)?;
+        self.save_run(&r)?;
         r.status = RunStatus::Running;
         r.start_time = Some(self.now_utc());
-        self.catalog().update_run(&r)?;
+        self.save_run(&r)?;
         let count = r.rerun_count;
         self.spawn_attempt(r)?;
         Ok(RerunBatchOutput {

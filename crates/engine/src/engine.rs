@@ -27,8 +27,14 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Cancel flags of the batches running in this process.
     pub(crate) active: std::sync::Mutex<std::collections::HashMap<(String, i64), tokio::sync::watch::Sender<bool>>>,
-    /// Background batch attempts; aborted when the engine is dropped.
+    /// Background batch attempts and the scheduler loop; aborted when the engine is dropped.
     pub(crate) tasks: std::sync::Mutex<tokio::task::JoinSet<()>>,
+    /// Slots for batches running at once (`[engine] max_concurrent_batches`).
+    pub(crate) permits: Arc<tokio::sync::Semaphore>,
+    /// Run status changes, for [`Engine::subscribe`].
+    pub(crate) events: tokio::sync::broadcast::Sender<crate::control::RunEvent>,
+    /// Serializes read-modify-write of schedules.
+    pub(crate) schedule_lock: std::sync::Mutex<()>,
 }
 
 /// Where the engine reads the time (retention ages, default batch times).
@@ -100,6 +106,13 @@ impl EngineBuilder {
         })?;
         clean_dead_staging(&data_dir.join(crate::batch::STAGING_DIR));
         let zone = self.config.zone()?;
+        let slots = self.config.engine.max_concurrent_batches;
+        if slots == 0 {
+            return model_err!(
+                InvalidRequestBody,
+                "engine.max_concurrent_batches must be at least 1 (got 0)"
+            );
+        }
         let catalog: Arc<dyn Catalog> = match (self.catalog, self.durable) {
             (Some(c), _) => c,
             (None, true) => Arc::new(crate::sqlite::SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?),
@@ -111,6 +124,9 @@ impl EngineBuilder {
             inner: Arc::new(Inner {
                 active: Default::default(),
                 tasks: Default::default(),
+                permits: Arc::new(tokio::sync::Semaphore::new(slots)),
+                events: tokio::sync::broadcast::channel(1024).0,
+                schedule_lock: Default::default(),
                 zone,
                 clock,
                 stores: Stores::new(&data_dir),

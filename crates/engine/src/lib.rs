@@ -29,10 +29,13 @@ mod control;
 mod engine;
 mod resources;
 mod runs;
+mod schedule;
 mod sqlite;
 
 pub use batch::{Progress, ProgressFn, RunReport};
 pub use catalog::{Catalog, Kind, MemoryCatalog, RunRecord};
 pub use config::{Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, UrlConfig};
+pub use control::RunEvent;
 pub use engine::{Clock, Engine, EngineBuilder, SystemClock};
+pub use schedule::{Schedule, Trigger, TriggerKind};
 pub use sqlite::SqliteCatalog;

@@ -90,7 +90,7 @@ impl Engine {
         if !self.catalog().replace(Kind::Job, name, &to_json(spec)?)? {
             return model_err!(BatchJobNotFound, "job {name} does not exist");
         }
-        Ok(())
+        self.reset_schedule(name)
     }
 
     /// Deletes a job and its exports; refused (`E18608`) while another job reads it.
@@ -110,6 +110,10 @@ impl Engine {
         if !self.catalog().delete(Kind::Job, name)? {
             return model_err!(BatchJobNotFound, "job {name} does not exist");
         }
+        for run_id in self.active_runs(name)? {
+            self.signal_stop(name, run_id)?;
+        }
+        self.catalog().delete(Kind::Schedule, name)?;
         Ok(())
     }
 

@@ -26,6 +26,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::Export => "export",
         Kind::Variable => "variable",
         Kind::Workflow => "workflow",
+        Kind::Schedule => "schedule",
     }
 }
 

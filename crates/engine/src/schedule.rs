@@ -1,0 +1,357 @@
+//! Schedules: crontab, loop, manual and depend triggers.
+//!
+//! Starting a job ([`Engine::start_job`]) writes its [`Schedule`] to the
+//! catalog, so schedules survive restarts. A trigger becomes a pending batch
+//! of the job; [`Engine::tick`] turns due crontab / loop times into pending
+//! batches and starts pending batches of jobs that have no batch of their own
+//! in flight (a job's batches never overlap: a trigger that comes while one
+//! runs waits for it). The scheduler loop ([`Engine::start_scheduler`]) ticks
+//! every second; tests move an injected clock and call `tick` themselves.
+//!
+//! Rules (README, "Scheduling"):
+//! - crontab: the batch time is the cron time. Times missed while the engine
+//!   was down or while the previous batch ran collapse into one batch at the
+//!   latest missed time (catch-up off, like Kubernetes' CronJob).
+//! - loop `Nm` / `Nh`: a batch at start, then every interval; missed
+//!   intervals collapse the same way. `0` or empty: again as soon as the
+//!   previous batch ends (at most one start per second).
+//! - manual: each start is one batch at the start time with the start params;
+//!   starts that come while a batch runs queue up.
+//! - depend: after each successful first attempt of the upstream, with the
+//!   upstream's batch time and params. A rerun of the upstream does not
+//!   trigger the downstream again (rerun the downstream batch for that).
+
+use crate::catalog::{Kind, RunRecord};
+use crate::engine::{Engine, to_json};
+use chrono::{DateTime, Utc};
+use pbatch_model::cron::Cron;
+use pbatch_model::{Error, JobSpec, Result, RunStatus, SchedulerType, model_err};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Cron times walked at most when looking for the latest missed one.
+const MAX_CATCH_UP_STEPS: usize = 100_000;
+
+/// What made a batch pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    /// A crontab or loop time (these collapse into one).
+    Time,
+    /// A start of a manual job.
+    Start,
+    /// A successful upstream batch.
+    Upstream,
+}
+
+/// A batch waiting to start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// Its batch time.
+    pub batch_time: DateTime<Utc>,
+    /// Its params (name, value).
+    pub params: Vec<(String, String)>,
+    /// Where it came from.
+    pub kind: TriggerKind,
+}
+
+/// A job's schedule as the catalog keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Started (crontab, loop, depend); manual jobs are never "enabled".
+    pub enabled: bool,
+    /// Start params used by time triggers.
+    pub params: Vec<(String, String)>,
+    /// The next crontab / loop time.
+    pub next: Option<DateTime<Utc>>,
+    /// Batches waiting to start, oldest first.
+    pub pending: Vec<Trigger>,
+}
+
+impl Schedule {
+    fn push_time(&mut self, batch_time: DateTime<Utc>) {
+        let params = self.params.clone();
+        match self.pending.last_mut() {
+            Some(t) if t.kind == TriggerKind::Time => t.batch_time = batch_time,
+            _ => self.pending.push(Trigger {
+                batch_time,
+                params,
+                kind: TriggerKind::Time,
+            }),
+        }
+    }
+}
+
+fn loop_interval(spec: &JobSpec) -> Duration {
+    let text = spec
+        .scheduler
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .map(|s| s.loop_.trim().to_string())
+        .unwrap_or_default();
+    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = num.parse().unwrap_or(0);
+    match unit {
+        "h" | "H" => Duration::from_secs(n * 3600),
+        "m" | "M" => Duration::from_secs(n * 60),
+        _ => Duration::ZERO,
+    }
+}
+
+fn cron_of(spec: &JobSpec) -> Result<Cron> {
+    let expr = spec
+        .scheduler
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .map(|s| s.crontab.clone())
+        .unwrap_or_default();
+    Cron::parse(&expr)
+}
+
+fn lock_err() -> Error {
+    Error::internal("scheduler lock poisoned by an earlier panic")
+}
+
+impl Engine {
+    /// A job's schedule (default when never started).
+    pub fn schedule(&self, job: &str) -> Result<Schedule> {
+        self.job(job)?;
+        self.load_schedule(job)
+    }
+
+    fn load_schedule(&self, job: &str) -> Result<Schedule> {
+        match self.catalog().get(Kind::Schedule, job)? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| Error::internal(format!("schedule of job {job} in the catalog: {e}"))),
+            None => Ok(Schedule::default()),
+        }
+    }
+
+    fn save_schedule(&self, job: &str, s: &Schedule) -> Result<()> {
+        let v = to_json(s)?;
+        if !self.catalog().replace(Kind::Schedule, job, &v)? {
+            self.catalog().insert(Kind::Schedule, job, &v)?;
+        }
+        Ok(())
+    }
+
+    /// The next cron time strictly after `t`, in the engine's zone.
+    fn cron_next(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = self.zone().local(t).naive_local();
+        cron.next_after(local).map(|n| self.zone().from_local(n).to_utc())
+    }
+
+    /// `POST /v2/jobs/<name>/actions/start`. crontab / loop / depend: enables
+    /// the schedule (params are used by every batch it makes); manual: one
+    /// batch now with `params`. Undeclared params are refused (`E18607`)
+    /// before anything changes. Needs a tokio runtime.
+    pub fn start_job(&self, job: &str, params: &[(String, String)]) -> Result<()> {
+        let spec = self.job(job)?;
+        let ty = spec.scheduler_type();
+        if ty == SchedulerType::Depend && !params.is_empty() {
+            return model_err!(
+                WrongJobArgumentCount,
+                "job {job} is a depend job: it runs with its upstream's params, so a start takes none"
+            );
+        }
+        let now = self.now_utc();
+        let root = self.root_of(job, &spec)?;
+        self.expander(&root.1, params, self.zone().local(now))?;
+        {
+            let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
+            let mut s = self.load_schedule(job)?;
+            match ty {
+                SchedulerType::Manual => s.pending.push(Trigger {
+                    batch_time: now,
+                    params: params.to_vec(),
+                    kind: TriggerKind::Start,
+                }),
+                SchedulerType::Crontab => {
+                    if !s.enabled {
+                        s.next = self.cron_next(&cron_of(&spec)?, now);
+                    }
+                    s.enabled = true;
+                    s.params = params.to_vec();
+                }
+                SchedulerType::Loop => {
+                    if !s.enabled {
+                        s.next = Some(now);
+                    }
+                    s.enabled = true;
+                    s.params = params.to_vec();
+                }
+                _ => s.enabled = true,
+            }
+            self.save_schedule(job, &s)?;
+        }
+        tracing::info!(job, scheduler = %ty, "job started");
+        self.tick().map(|_| ())
+    }
+
+    /// `POST /v2/jobs/<name>/actions/stop`: disables the schedule, drops
+    /// pending batches and stops the job's batches in flight (they end
+    /// Canceled; staged output is discarded).
+    pub fn stop_job(&self, job: &str) -> Result<()> {
+        self.job(job)?;
+        {
+            let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
+            let mut s = self.load_schedule(job)?;
+            s.enabled = false;
+            s.next = None;
+            s.pending.clear();
+            self.save_schedule(job, &s)?;
+        }
+        for run_id in self.active_runs(job)? {
+            self.signal_stop(job, run_id)?;
+        }
+        tracing::info!(job, "job stopped");
+        Ok(())
+    }
+
+    /// Called when a job is replaced: its next crontab / loop time is
+    /// recomputed from the new spec at the next tick.
+    pub(crate) fn reset_schedule(&self, job: &str) -> Result<()> {
+        let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
+        if let Some(v) = self.catalog().get(Kind::Schedule, job)? {
+            let mut s: Schedule =
+                serde_json::from_value(v).map_err(|e| Error::internal(format!("schedule of job {job}: {e}")))?;
+            s.next = None;
+            self.save_schedule(job, &s)?;
+        }
+        Ok(())
+    }
+
+    /// Turns due crontab / loop times into pending batches and starts every
+    /// pending batch whose job has none in flight; returns the started
+    /// `(job, runId)`s. Needs a tokio runtime.
+    pub fn tick(&self) -> Result<Vec<(String, i64)>> {
+        let now = self.now_utc();
+        let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
+        let mut started = Vec::new();
+        for (job, v) in self.catalog().list(Kind::Schedule, "")? {
+            let mut s: Schedule =
+                serde_json::from_value(v).map_err(|e| Error::internal(format!("schedule of job {job}: {e}")))?;
+            let before = s.clone();
+            let spec = match self.job(&job) {
+                Ok(spec) => spec,
+                Err(_) => {
+                    self.catalog().delete(Kind::Schedule, &job)?;
+                    continue;
+                }
+            };
+            if s.enabled
+                && let Err(e) = self.due_times(&job, &spec, &mut s, now)
+            {
+                tracing::warn!(job, error = %e, "schedule disabled");
+                s.enabled = false;
+            }
+            if !s.pending.is_empty() && !self.busy(&job)? {
+                let t = s.pending.remove(0);
+                // saved before the start: a crash between the two loses this
+                // trigger rather than running it twice
+                self.save_schedule(&job, &s)?;
+                match self.start_batch(&job, &t.params, self.zone().local(t.batch_time)) {
+                    Ok(id) => started.push((job.clone(), id)),
+                    Err(e) => tracing::warn!(job, error = %e, "a scheduled batch could not start"),
+                }
+                continue;
+            }
+            if s != before {
+                self.save_schedule(&job, &s)?;
+            }
+        }
+        Ok(started)
+    }
+
+    fn due_times(&self, job: &str, spec: &JobSpec, s: &mut Schedule, now: DateTime<Utc>) -> Result<()> {
+        match spec.scheduler_type() {
+            SchedulerType::Crontab => {
+                let cron = cron_of(spec)?;
+                let Some(next) = s.next else {
+                    s.next = self.cron_next(&cron, now);
+                    return Ok(());
+                };
+                if next > now {
+                    return Ok(());
+                }
+                // the latest missed time: one catch-up batch, not one per miss
+                let mut latest = next;
+                for _ in 0..MAX_CATCH_UP_STEPS {
+                    match self.cron_next(&cron, latest) {
+                        Some(t) if t <= now => latest = t,
+                        _ => break,
+                    }
+                }
+                if latest != next {
+                    tracing::info!(job, missed_from = %next, batch_time = %latest, "missed cron times collapse into one batch");
+                }
+                s.push_time(latest);
+                s.next = self.cron_next(&cron, now);
+            }
+            SchedulerType::Loop => {
+                let every = chrono::Duration::from_std(loop_interval(spec)).unwrap_or_default();
+                let next = s.next.unwrap_or(now);
+                if next > now {
+                    return Ok(());
+                }
+                if every.is_zero() {
+                    if s.pending.is_empty() && !self.busy(job)? {
+                        s.push_time(now);
+                        s.next = Some(now + chrono::Duration::seconds(1));
+                    }
+                    return Ok(());
+                }
+                let missed = (now - next).num_seconds() / every.num_seconds().max(1);
+                let latest = next + every * i32::try_from(missed).unwrap_or(i32::MAX);
+                s.push_time(latest);
+                s.next = Some(latest + every);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// After a batch ended: started depend jobs of a successful first attempt
+    /// get a pending batch, then the scheduler starts what can start.
+    pub(crate) fn after_batch(&self, r: &RunRecord) -> Result<()> {
+        if r.status == RunStatus::Successful && r.rerun_count == 0 {
+            let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
+            for down in self.list_jobs(None, Some(&r.job))? {
+                if down.spec.scheduler_type() != SchedulerType::Depend {
+                    continue;
+                }
+                let mut s = self.load_schedule(&down.name)?;
+                if !s.enabled {
+                    continue;
+                }
+                s.pending.push(Trigger {
+                    batch_time: r.batch_time,
+                    params: r.params.clone(),
+                    kind: TriggerKind::Upstream,
+                });
+                self.save_schedule(&down.name, &s)?;
+            }
+        }
+        self.tick().map(|_| ())
+    }
+
+    /// Starts the scheduler loop: a tick every second until the engine is
+    /// dropped. Needs a tokio runtime.
+    pub fn start_scheduler(&self) -> Result<()> {
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        self.inner.tasks.lock().map_err(|_| lock_err())?.spawn(async move {
+            loop {
+                match weak.upgrade() {
+                    Some(inner) => {
+                        if let Err(e) = (Engine { inner }).tick() {
+                            tracing::warn!(error = %e, "scheduler tick failed");
+                        }
+                    }
+                    None => return,
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Ok(())
+    }
+}
