@@ -74,6 +74,18 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         run_id: Option<i64>,
     },
+    /// Serve the REST API (`/v2/...`) over a durable catalog, with the scheduler running.
+    Serve {
+        /// pbatch.toml to read (default: ./pbatch.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data dir (default: the config's engine.data_dir, else ./pbatch-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Listen address (default: server.listen, else 127.0.0.1:7100; port 0 picks one).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Generate example data.
     Example {
         #[command(subcommand)]
@@ -95,6 +107,54 @@ enum Example {
         #[arg(long, default_value = "pbatch-data")]
         data_dir: PathBuf,
     },
+}
+
+fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {
+    let file = config.or_else(|| Some(PathBuf::from("pbatch.toml")).filter(|p| p.is_file()));
+    let mut c = match &file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            pbatch::Config::from_toml(&text, &f.display().to_string())?
+        }
+        None => pbatch::Config::default(),
+    };
+    c.apply_env(std::env::vars())?;
+    let listen = listen
+        .or_else(|| c.server.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:7100".to_string());
+    let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+        pbatch::model::Error::new(
+            pbatch::model::ErrorCode::InvalidRequestBody,
+            format!("server.listen {listen:?} is not ip:port: {e}"),
+        )
+    })?;
+    let opts = pbatch::server::ServerOptions::from_config(&c.server)?;
+    let mut b = pbatch::Engine::builder().config(c).durable();
+    if let Some(d) = data_dir {
+        b = b.data_dir(d);
+    }
+    let engine = b.build()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listener = pbatch::server::bind(addr, &opts).await?;
+        let local = listener.local_addr().context("reading the bound address")?;
+        println!(
+            "pbatch serve: listening on http://{local} (data dir {}, {})",
+            engine.data_dir().display(),
+            if opts.keys.is_empty() {
+                "no keys: requests are not signed"
+            } else {
+                "signed requests only"
+            }
+        );
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        pbatch::server::serve_on(engine, opts, listener, shutdown).await?;
+        anyhow::Ok(())
+    })
 }
 
 fn main() -> ExitCode {
@@ -174,6 +234,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print_summary(&report, &engine);
             Ok(())
         }
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+        } => serve(config, data_dir, listen),
         Command::Apply { spec_dir, data_dir } => {
             let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
                 .durable()

@@ -6,4 +6,5 @@ mod example;
 mod fixtures;
 mod library;
 mod schedule;
+mod server;
 mod util;

@@ -83,9 +83,12 @@ pub struct FusionConfig {
 pub struct ServerConfig {
     /// Listen address, default `127.0.0.1:7100`.
     pub listen: Option<String>,
-    /// `AK:SK` pairs.
+    /// `AK:SK` pairs. Empty: requests are not signed, and the server only
+    /// listens on a loopback address.
     #[serde(default)]
     pub keys: Vec<String>,
+    /// Largest request body in bytes (default 8 MiB).
+    pub max_body_bytes: Option<usize>,
 }
 
 /// The whole configuration. Nothing is required.
@@ -192,6 +195,10 @@ const SETTERS: &[(&str, Setter)] = &[
     }),
     ("server.listen", |c, v| {
         c.server.listen = Some(v.to_string());
+        Ok(())
+    }),
+    ("server.max_body_bytes", |c, v| {
+        c.server.max_body_bytes = Some(positive(v)?);
         Ok(())
     }),
     ("server.keys", |c, v| {

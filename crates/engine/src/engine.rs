@@ -219,6 +219,13 @@ impl Engine {
     /// Creates a datasource (E18601 if it exists).
     pub fn create_datasource(&self, name: &str, spec: &DatasourceSpec) -> Result<()> {
         spec.validate(name, &self.inner.config.engine.regions)?;
+        if !spec.workflow.is_empty() && self.catalog().get(Kind::Workflow, &spec.workflow)?.is_none() {
+            return model_err!(
+                WorkflowNotFound,
+                "workflow {:?} of datasource {name} does not exist; create it first",
+                spec.workflow
+            );
+        }
         if !self.catalog().insert(Kind::Datasource, name, &to_json(spec)?)? {
             return model_err!(DatasourceExists, "datasource {name} already exists");
         }

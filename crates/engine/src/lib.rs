@@ -31,6 +31,7 @@ mod resources;
 mod runs;
 mod schedule;
 mod sqlite;
+mod workflow;
 
 pub use batch::{Progress, ProgressFn, RunReport};
 pub use catalog::{Catalog, Kind, MemoryCatalog, RunRecord};

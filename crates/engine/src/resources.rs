@@ -3,11 +3,49 @@
 use crate::catalog::Kind;
 use crate::engine::{Engine, to_json};
 use pbatch_model::{
-    DatasourceDesc, DatasourceSpec, ExportSpec, JobDesc, JobSpec, Result, SrcType, UpdateDatasourceInput,
-    check_schema_only_grows, model_err,
+    DatasourceDesc, DatasourceSpec, ExportSpec, JobDesc, JobSpec, Result, RetrieveSchemaInput, RetrieveSchemaOutput,
+    SchemaEntry, SourceSpec, SrcType, UpdateDatasourceInput, check_schema_only_grows, model_err,
 };
+use pbatch_source::{FileOptions, infer_schema, list_keys, valtype_of};
+
+/// Files `POST /v2/schemas` samples.
+const SCHEMA_SAMPLE_FILES: usize = 8;
 
 impl Engine {
+    /// `POST /v2/schemas`: samples the files a kodo source lists (keyPrefixes
+    /// expanded at the current time) and maps their inferred schema to
+    /// valtypes. A text source answers its one `text` column.
+    pub async fn retrieve_schema(&self, input: &RetrieveSchemaInput) -> Result<RetrieveSchemaOutput> {
+        let SourceSpec::Kodo(k) = &input.source else {
+            return model_err!(
+                NotImplemented,
+                "schema retrieval of {} sources is not available yet; kodo sources work",
+                input.source.kind()
+            );
+        };
+        let mut ex = pbatch_magic::Expander::in_zone(self.now_utc(), self.zone());
+        for v in self.variables()? {
+            ex = ex.with_variable(&v)?;
+        }
+        let mut prefixes = Vec::new();
+        for (i, p) in k.key_prefixes.iter().enumerate() {
+            prefixes.push(ex.expand(p, &format!("spec.keyPrefixes[{i}]"))?);
+        }
+        let store = self.inner.stores.bucket(&k.bucket)?;
+        let files = list_keys(store.as_ref(), &k.bucket, &prefixes, "").await?;
+        let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
+        let ctx = datafusion::prelude::SessionContext::new();
+        self.inner.stores.register(&ctx, &k.bucket)?;
+        let schema = infer_schema(&ctx.state(), &store, &files, &opts, SCHEMA_SAMPLE_FILES).await?;
+        Ok(RetrieveSchemaOutput {
+            schema: schema
+                .fields()
+                .iter()
+                .map(|f| SchemaEntry::new(f.name(), valtype_of(f.data_type())))
+                .collect(),
+        })
+    }
+
     /// Every datasource, by name.
     pub fn list_datasources(&self) -> Result<Vec<DatasourceDesc>> {
         let mut out = Vec::new();
