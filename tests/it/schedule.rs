@@ -329,3 +329,61 @@ async fn a_started_schedule_survives_a_restart_with_one_catch_up_batch() {
     assert_eq!(f.runs("hourly"), vec![ok("2026-03-01 15:00:00")]);
     assert!(f.engine.tick().expect("tick").is_empty());
 }
+
+#[tokio::test]
+async fn a_workflow_groups_its_datasources_jobs_and_exports_and_starts_them() {
+    let f = fixture("2026-03-01 10:30:00", 4);
+    let wf: pbatch::model::WorkflowSpec = serde_json::from_str(r#"{"name":"wf","region":"nb"}"#).expect("wf");
+    let code = |e: pbatch::model::Error| e.code().code().to_string();
+    let ds_in = |wf: &str| {
+        DatasourceSpec::from_json(
+            format!(
+                r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"}},
+                    "schema":[{{"key":"id","valtype":"long"}}],"noVerifySchema":true,"workflow":"{wf}"}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("ds")
+    };
+    assert_eq!(
+        code(f.engine.create_datasource("wds", &ds_in("wf")).unwrap_err()),
+        "E18641"
+    );
+    f.engine.create_workflow("wf", &wf).expect("create");
+    assert_eq!(code(f.engine.create_workflow("wf", &wf).unwrap_err()), "E18640");
+    assert_eq!(code(f.engine.create_workflow("ev", &wf).unwrap_err()), "E18661");
+    assert_eq!(code(f.engine.start_workflow("wf").unwrap_err()), "E18644", "no job yet");
+    f.engine.create_datasource("wds", &ds_in("wf")).expect("ds in wf");
+    let spec = JobSpec::from_json(
+        br#"{"srcs":[{"name":"wds","type":"datasource","tableName":"w"}],"computation":{"type":"sql","code":"SELECT count(*) AS n FROM w"},
+             "scheduler":{"type":"crontab","spec":{"crontab":"0 0 * * * *"}}}"#,
+    )
+    .expect("job");
+    f.engine.create_job("wjob", &spec).expect("job");
+    f.job("outside", "SELECT 1 AS one", r#"{"type":"manual"}"#, "");
+
+    let d = f.engine.workflow("wf").expect("get");
+    let mut nodes: Vec<&String> = d.nodes.keys().collect();
+    nodes.sort();
+    assert_eq!(nodes, ["wds-datasource", "wjob-job"]);
+    assert!(d.can_start && !d.is_manual_workflow && d.status == "Ready", "{d:?}");
+    assert_eq!(code(f.engine.stop_workflow("wf").unwrap_err()), "E18645");
+    f.engine.start_workflow("wf").expect("start");
+    assert!(f.engine.schedule("wjob").expect("s").enabled);
+    assert!(!f.engine.schedule("outside").expect("s").enabled);
+    assert_eq!(f.tick_and_wait("2026-03-01 11:00:00").await.len(), 1);
+    let st = f.engine.workflow_status("wf").expect("status");
+    assert_eq!(st.status, "Started");
+    let job_node = st.nodes.iter().find(|n| n.name == "wjob").expect("job node");
+    assert_eq!(job_node.status, "Successful");
+    assert_eq!(
+        code(f.engine.start_workflow("wf").unwrap_err()),
+        "E18644",
+        "already started"
+    );
+    f.engine.stop_workflow("wf").expect("stop");
+    assert!(!f.engine.schedule("wjob").expect("s").enabled);
+    let e = f.engine.delete_workflow("wf").unwrap_err();
+    assert!(e.message().contains("wds"), "{e}");
+    assert_eq!(f.engine.list_workflows().expect("list").len(), 1);
+}
