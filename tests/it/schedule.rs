@@ -254,14 +254,26 @@ async fn depend_jobs_run_after_each_successful_upstream_batch_but_not_after_a_re
         .path()
         .join("buckets/out-bkt/down/2026-03-01-11-00/part-00000.json");
     assert_eq!(
-        std::fs::read_to_string(total).expect("out"),
+        std::fs::read_to_string(&total).expect("out"),
         "{\"total\":30}\n",
         "the upstream's start params reach the downstream"
     );
+    // the downstream read the upstream's kept result: new input changes
+    // neither a rerun of the downstream batch nor its total
+    let kept = f.data.path().join("results/up/2026-03-01-11-00-00/part-00000.parquet");
+    assert!(kept.is_file(), "kept result {}", kept.display());
+    std::fs::write(f.data.path().join("buckets/in-bkt/ev/a.json"), "{\"id\":100}\n").expect("write");
+    f.engine.rerun_batch("down", 1).await.expect("rerun down");
+    assert_eq!(f.wait("down", 1).await, RunStatus::Successful);
+    assert_eq!(std::fs::read_to_string(&total).expect("out"), "{\"total\":30}\n");
+    // a rerun of the upstream replaces its kept result, but does not trigger the downstream
     f.engine.rerun_batch("up", 1).await.expect("rerun");
     assert_eq!(f.wait("up", 1).await, RunStatus::Successful);
     f.engine.tick().expect("tick");
     assert_eq!(f.runs("down").len(), 1, "a rerun does not trigger downstreams");
+    f.engine.rerun_batch("down", 1).await.expect("rerun down");
+    assert_eq!(f.wait("down", 1).await, RunStatus::Successful);
+    assert_eq!(std::fs::read_to_string(&total).expect("out"), "{\"total\":1000}\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,17 @@ use std::time::Instant;
 /// Folder under the data dir holding staged output.
 pub(crate) const STAGING_DIR: &str = ".staging";
 
+/// Folder under the data dir keeping the results of jobs that have
+/// downstream jobs: `results/<job>/<batch time>/part-00000.parquet`.
+pub(crate) const RESULTS_DIR: &str = "results";
+
+/// The kept result's name among a batch's staged exports.
+const RESULT_EXPORT: &str = ".result";
+
+/// Days a kept result stays (a downstream rerun of an older batch computes
+/// the upstream's SQL again).
+const RESULT_RETENTION_DAYS: i64 = 7;
+
 /// Files a schema is inferred from when a datasource gives none.
 const INFER_SAMPLE_FILES: usize = 8;
 
@@ -318,6 +329,7 @@ impl Engine {
         let mut exports = Vec::new();
         for s in staged {
             match pbatch_sink::commit(s, self.inner.clock.now()) {
+                Ok(r) if r.export == RESULT_EXPORT => {}
                 Ok(r) => exports.push(r),
                 Err(e) => {
                     pbatch_sink::discard(&staging);
@@ -361,9 +373,15 @@ impl Engine {
         cancel: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Result<(u64, Vec<pbatch_sink::StagedExport>)> {
         let manual = spec.scheduler_type() == SchedulerType::Manual;
-        let mut writers = Vec::new();
+        let mut files = Vec::new();
         for (name, export) in self.exports(job)? {
-            let fe = self.file_export(&name, &export, expander, manual)?;
+            files.push((name.clone(), self.file_export(&name, &export, expander, manual)?));
+        }
+        if !self.list_jobs(None, Some(job))?.is_empty() {
+            files.push((RESULT_EXPORT.to_string(), self.result_export(job, expander)?));
+        }
+        let mut writers = Vec::new();
+        for (name, fe) in files {
             writers.push(pbatch_sink::spawn_file_writer(
                 fe,
                 Arc::clone(&schema),
@@ -418,6 +436,43 @@ impl Engine {
             Some(e) => Err(e),
             None => Ok((rows, staged)),
         }
+    }
+
+    /// Where a job's kept result of one batch lies (read by its downstreams).
+    pub(crate) fn result_dir(&self, job: &str, batch_time: &DateTime<FixedOffset>) -> std::path::PathBuf {
+        self.data_dir()
+            .join(RESULTS_DIR)
+            .join(job)
+            .join(format_java(batch_time, TIMESTAMP_SUFFIX_FORMAT))
+    }
+
+    /// The kept result of a job with downstream jobs: parquet (snappy) in
+    /// the data dir, one folder per batch time, replaced by a rerun.
+    fn result_export(&self, job: &str, expander: &Expander) -> Result<FileExport> {
+        let compression = pbatch_model::Compression::Snappy;
+        let format = pbatch_model::ExportFormat::Parquet;
+        let ext = Naming::extension_of(&format, &compression);
+        let folder = format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT);
+        Ok(FileExport {
+            name: RESULT_EXPORT.to_string(),
+            root: self.data_dir().join(RESULTS_DIR).join(job),
+            naming: Naming::Parts {
+                prefix: format!("{folder}/"),
+                ext: ext.clone(),
+            },
+            options: FormatOptions {
+                format,
+                compression,
+                delimiter: b',',
+                header: false,
+            },
+            file_count: 1,
+            partition_by: Vec::new(),
+            save_mode: pbatch_model::SaveMode::Overwrite,
+            retention_days: RESULT_RETENTION_DAYS,
+            retention_prefix: String::new(),
+            retention_pattern: Some(pbatch_sink::retention_pattern("", false, true, &ext)?),
+        })
     }
 
     /// Resolves an export into where and how its files go.
@@ -570,6 +625,25 @@ impl Engine {
                             return model_err!(InvalidJobSpec, "src job {} appears twice in the chain", src.name);
                         }
                         let up = self.job(&src.name)?;
+                        let kept = self.result_dir(&src.name, &expander.batch_time());
+                        if kept.is_dir() {
+                            // the upstream's committed result of this batch time
+                            let path = format!("{}/", kept.display());
+                            ctx.register_parquet(table.as_str(), &path, Default::default())
+                                .await
+                                .map_err(|e| {
+                                    Error::new(
+                                        ErrorCode::FileFormatMismatch,
+                                        format!(
+                                            "kept result of job {} at {path}: {}",
+                                            src.name,
+                                            strip_df(&e.to_string())
+                                        ),
+                                    )
+                                })?;
+                            tracing::debug!(job = %src.name, path, "reading the upstream's kept result");
+                            continue;
+                        }
                         self.register_srcs(ctx, &up, expander, files_read, seen).await?;
                         let sql =
                             expander.expand(&up.computation.code, &format!("job {} computation.code", src.name))?;
