@@ -5,6 +5,7 @@ mod durable;
 mod example;
 mod fixtures;
 mod library;
+mod s3;
 mod schedule;
 mod server;
 mod util;

@@ -185,6 +185,12 @@ async fn request_checks_and_error_codes_over_raw_http() {
         ),
         ("bad name", with_len("POST", "/v2/datasources/1bad", ds), 400, "E18600"),
         ("route", req("GET", "/v2/nothing", "", ""), 404, "no such route"),
+        (
+            "a browser page in unsigned mode",
+            req("GET", "/v2/datasources", "Origin: http://evil.example\r\n", ""),
+            403,
+            "bad token",
+        ),
         ("method", req("PATCH", "/v2/datasources", "", ""), 405, "not allowed"),
         (
             "variable without content type",

@@ -184,6 +184,14 @@ impl Engine {
         progress: ProgressFn,
         mut cancel: tokio::sync::watch::Receiver<bool>,
     ) -> Result<RunReport> {
+        // whatever happens below (an error, a panic), the batch leaves the active map
+        struct Unregister<'a>(&'a Engine, String, i64);
+        impl Drop for Unregister<'_> {
+            fn drop(&mut self) {
+                self.0.unregister_active(&self.1, self.2);
+            }
+        }
+        let guard = Unregister(self, record.job.clone(), record.run_id);
         let batch_time = self.zone().local(record.batch_time);
         // a slot among [engine] max_concurrent_batches; the batch is Ready until then
         let permit = tokio::select! {
@@ -210,7 +218,7 @@ impl Engine {
             _ => Err(canceled_error()),
         };
         drop(permit);
-        self.unregister_active(&record.job, record.run_id);
+        drop(guard);
         // re-read: a stop may have moved the record to Cancelling meanwhile
         if let Some(current) = self.catalog().get_run(&record.job, record.run_id)? {
             record.status = current.status;
@@ -322,13 +330,13 @@ impl Engine {
             return Err(e);
         }
         progress(Progress::Stage("committing".into()));
-        if let Err(e) = pbatch_sink::precheck_all(&staged) {
+        if let Err(e) = pbatch_sink::precheck_all(&staged).await {
             pbatch_sink::discard(&staging);
             return Err(e);
         }
         let mut exports = Vec::new();
         for s in staged {
-            match pbatch_sink::commit(s, self.inner.clock.now()) {
+            match pbatch_sink::commit(s, self.inner.clock.now()).await {
                 Ok(r) if r.export == RESULT_EXPORT => {}
                 Ok(r) => exports.push(r),
                 Err(e) => {
@@ -455,7 +463,7 @@ impl Engine {
         let folder = format_java(&expander.batch_time(), TIMESTAMP_SUFFIX_FORMAT);
         Ok(FileExport {
             name: RESULT_EXPORT.to_string(),
-            root: self.data_dir().join(RESULTS_DIR).join(job),
+            target: pbatch_sink::Target::Local(self.data_dir().join(RESULTS_DIR).join(job)),
             naming: Naming::Parts {
                 prefix: format!("{folder}/"),
                 ext: ext.clone(),
@@ -537,7 +545,13 @@ impl Engine {
         };
         Ok(FileExport {
             name: name.to_string(),
-            root: self.inner.stores.bucket_dir(&k.bucket),
+            target: match self.inner.stores.local_dir(&k.bucket) {
+                Some(dir) => pbatch_sink::Target::Local(dir),
+                None => pbatch_sink::Target::Store {
+                    store: self.inner.stores.bucket_for_write(&k.bucket)?,
+                    label: self.inner.stores.describe(&k.bucket),
+                },
+            },
             naming,
             options: FormatOptions {
                 format: k.format.clone(),
@@ -672,9 +686,14 @@ impl Engine {
                         }
                         let store = self.inner.stores.bucket(&k.bucket)?;
                         let url = self.inner.stores.register(ctx, &k.bucket)?;
-                        let files = list_keys(store.as_ref(), &k.bucket, &prefixes, &filter)
-                            .await
-                            .map_err(|e| e.context(format!("datasource {}", src.name)))?;
+                        let files = list_keys(
+                            store.as_ref(),
+                            &self.inner.stores.describe(&k.bucket),
+                            &prefixes,
+                            &filter,
+                        )
+                        .await
+                        .map_err(|e| e.context(format!("datasource {}", src.name)))?;
                         *files_read += files.len();
                         let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
                         let schema = if ds.schema.is_empty() {

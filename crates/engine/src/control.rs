@@ -69,14 +69,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Registers a running attempt; returns its cancel flag.
+    /// Registers a running attempt; returns its cancel flag. Refused while
+    /// another attempt of the same batch is in flight.
     pub(crate) fn register_active(&self, r: &RunRecord) -> Result<watch::Receiver<bool>> {
         let (tx, rx) = watch::channel(false);
-        self.inner
-            .active
-            .lock()
-            .map_err(|_| lock_err())?
-            .insert((r.job.clone(), r.run_id), tx);
+        let mut active = self.inner.active.lock().map_err(|_| lock_err())?;
+        let key = (r.job.clone(), r.run_id);
+        if active.contains_key(&key) {
+            return model_err!(
+                BatchCannotRerun,
+                "batch {} of job {} is already in flight",
+                r.run_id,
+                r.job
+            );
+        }
+        active.insert(key, tx);
         Ok(rx)
     }
 
@@ -90,7 +97,14 @@ impl Engine {
         let cancel = self.register_active(&record)?;
         let engine = self.clone();
         let progress: ProgressFn = Arc::new(|_| {});
-        self.inner.tasks.lock().map_err(|_| lock_err())?.spawn(async move {
+        let mut tasks = self.inner.tasks.lock().map_err(|_| lock_err())?;
+        // reap finished attempts (a panicked one shows here)
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                tracing::error!(error = %e, "a batch task ended abnormally");
+            }
+        }
+        tasks.spawn(async move {
             let (job, id) = (record.job.clone(), record.run_id);
             if let Err(e) = engine.execute_attempt(record, progress, cancel).await {
                 tracing::warn!(job, run_id = id, error = %e, "batch did not succeed");
@@ -154,16 +168,14 @@ impl Engine {
     }
 
     /// Flips a batch's cancel flag (Running -> Cancelling); `false` when the
-    /// batch is not in flight in this process.
+    /// batch is not in flight in this process. The active map stays locked
+    /// while the status is read and written, so an attempt that is ending
+    /// (it unregisters under the same lock first) cannot be overwritten.
     pub(crate) fn signal_stop(&self, job: &str, run_id: i64) -> Result<bool> {
-        let flag = self
-            .inner
-            .active
-            .lock()
-            .map_err(|_| lock_err())?
-            .get(&(job.to_string(), run_id))
-            .cloned();
-        let Some(flag) = flag else { return Ok(false) };
+        let active = self.inner.active.lock().map_err(|_| lock_err())?;
+        let Some(flag) = active.get(&(job.to_string(), run_id)) else {
+            return Ok(false);
+        };
         if let Some(mut r) = self.catalog().get_run(job, run_id)?
             && r.status == RunStatus::Running
         {
@@ -174,12 +186,12 @@ impl Engine {
         Ok(true)
     }
 
-    /// `POST /v2/batch/actions/stop`: only a Running (or Ready, waiting for a
-    /// slot) batch can be stopped (`E18626` names the current status). Waits
-    /// up to 5 s for it to end.
+    /// `POST /v2/batch/actions/stop`: only a Running batch can be stopped
+    /// (`E18626` names the current status; the seed refuses Ready too — stop
+    /// the job to drop a batch waiting for a slot). Waits up to 5 s for it to end.
     pub async fn stop_batch(&self, job: &str, run_id: i64) -> Result<StopBatchOutput> {
         let r = self.run_record(job, run_id)?;
-        if !matches!(r.status, RunStatus::Running | RunStatus::Ready) {
+        if r.status != RunStatus::Running {
             return model_err!(
                 BatchCannotStop,
                 "batch {run_id} of job {job} is {}; only a Running batch can be stopped",
@@ -187,10 +199,18 @@ impl Engine {
             );
         }
         if !self.signal_stop(job, run_id)? {
+            let now = self.run_record(job, run_id)?;
+            if now.status.is_final() {
+                return model_err!(
+                    BatchCannotStop,
+                    "batch {run_id} of job {job} has just ended {}",
+                    now.status
+                );
+            }
             return model_err!(
                 BatchCannotStop,
                 "batch {run_id} of job {job} is {} in another process; stop it there",
-                r.status
+                now.status
             );
         }
         let ended = self.wait_batch(job, run_id, STOP_WAIT).await?;
@@ -220,6 +240,12 @@ impl Engine {
                     "batch {run_id} of job {job} is {other}; it can be rerun once it is Successful, Failed or Canceled"
                 );
             }
+        }
+        if let Some(other) = self.active_runs(job)?.first() {
+            return model_err!(
+                BatchCannotRerun,
+                "job {job} has batch {other} in flight; a job's batches do not overlap, rerun once it ends"
+            );
         }
         r.status = RunStatus::Restarting;
         r.rerun_count += 1;

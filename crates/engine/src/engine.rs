@@ -119,6 +119,7 @@ impl EngineBuilder {
             (None, false) => Arc::new(MemoryCatalog::default()),
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let stores = stores_for(&self.config, &data_dir)?;
         fail_orphaned_runs(catalog.as_ref(), clock.as_ref())?;
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -129,13 +130,44 @@ impl EngineBuilder {
                 schedule_lock: Default::default(),
                 zone,
                 clock,
-                stores: Stores::new(&data_dir),
+                stores,
                 config: self.config,
                 data_dir,
                 catalog,
             }),
         })
     }
+}
+
+/// Buckets: the `[kodo]` endpoint's when one is set, else local folders.
+fn stores_for(config: &Config, data_dir: &Path) -> Result<Stores> {
+    let k = &config.kodo;
+    let Some(endpoint) = k.endpoint.as_deref().filter(|e| !e.trim().is_empty()) else {
+        return Ok(Stores::new(data_dir));
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return model_err!(
+            InvalidRepoSpec,
+            "kodo.endpoint {endpoint:?} must be an http:// or https:// URL"
+        );
+    }
+    let key = |v: &Option<String>, name: &str| match v.as_deref().filter(|v| !v.is_empty()) {
+        Some(v) => Ok(v.to_string()),
+        None => model_err!(
+            InvalidRepoSpec,
+            "kodo.endpoint is set ({endpoint}) but {name} is not: set it in [kodo] or PBATCH_{}",
+            name.replace('.', "_").to_ascii_uppercase()
+        ),
+    };
+    Ok(Stores::with_s3(
+        data_dir,
+        pbatch_source::S3Endpoint {
+            endpoint: endpoint.to_string(),
+            access_key: key(&k.access_key, "kodo.access_key")?,
+            secret_key: key(&k.secret_key, "kodo.secret_key")?,
+            region: k.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
+        },
+    ))
 }
 
 /// Whether a process is alive (Linux: `/proc/<pid>`; elsewhere assumed alive,

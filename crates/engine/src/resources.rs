@@ -32,7 +32,7 @@ impl Engine {
             prefixes.push(ex.expand(p, &format!("spec.keyPrefixes[{i}]"))?);
         }
         let store = self.inner.stores.bucket(&k.bucket)?;
-        let files = list_keys(store.as_ref(), &k.bucket, &prefixes, "").await?;
+        let files = list_keys(store.as_ref(), &self.inner.stores.describe(&k.bucket), &prefixes, "").await?;
         let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
         let ctx = datafusion::prelude::SessionContext::new();
         self.inner.stores.register(&ctx, &k.bucket)?;
@@ -128,7 +128,7 @@ impl Engine {
         if !self.catalog().replace(Kind::Job, name, &to_json(spec)?)? {
             return model_err!(BatchJobNotFound, "job {name} does not exist");
         }
-        self.reset_schedule(name)
+        self.reset_schedule(name, spec)
     }
 
     /// Deletes a job and its exports; refused (`E18608`) while another job reads it.
@@ -151,8 +151,7 @@ impl Engine {
         for run_id in self.active_runs(name)? {
             self.signal_stop(name, run_id)?;
         }
-        self.catalog().delete(Kind::Schedule, name)?;
-        Ok(())
+        self.drop_schedule(name)
     }
 
     /// One export of a job (`E18611` if missing).

@@ -87,15 +87,11 @@ fn loop_interval(spec: &JobSpec) -> Duration {
         .scheduler
         .as_ref()
         .and_then(|s| s.spec.as_ref())
-        .map(|s| s.loop_.trim().to_string())
+        .map(|s| s.loop_.clone())
         .unwrap_or_default();
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: u64 = num.parse().unwrap_or(0);
-    match unit {
-        "h" | "H" => Duration::from_secs(n * 3600),
-        "m" | "M" => Duration::from_secs(n * 60),
-        _ => Duration::ZERO,
-    }
+    // validated at create; a bad stored value runs as a one-year loop, never as 0
+    let minutes = pbatch_model::names::loop_minutes(&text).unwrap_or(pbatch_model::names::MAX_LOOP_MINUTES);
+    Duration::from_secs(minutes * 60)
 }
 
 fn cron_of(spec: &JobSpec) -> Result<Cron> {
@@ -135,10 +131,20 @@ impl Engine {
         Ok(())
     }
 
-    /// The next cron time strictly after `t`, in the engine's zone.
+    /// The next cron time strictly after `t`, in the engine's zone. In a
+    /// repeated hour (DST ends) wall-clock times map to their first instant,
+    /// which can lie before `t`: those are skipped.
     fn cron_next(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let local = self.zone().local(t).naive_local();
-        cron.next_after(local).map(|n| self.zone().from_local(n).to_utc())
+        let mut local = self.zone().local(t).naive_local();
+        for _ in 0..10_000 {
+            let n = cron.next_after(local)?;
+            let at = self.zone().from_local(n).to_utc();
+            if at > t {
+                return Some(at);
+            }
+            local = n;
+        }
+        None
     }
 
     /// `POST /v2/jobs/<name>/actions/start`. crontab / loop / depend: enables
@@ -210,14 +216,25 @@ impl Engine {
 
     /// Called when a job is replaced: its next crontab / loop time is
     /// recomputed from the new spec at the next tick.
-    pub(crate) fn reset_schedule(&self, job: &str) -> Result<()> {
+    pub(crate) fn reset_schedule(&self, job: &str, spec: &JobSpec) -> Result<()> {
         let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
-        if let Some(v) = self.catalog().get(Kind::Schedule, job)? {
-            let mut s: Schedule =
-                serde_json::from_value(v).map_err(|e| Error::internal(format!("schedule of job {job}: {e}")))?;
-            s.next = None;
-            self.save_schedule(job, &s)?;
+        let mut s = self.load_schedule(job)?;
+        if !s.enabled {
+            return Ok(());
         }
+        s.next = match spec.scheduler_type() {
+            SchedulerType::Crontab => self.cron_next(&cron_of(spec)?, self.now_utc()),
+            // a loop keeps its rhythm; the new interval applies from the next batch
+            SchedulerType::Loop => s.next,
+            _ => None,
+        };
+        self.save_schedule(job, &s)
+    }
+
+    /// Called when a job is deleted: its schedule goes too.
+    pub(crate) fn drop_schedule(&self, job: &str) -> Result<()> {
+        let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
+        self.catalog().delete(Kind::Schedule, job)?;
         Ok(())
     }
 
@@ -302,9 +319,13 @@ impl Engine {
                     return Ok(());
                 }
                 let missed = (now - next).num_seconds() / every.num_seconds().max(1);
-                let latest = next + every * i32::try_from(missed).unwrap_or(i32::MAX);
+                let latest = i32::try_from(missed)
+                    .ok()
+                    .and_then(|m| every.checked_mul(m))
+                    .and_then(|d| next.checked_add_signed(d))
+                    .unwrap_or(now);
                 s.push_time(latest);
-                s.next = Some(latest + every);
+                s.next = latest.checked_add_signed(every);
             }
             _ => {}
         }

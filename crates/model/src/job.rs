@@ -1,7 +1,7 @@
 //! Jobs: `POST /v2/jobs/<name>`, start params, lists.
 
 use crate::de::{null_default, parse_body};
-use crate::names::{CONTAINER_TYPE, LOOP, PARAM_NAME, TABLE_NAME, check_name};
+use crate::names::{CONTAINER_TYPE, PARAM_NAME, TABLE_NAME, check_name};
 use crate::vocab::{ComputationType, SchedulerType, SrcType};
 use crate::{ErrorCode, Result, SchemaEntry, model_err};
 use serde::{Deserialize, Serialize};
@@ -280,10 +280,10 @@ impl JobSpec {
                 crate::cron::Cron::parse(&spec.crontab)?;
             }
             SchedulerType::Loop => {
-                if !spec.loop_.is_empty() && !LOOP.is_match(&spec.loop_) {
+                if !spec.loop_.is_empty() && crate::names::loop_minutes(&spec.loop_).is_none() {
                     return model_err!(
                         InvalidBatchSpec,
-                        "scheduler.spec.loop {:?} is invalid: use a number and m or h (e.g. 5m, 1h), or 0",
+                        "scheduler.spec.loop {:?} is invalid: use a number and m or h up to one year (e.g. 5m, 1h), or 0",
                         spec.loop_
                     );
                 }

@@ -15,6 +15,30 @@ pub static PARAM_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z_][a-zA-Z
 pub static BUCKET: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-zA-Z0-9-]{4,63}$"));
 /// A loop spec: number + `m` or `h`, or `0`.
 pub static LOOP: LazyLock<Regex> = LazyLock::new(|| re(r"^(0|[0-9]+[mh])$"));
+
+/// The longest loop interval: one year.
+pub const MAX_LOOP_MINUTES: u64 = 366 * 24 * 60;
+
+/// A loop spec (`0`, `Nm`, `Nh`) in minutes; `None` when it is not one or
+/// is longer than [`MAX_LOOP_MINUTES`].
+pub fn loop_minutes(spec: &str) -> Option<u64> {
+    let spec = spec.trim();
+    if spec.is_empty() || spec == "0" {
+        return Some(0);
+    }
+    if !LOOP.is_match(spec) {
+        return None;
+    }
+    let (num, per) = match (spec.strip_suffix('m'), spec.strip_suffix('h')) {
+        (Some(n), _) => (n, 1),
+        (_, Some(n)) => (n, 60),
+        _ => return None,
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .filter(|m| *m <= MAX_LOOP_MINUTES)
+}
 /// A container type such as `2U4G`.
 pub static CONTAINER_TYPE: LazyLock<Regex> = LazyLock::new(|| re(r"^([0-9]+)U([0-9]+)G$"));
 
@@ -90,6 +114,12 @@ mod tests {
         assert!(!BUCKET.is_match("abc"));
         assert!(LOOP.is_match("0") && LOOP.is_match("15m") && LOOP.is_match("2h"));
         assert!(!LOOP.is_match("5s") && !LOOP.is_match("m"));
+        assert_eq!(loop_minutes("15m"), Some(15));
+        assert_eq!(loop_minutes("2h"), Some(120));
+        assert_eq!(loop_minutes("0"), Some(0));
+        assert_eq!(loop_minutes("10000000000h"), None, "longer than a year");
+        assert_eq!(loop_minutes("99999999999999999999m"), None, "overflows");
+        assert_eq!(loop_minutes("5s"), None);
         assert!(CONTAINER_TYPE.is_match("16U64G"));
     }
 

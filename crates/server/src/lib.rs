@@ -156,11 +156,13 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
 fn check(app: &App, req: &Request) -> Option<Response> {
     let h = req.headers();
     if !app.keys.is_empty() {
-        let qiniu: Vec<(&str, &str)> = h
-            .iter()
-            .filter(|(n, _)| n.as_str().starts_with("x-qiniu-"))
-            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
-            .collect();
+        // the first value of each X-Qiniu-* header, as the SDKs sign them
+        let mut qiniu: Vec<(&str, &str)> = Vec::new();
+        for name in h.keys().filter(|n| n.as_str().starts_with("x-qiniu-")) {
+            if let Some(v) = h.get(name).and_then(|v| v.to_str().ok()) {
+                qiniu.push((name.as_str(), v));
+            }
+        }
         let r = auth::Request {
             method: req.method().as_str(),
             path: req.uri().path(),
@@ -177,6 +179,14 @@ fn check(app: &App, req: &Request) -> Option<Response> {
                 &serde_json::json!({ "error": "bad token" }),
             ));
         }
+    }
+    if app.keys.is_empty() && h.contains_key(header::ORIGIN) {
+        // unsigned mode trusts the machine's own programs, not web pages a
+        // browser on it opens (which send Origin)
+        return Some(json_response(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({ "error": "bad token" }),
+        ));
     }
     if matches!(*req.method(), Method::POST | Method::PUT) {
         match h.get(header::CONTENT_LENGTH) {

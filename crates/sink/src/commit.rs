@@ -1,8 +1,16 @@
 //! saveMode and the move from staging to the final place.
 
-use crate::StagedExport;
+use crate::{StagedExport, Target};
+use futures::TryStreamExt;
+use object_store::path::Path as StorePath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use pbatch_model::{Error, ErrorCode, Result, SaveMode};
 use std::path::{Path, PathBuf};
+
+/// Files up to this size are uploaded in one request; larger ones in parts.
+const SINGLE_PUT_MAX: u64 = 16 << 20;
+/// Part size of multipart uploads.
+const PART_SIZE: usize = 16 << 20;
 
 /// What one committed export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +35,38 @@ fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
     Error::new(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()))
 }
 
-/// Existing files of `root` that this export's naming owns (see [`Naming::owns`](crate::Naming::owns)).
-fn existing(staged: &StagedExport) -> Result<Vec<(String, PathBuf)>> {
-    let root = &staged.export.root;
+fn store_err(what: &str, target: &str, e: object_store::Error) -> Error {
+    Error::new(ErrorCode::ExportFailed, format!("{what} {target}: {e}"))
+}
+
+/// Existing keys of the target that this export's naming owns (see [`Naming::owns`](crate::Naming::owns)).
+async fn existing(staged: &StagedExport) -> Result<Vec<String>> {
+    match &staged.export.target {
+        Target::Local(root) => Ok(existing_local(root, staged)?.into_iter().map(|(k, _)| k).collect()),
+        Target::Store { store, label } => {
+            let scope = staged.export.naming.scope();
+            let dir = match scope.rfind('/') {
+                Some(i) => &scope[..i],
+                None => "",
+            };
+            let prefix = (!dir.is_empty()).then(|| StorePath::from(dir));
+            let listed: Vec<object_store::ObjectMeta> = match store.list(prefix.as_ref()).try_collect().await {
+                Ok(v) => v,
+                Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                Err(e) => return Err(store_err("listing", label, e)),
+            };
+            let mut out: Vec<String> = listed
+                .into_iter()
+                .map(|m| m.location.to_string())
+                .filter(|k| staged.export.naming.owns(k))
+                .collect();
+            out.sort();
+            Ok(out)
+        }
+    }
+}
+
+fn existing_local(root: &Path, staged: &StagedExport) -> Result<Vec<(String, PathBuf)>> {
     let naming = &staged.export.naming;
     let scope = naming.scope();
     let dir_part = match scope.rfind('/') {
@@ -69,16 +106,16 @@ fn exists_error(staged: &StagedExport, key: &str) -> Error {
         format!(
             "export {}: saveMode errorIfExists and {key} already exists in {}",
             staged.export.name,
-            staged.export.root.display()
+            staged.export.target.label()
         ),
     )
 }
 
 /// Checks, before anything of the batch is committed, that `errorIfExists`
 /// will not fail.
-pub fn precheck(staged: &StagedExport) -> Result<()> {
+pub async fn precheck(staged: &StagedExport) -> Result<()> {
     if staged.export.save_mode == SaveMode::ErrorIfExists
-        && let Some((key, _)) = existing(staged)?.first()
+        && let Some(key) = existing(staged).await?.first()
     {
         return Err(exists_error(staged, key));
     }
@@ -88,13 +125,13 @@ pub fn precheck(staged: &StagedExport) -> Result<()> {
 /// Checks every export of a batch before any is committed: no `errorIfExists`
 /// will fail, and no export would overwrite, or count as existing, what
 /// another export of the same batch writes.
-pub fn precheck_all(staged: &[StagedExport]) -> Result<()> {
+pub async fn precheck_all(staged: &[StagedExport]) -> Result<()> {
     for s in staged {
-        precheck(s)?;
+        precheck(s).await?;
     }
     for (i, a) in staged.iter().enumerate() {
         for b in &staged[i + 1..] {
-            if a.export.root != b.export.root {
+            if a.export.target.label() != b.export.target.label() {
                 continue;
             }
             let clash = b
@@ -128,9 +165,9 @@ pub fn precheck_all(staged: &[StagedExport]) -> Result<()> {
 ///
 /// Then, with `retention`, older outputs are swept; `now` is the clock
 /// their age is measured against.
-pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<CommitReport> {
+pub async fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<CommitReport> {
     let ex = &staged.export;
-    let found = existing(&staged)?;
+    let found = existing(&staged).await?;
     let mut report = CommitReport {
         export: ex.name.clone(),
         keys: Vec::new(),
@@ -143,7 +180,7 @@ pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<Commit
     match ex.save_mode {
         SaveMode::ErrorIfExists if !found.is_empty() => {
             discard_files(&staged);
-            return Err(exists_error(&staged, &found[0].0));
+            return Err(exists_error(&staged, &found[0]));
         }
         SaveMode::Ignore if !found.is_empty() => {
             discard_files(&staged);
@@ -153,14 +190,12 @@ pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<Commit
         _ => {}
     }
     for f in &staged.files {
-        let dest = ex.root.join(&f.key);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| fs_err("creating", parent, e))?;
-        }
-        if std::fs::rename(&f.staging, &dest).is_err() {
-            // another file system: copy, then remove the staged file
-            std::fs::copy(&f.staging, &dest).map_err(|e| fs_err("copying to", &dest, e))?;
-            std::fs::remove_file(&f.staging).map_err(|e| fs_err("removing", &f.staging, e))?;
+        match &ex.target {
+            Target::Local(root) => move_into(root, &f.staging, &f.key)?,
+            Target::Store { store, label } => {
+                upload(store.as_ref(), label, &f.staging, &f.key).await?;
+                let _ = std::fs::remove_file(&f.staging);
+            }
         }
         report.keys.push(f.key.clone());
         report.rows += f.rows;
@@ -168,9 +203,19 @@ pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<Commit
     }
     if ex.save_mode == SaveMode::Overwrite {
         let written: std::collections::HashSet<&String> = report.keys.iter().collect();
-        for (key, p) in &found {
-            if !written.contains(key) {
-                std::fs::remove_file(p).map_err(|e| fs_err("removing", p, e))?;
+        for key in &found {
+            if written.contains(key) {
+                continue;
+            }
+            match &ex.target {
+                Target::Local(root) => {
+                    let p = root.join(key);
+                    std::fs::remove_file(&p).map_err(|e| fs_err("removing", &p, e))?;
+                }
+                Target::Store { store, label } => store
+                    .delete(&StorePath::from(key.as_str()))
+                    .await
+                    .map_err(|e| store_err(&format!("deleting {key} from"), label, e))?,
             }
         }
         report.replaced = found.len();
@@ -179,9 +224,78 @@ pub fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<Commit
         && let Some(pattern) = &ex.retention_pattern
     {
         let keep = report.keys.iter().cloned().collect();
-        report.expired = crate::sweep(&ex.root, &ex.retention_prefix, pattern, ex.retention_days, now, &keep)?.len();
+        report.expired = match &ex.target {
+            Target::Local(root) => {
+                crate::sweep(root, &ex.retention_prefix, pattern, ex.retention_days, now, &keep)?.len()
+            }
+            Target::Store { store, label } => crate::retention::sweep_store(
+                store.as_ref(),
+                label,
+                &ex.retention_prefix,
+                pattern,
+                ex.retention_days,
+                now,
+                &keep,
+            )
+            .await?
+            .len(),
+        };
     }
     Ok(report)
+}
+
+/// Moves a staged file to `root/key` (rename; copy across file systems).
+fn move_into(root: &Path, staging: &Path, key: &str) -> Result<()> {
+    let dest = root.join(key);
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| fs_err("creating", parent, e))?;
+    }
+    if std::fs::rename(staging, &dest).is_err() {
+        // another file system: copy, then remove the staged file
+        std::fs::copy(staging, &dest).map_err(|e| fs_err("copying to", &dest, e))?;
+        std::fs::remove_file(staging).map_err(|e| fs_err("removing", staging, e))?;
+    }
+    Ok(())
+}
+
+/// Uploads a staged file as `key`: one PUT when small, else a multipart
+/// upload of 16 MiB parts read from disk (never the whole file in memory).
+async fn upload(store: &dyn ObjectStore, label: &str, staging: &Path, key: &str) -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    let path = StorePath::from(key);
+    let what = format!("uploading {key} to");
+    let size = std::fs::metadata(staging)
+        .map_err(|e| fs_err("reading", staging, e))?
+        .len();
+    if size <= SINGLE_PUT_MAX {
+        let bytes = tokio::fs::read(staging)
+            .await
+            .map_err(|e| fs_err("reading", staging, e))?;
+        store
+            .put(&path, bytes.into())
+            .await
+            .map_err(|e| store_err(&what, label, e))?;
+        return Ok(());
+    }
+    let upload = store
+        .put_multipart(&path)
+        .await
+        .map_err(|e| store_err(&what, label, e))?;
+    let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    let mut file = tokio::fs::File::open(staging)
+        .await
+        .map_err(|e| fs_err("reading", staging, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await.map_err(|e| fs_err("reading", staging, e))?;
+        if n == 0 {
+            break;
+        }
+        w.wait_for_capacity(4).await.map_err(|e| store_err(&what, label, e))?;
+        w.write(&buf[..n]);
+    }
+    w.finish().await.map_err(|e| store_err(&what, label, e))?;
+    Ok(())
 }
 
 fn discard_files(staged: &StagedExport) {

@@ -45,13 +45,38 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use writer::FileWriter;
 
+/// Where an export's files go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A local folder (the embedded default's bucket, the engine's own
+    /// results): committed by rename.
+    Local(PathBuf),
+    /// An object store (an S3 bucket): committed by upload.
+    Store {
+        /// The store, rooted at the bucket.
+        store: Arc<dyn object_store::ObjectStore>,
+        /// For messages and to tell targets apart (`bucket "b" at http://...`).
+        label: String,
+    },
+}
+
+impl Target {
+    /// Names the target in messages; equal labels are the same place.
+    pub fn label(&self) -> String {
+        match self {
+            Target::Local(p) => p.display().to_string(),
+            Target::Store { label, .. } => label.clone(),
+        }
+    }
+}
+
 /// Where and how one file export writes.
 #[derive(Debug, Clone)]
 pub struct FileExport {
     /// The export's name (for messages).
     pub name: String,
-    /// The local folder of the target bucket (embedded default).
-    pub root: PathBuf,
+    /// The target bucket.
+    pub target: Target,
     /// Final file names.
     pub naming: Naming,
     /// Format and compression.
@@ -276,7 +301,7 @@ mod tests {
     fn export(root: &std::path::Path, partition_by: Vec<String>, file_count: usize) -> FileExport {
         FileExport {
             name: "e".into(),
-            root: root.to_path_buf(),
+            target: Target::Local(root.to_path_buf()),
             naming: Naming::Parts {
                 prefix: "out/".into(),
                 ext: ".csv".into(),

@@ -95,6 +95,53 @@ pub fn sweep(
     Ok(deleted)
 }
 
+/// [`sweep`] on an object store: owned keys under the static prefix whose
+/// last modification is older than `days` days are deleted.
+pub(crate) async fn sweep_store(
+    store: &dyn object_store::ObjectStore,
+    label: &str,
+    static_prefix: &str,
+    owned: &Regex,
+    days: i64,
+    now: SystemTime,
+    keep: &HashSet<String>,
+) -> Result<Vec<String>> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    if days <= 0 {
+        return Ok(Vec::new());
+    }
+    let age = Duration::from_secs(u64::try_from(days).unwrap_or(0).saturating_mul(86_400));
+    let cutoff = now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+    let dir = static_prefix.rfind('/').map(|i| &static_prefix[..i]).unwrap_or("");
+    let prefix = (!dir.is_empty()).then(|| object_store::path::Path::from(dir));
+    let err = |e: object_store::Error| Error::new(ErrorCode::ExportFailed, format!("retention sweep of {label}: {e}"));
+    let listed: Vec<object_store::ObjectMeta> = match store.list(prefix.as_ref()).try_collect().await {
+        Ok(v) => v,
+        Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(err(e)),
+    };
+    let mut deleted = Vec::new();
+    for m in listed {
+        let key = m.location.to_string();
+        if !owned.is_match(&key) || keep.contains(&key) || SystemTime::from(m.last_modified) >= cutoff {
+            continue;
+        }
+        store.delete(&m.location).await.map_err(err)?;
+        deleted.push(key);
+    }
+    deleted.sort();
+    if !deleted.is_empty() {
+        tracing::info!(
+            target = label,
+            static_prefix,
+            count = deleted.len(),
+            "retention deleted old outputs"
+        );
+    }
+    Ok(deleted)
+}
+
 fn walk(root: &Path) -> Vec<std::io::Result<(std::path::PathBuf, bool)>> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];

@@ -25,7 +25,7 @@ mod table;
 
 pub use list::{SourceFile, list_keys};
 pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
-pub use store::Stores;
+pub use store::{S3Endpoint, Stores};
 pub use table::{FileOptions, infer_schema, table_for, text_schema};
 
 use pbatch_model::{Error, ErrorCode};
@@ -35,10 +35,28 @@ pub fn read_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::FileFormatMismatch, format!("reading {what}: {e}"))
 }
 
-/// Wraps an object store error met at `what`.
-pub(crate) fn store_error(what: &str, e: object_store::Error) -> Error {
-    match e {
-        object_store::Error::NotFound { .. } => Error::new(ErrorCode::BucketNotFound, format!("{what}: not found")),
-        other => Error::new(ErrorCode::StatFileFailed, format!("{what}: {other}")),
+/// Wraps an object store error met at `what`: a missing bucket is `E18619`;
+/// refused credentials and an unreachable endpoint say which to check.
+pub fn store_error(what: &str, e: object_store::Error) -> Error {
+    let text = e.to_string();
+    if matches!(e, object_store::Error::NotFound { .. }) || text.contains("NoSuchBucket") {
+        return Error::new(ErrorCode::BucketNotFound, format!("{what}: the bucket does not exist"));
     }
+    let hint = if [
+        "AccessDenied",
+        "SignatureDoesNotMatch",
+        "InvalidAccessKeyId",
+        "403 Forbidden",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
+    {
+        " (the endpoint refused the credentials: check kodo.access_key and kodo.secret_key)"
+    } else if text.contains("error sending request") || text.contains("Connection refused") || text.contains("connect")
+    {
+        " (the endpoint cannot be reached: check kodo.endpoint)"
+    } else {
+        ""
+    };
+    Error::new(ErrorCode::StatFileFailed, format!("{what}: {}{hint}", text.trim()))
 }

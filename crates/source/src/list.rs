@@ -20,6 +20,7 @@ pub struct SourceFile {
 
 /// Lists the objects whose key starts with one of `prefixes` followed by
 /// `file_filter` (already expanded). No prefix means the whole bucket.
+/// `bucket` names the bucket in messages (see [`Stores::describe`](crate::Stores::describe)).
 /// Keys are returned sorted and without duplicates; folders' marker files
 /// and names starting with `.` or `_` (such as `_SUCCESS`) are skipped.
 pub async fn list_keys(
@@ -44,7 +45,7 @@ pub async fn list_keys(
             Ok(v) => v,
             Err(object_store::Error::NotFound { .. }) => Vec::new(),
             Err(e) => {
-                return Err(store_error(&format!("listing bucket {bucket:?} prefix {full:?}"), e));
+                return Err(store_error(&format!("listing {bucket} prefix {full:?}"), e));
             }
         };
         for meta in listed {
@@ -66,7 +67,7 @@ pub async fn list_keys(
     if found.is_empty() {
         return Err(Error::new(
             ErrorCode::NoFilesMatched,
-            format!("bucket {bucket:?}: no files under {all_prefixes:?}"),
+            format!("{bucket}: no files under {all_prefixes:?}"),
         ));
     }
     Ok(found.into_values().collect())
