@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
 # Runs pbatch's tests. On first use it creates a Python venv holding the
-# independent readers the tests check outputs with (pyarrow, DuckDB).
+# independent readers the tests check outputs with (pyarrow, DuckDB) and the
+# OpenSearch emulator of the logdb tests, and installs InfluxDB (apt).
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${PBATCH_VENV:-$HOME/.cache/pbatch-venv}"
-if ! "$VENV/bin/python" -c 'import pyarrow, duckdb, cramjam' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pyarrow, duckdb, cramjam, osmem_server' 2>/dev/null; then
   echo "creating $VENV with pyarrow and duckdb (the tests' independent readers)" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.1' 'cramjam==2.14.0'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.1' 'cramjam==2.14.0' 'osmem-server==0.1.6'
 fi
 export PBATCH_PYTHON="$VENV/bin/python"
+# InfluxDB 1.x for the tsdb export tests (Debian's package; the tests start
+# their own influxd on loopback).
+if ! command -v influxd >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing influxdb (the tsdb export tests' server)" >&2
+    apt-get install -y --no-install-recommends influxdb >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && apt-get install -y --no-install-recommends influxdb >/dev/null; }
+  else
+    echo "the tsdb tests need influxd: install Debian's influxdb package (apt-get install influxdb)" >&2
+    exit 1
+  fi
+fi
 # A target dir outside the clone keeps later builds incremental.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pbatch-target}"
 exec cargo test --workspace --locked "$@"

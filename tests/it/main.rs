@@ -8,4 +8,5 @@ mod library;
 mod s3;
 mod schedule;
 mod server;
+mod sinks;
 mod util;

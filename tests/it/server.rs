@@ -185,6 +185,7 @@ async fn request_checks_and_error_codes_over_raw_http() {
         ),
         ("bad name", with_len("POST", "/v2/datasources/1bad", ds), 400, "E18600"),
         ("route", req("GET", "/v2/nothing", "", ""), 404, "no such route"),
+        ("undecodable path", req("GET", "/v2/jobs/%FF", "", ""), 400, "E18638"),
         (
             "a browser page in unsigned mode",
             req("GET", "/v2/datasources", "Origin: http://evil.example\r\n", ""),

@@ -317,7 +317,7 @@ impl Engine {
                 cancel,
             )
             .await;
-        let (rows_out, staged) = match result {
+        let (rows_out, staged, services) = match result {
             Ok(v) => v,
             Err(e) => {
                 pbatch_sink::discard(&staging);
@@ -335,6 +335,29 @@ impl Engine {
             return Err(e);
         }
         let mut exports = Vec::new();
+        // services first: a send that fails leaves every file export uncommitted
+        for svc in services {
+            if let Err(e) = check_canceled(cancel) {
+                pbatch_sink::discard(&staging);
+                return Err(e);
+            }
+            match pbatch_sink::send(svc, &self.inner.http).await {
+                Ok(r) => exports.push(CommitReport {
+                    export: r.export,
+                    keys: Vec::new(),
+                    rows: r.records,
+                    bytes: 0,
+                    replaced: 0,
+                    skipped: false,
+                    expired: 0,
+                    invalid: r.invalid,
+                }),
+                Err(e) => {
+                    pbatch_sink::discard(&staging);
+                    return Err(e);
+                }
+            }
+        }
         for s in staged {
             match pbatch_sink::commit(s, self.inner.clock.now()).await {
                 Ok(r) if r.export == RESULT_EXPORT => {}
@@ -379,11 +402,19 @@ impl Engine {
         token: &str,
         progress: &ProgressFn,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(u64, Vec<pbatch_sink::StagedExport>)> {
+    ) -> Result<(u64, Vec<pbatch_sink::StagedExport>, Vec<pbatch_sink::StagedService>)> {
         let manual = spec.scheduler_type() == SchedulerType::Manual;
         let mut files = Vec::new();
+        let mut services = Vec::new();
         for (name, export) in self.exports(job)? {
-            files.push((name.clone(), self.file_export(&name, &export, expander, manual)?));
+            match self.service_export(&name, &export, expander)? {
+                Some(se) => services.push(pbatch_sink::spawn_service_writer(
+                    se,
+                    Arc::clone(&schema),
+                    staging.join(&name),
+                )),
+                None => files.push((name.clone(), self.file_export(&name, &export, expander, manual)?)),
+            }
         }
         if !self.list_jobs(None, Some(job))?.is_empty() {
             files.push((RESULT_EXPORT.to_string(), self.result_export(job, expander)?));
@@ -397,6 +428,11 @@ impl Engine {
                 token.to_string(),
             ));
         }
+        let senders: Vec<tokio::sync::mpsc::Sender<RecordBatch>> = writers
+            .iter()
+            .map(|w| w.sender.clone())
+            .chain(services.iter().map(|w| w.sender.clone()))
+            .collect();
         progress(Progress::Stage("running".into()));
         let mut stream = execute_stream(plan, ctx.task_ctx()).map_err(exec_err)?;
         let mut rows: u64 = 0;
@@ -421,8 +457,8 @@ impl Engine {
             rows += batch.num_rows() as u64;
             progress(Progress::Rows(rows));
             let mut closed = false;
-            for w in &writers {
-                if w.sender.send(batch.clone()).await.is_err() {
+            for w in &senders {
+                if w.send(batch.clone()).await.is_err() {
                     closed = true;
                 }
             }
@@ -431,6 +467,7 @@ impl Engine {
             }
         }
         drop(stream);
+        drop(senders);
         let mut staged = Vec::new();
         for w in writers {
             match pbatch_sink::finish_writer(w).await {
@@ -440,10 +477,85 @@ impl Engine {
                 }
             }
         }
+        let mut staged_services = Vec::new();
+        for w in services {
+            match pbatch_sink::finish_service_writer(w).await {
+                Ok(s) => staged_services.push(s),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
         match failed {
             Some(e) => Err(e),
-            None => Ok((rows, staged)),
+            None => Ok((rows, staged, staged_services)),
         }
+    }
+
+    /// Resolves an http / tsdb / logdb export; `None` for file exports.
+    fn service_export(
+        &self,
+        name: &str,
+        export: &ExportSpec,
+        expander: &Expander,
+    ) -> Result<Option<pbatch_sink::ServiceExport>> {
+        use pbatch_sink::{ServiceKind, mapped_column};
+        self.check_export_configured(export)?;
+        let c = &self.inner.config;
+        let url_of = |u: &Option<String>| u.clone().unwrap_or_default();
+        let kind = match export {
+            ExportSpec::Http(h) => {
+                let host = h.host.trim().trim_end_matches('/');
+                let base = if host.contains("://") {
+                    host.to_string()
+                } else {
+                    format!("http://{host}")
+                };
+                ServiceKind::Http {
+                    url: format!("{base}{}", h.uri),
+                    format: h.format.clone().unwrap_or(pbatch_model::HttpFormat::Text),
+                }
+            }
+            ExportSpec::Tsdb(t) => {
+                let col = |field: String, v: &str| mapped_column(name, &field, v).map(str::to_string);
+                ServiceKind::Tsdb {
+                    base: url_of(&c.tsdb.url),
+                    db: t.dest_repo_name.clone(),
+                    series: t.series.clone(),
+                    tags: t
+                        .tags
+                        .iter()
+                        .map(|(k, v)| Ok((k.clone(), col(format!("tags.{k}"), v)?)))
+                        .collect::<Result<_>>()?,
+                    fields: t
+                        .fields
+                        .iter()
+                        .map(|(k, v)| Ok((k.clone(), col(format!("fields.{k}"), v)?)))
+                        .collect::<Result<_>>()?,
+                    timestamp: t.timestamp.as_deref().map(|v| col("timestamp".into(), v)).transpose()?,
+                    batch_time_ns: expander.batch_time().timestamp_nanos_opt().unwrap_or(0),
+                    omit_invalid: t.omit_invalid,
+                }
+            }
+            ExportSpec::Logdb(l) => ServiceKind::Logdb {
+                base: url_of(&c.logdb.url),
+                index: l.dest_repo_name.clone(),
+                doc: l.doc.clone(),
+                omit_invalid: l.omit_invalid,
+            },
+            ExportSpec::Report(_) => {
+                return model_err!(
+                    NotImplemented,
+                    "export {name}: report exports are not available yet; file, http, logdb and tsdb exports run"
+                );
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(pbatch_sink::ServiceExport {
+            name: name.to_string(),
+            kind,
+            batch_records: c.engine.sink_batch_records,
+        }))
     }
 
     /// Where a job's kept result of one batch lies (read by its downstreams).

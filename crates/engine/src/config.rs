@@ -22,6 +22,13 @@ pub struct EngineConfig {
     /// Default 4.
     #[serde(default = "default_max_concurrent")]
     pub max_concurrent_batches: usize,
+    /// Records per request of http / logdb / tsdb exports. Default 1000.
+    #[serde(default = "default_sink_batch")]
+    pub sink_batch_records: usize,
+}
+
+fn default_sink_batch() -> usize {
+    1000
 }
 
 fn default_max_concurrent() -> usize {
@@ -39,6 +46,7 @@ impl Default for EngineConfig {
             regions: default_regions(),
             timezone: None,
             max_concurrent_batches: default_max_concurrent(),
+            sink_batch_records: default_sink_batch(),
         }
     }
 }
@@ -147,6 +155,10 @@ const SETTERS: &[(&str, Setter)] = &[
     }),
     ("engine.max_concurrent_batches", |c, v| {
         c.engine.max_concurrent_batches = positive(v)?;
+        Ok(())
+    }),
+    ("engine.sink_batch_records", |c, v| {
+        c.engine.sink_batch_records = positive(v)?;
         Ok(())
     }),
     ("engine.timezone", |c, v| {

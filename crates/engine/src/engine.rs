@@ -35,6 +35,10 @@ pub(crate) struct Inner {
     pub(crate) events: tokio::sync::broadcast::Sender<crate::control::RunEvent>,
     /// Serializes read-modify-write of schedules.
     pub(crate) schedule_lock: std::sync::Mutex<()>,
+    /// Serializes workflow start / stop.
+    pub(crate) workflow_lock: std::sync::Mutex<()>,
+    /// The HTTP client of service exports.
+    pub(crate) http: reqwest::Client,
 }
 
 /// Where the engine reads the time (retention ages, default batch times).
@@ -128,6 +132,12 @@ impl EngineBuilder {
                 permits: Arc::new(tokio::sync::Semaphore::new(slots)),
                 events: tokio::sync::broadcast::channel(1024).0,
                 schedule_lock: Default::default(),
+                workflow_lock: Default::default(),
+                http: reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .timeout(std::time::Duration::from_secs(120))
+                    .build()
+                    .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))?,
                 zone,
                 clock,
                 stores,
@@ -348,11 +358,31 @@ impl Engine {
     pub fn create_export(&self, job: &str, name: &str, spec: &ExportSpec) -> Result<()> {
         spec.validate(name)?;
         self.job(job)?;
+        self.check_export_configured(spec)?;
         if !self
             .catalog()
             .insert(Kind::Export, &format!("{job}/{name}"), &to_json(spec)?)?
         {
             return model_err!(JobExportExists, "export {name} of job {job} already exists");
+        }
+        Ok(())
+    }
+
+    /// A service export needs its service's URL configured (`E18339` names the key).
+    pub(crate) fn check_export_configured(&self, spec: &ExportSpec) -> Result<()> {
+        let c = &self.inner.config;
+        let (section, url) = match spec {
+            ExportSpec::Tsdb(_) => ("tsdb", &c.tsdb.url),
+            ExportSpec::Logdb(_) => ("logdb", &c.logdb.url),
+            ExportSpec::Report(_) => ("report", &c.report.url),
+            _ => return Ok(()),
+        };
+        if url.as_deref().is_none_or(|u| u.trim().is_empty()) {
+            return model_err!(
+                ExportTypeDisabled,
+                "{section} exports need the {section} service: set [{section}] url in pbatch.toml (or PBATCH_{}_URL)",
+                section.to_ascii_uppercase()
+            );
         }
         Ok(())
     }

@@ -185,6 +185,11 @@ impl Engine {
     /// `POST /v2/workflows/<name>/start`: starts every job of the workflow
     /// (`E18644` when it is already started or holds no job).
     pub fn start_workflow(&self, name: &str) -> Result<()> {
+        let _g = self
+            .inner
+            .workflow_lock
+            .lock()
+            .map_err(|_| Error::internal("workflow lock poisoned"))?;
         let mut s = self.stored_workflow(name)?;
         let m = self.members(name)?;
         if s.status == "Started" {
@@ -193,9 +198,17 @@ impl Engine {
         if m.jobs.is_empty() {
             return model_err!(WorkflowCannotStart, "workflow {name} holds no job to start");
         }
-        // downstreams first, so they are listening when an upstream ends
+        // downstreams first, so they are listening when an upstream ends;
+        // all or nothing: a job that cannot start stops the ones started
+        let mut started: Vec<String> = Vec::new();
         for (j, _) in m.jobs.iter().rev() {
-            self.start_job(j, &[])?;
+            if let Err(e) = self.start_job(j, &[]) {
+                for done in &started {
+                    let _ = self.stop_job(done);
+                }
+                return Err(e.context(format!("starting workflow {name}, job {j}")));
+            }
+            started.push(j.clone());
         }
         s.status = "Started".into();
         s.update_time = self.now_text();
@@ -205,6 +218,11 @@ impl Engine {
 
     /// `POST /v2/workflows/<name>/stop` (`E18645` unless it is Started).
     pub fn stop_workflow(&self, name: &str) -> Result<()> {
+        let _g = self
+            .inner
+            .workflow_lock
+            .lock()
+            .map_err(|_| Error::internal("workflow lock poisoned"))?;
         let mut s = self.stored_workflow(name)?;
         if s.status != "Started" {
             return model_err!(

@@ -27,6 +27,25 @@ impl From<Error> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// Path parameters; a path that does not decode (`%FF`) is `E18638` in JSON.
+pub(crate) struct Name<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Name<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Name(v))
+            .map_err(|e| {
+                ApiError(Error::new(
+                    ErrorCode::IllegalPathCharacter,
+                    format!("the URL path {:?} does not decode: {e}", parts.uri.path()),
+                ))
+            })
+    }
+}
+
 /// The request body; a body that ends before its `Content-Length` is `E18004`.
 pub(crate) struct Body(Bytes);
 
@@ -167,30 +186,30 @@ async fn list_datasources(State(app): State<App>) -> ApiResult {
     })
 }
 
-async fn create_datasource(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn create_datasource(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("datasource", &body)?;
     let spec = DatasourceSpec::from_json(&body)?;
     app.engine.create_datasource(&name, &spec)?;
     ok()
 }
 
-async fn get_datasource(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn get_datasource(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     ok_json(&app.engine.datasource(&name)?)
 }
 
-async fn update_datasource(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn update_datasource(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("datasource update", &body)?;
     let update: UpdateDatasourceInput = parse_body("datasource update", &body)?;
     app.engine.update_datasource(&name, &update)?;
     ok()
 }
 
-async fn delete_datasource(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn delete_datasource(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     app.engine.delete_datasource(&name)?;
     ok()
 }
 
-async fn datasource_exists(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn datasource_exists(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     exists(app.engine.datasource(&name), ErrorCode::DatasourceNotFound)
 }
 
@@ -210,35 +229,35 @@ async fn list_jobs(State(app): State<App>, Query(q): Query<HashMap<String, Strin
     ok_json(&JobList { jobs })
 }
 
-async fn create_job(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn create_job(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("job", &body)?;
     app.engine.create_job(&name, &JobSpec::from_json(&body)?)?;
     ok()
 }
 
-async fn get_job(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn get_job(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     let mut v = serde_json::to_value(app.engine.job(&name)?)
         .map_err(|e| Error::internal(format!("serializing job {name}: {e}")))?;
     v["workflow"] = serde_json::Value::String(String::new());
     Ok(json_response(StatusCode::OK, &v))
 }
 
-async fn update_job(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn update_job(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("job", &body)?;
     app.engine.update_job(&name, &JobSpec::from_json(&body)?)?;
     ok()
 }
 
-async fn delete_job(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn delete_job(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     app.engine.delete_job(&name)?;
     ok()
 }
 
-async fn job_exists(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn job_exists(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     exists(app.engine.job(&name), ErrorCode::BatchJobNotFound)
 }
 
-async fn start_job(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn start_job(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     // the SDK sends `{}` when there are no params; an empty body means the same
     let input: StartJobInput = if body.iter().all(u8::is_ascii_whitespace) {
         StartJobInput::default()
@@ -255,7 +274,7 @@ async fn start_job(State(app): State<App>, Path(name): Path<String>, body: Body)
     ok()
 }
 
-async fn stop_job(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn stop_job(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     app.engine.stop_job(&name)?;
     ok()
 }
@@ -274,7 +293,7 @@ fn query_int(q: &HashMap<String, String>, key: &str) -> Result<Option<i64>, Erro
 
 async fn history(
     State(app): State<App>,
-    Path(name): Path<String>,
+    Name(name): Name<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let query = HistoryQuery {
@@ -289,7 +308,7 @@ async fn history(
 
 // ---- exports ----
 
-async fn list_exports(State(app): State<App>, Path(job): Path<String>) -> ApiResult {
+async fn list_exports(State(app): State<App>, Name(job): Name<String>) -> ApiResult {
     let exports = app
         .engine
         .exports(&job)?
@@ -299,14 +318,14 @@ async fn list_exports(State(app): State<App>, Path(job): Path<String>) -> ApiRes
     ok_json(&ExportList { exports })
 }
 
-async fn create_export(State(app): State<App>, Path((job, name)): Path<(String, String)>, body: Body) -> ApiResult {
+async fn create_export(State(app): State<App>, Name((job, name)): Name<(String, String)>, body: Body) -> ApiResult {
     check_body("export", &body)?;
     app.engine
         .create_export(&job, &name, &ExportSpec::from_json(&body, None)?)?;
     ok()
 }
 
-async fn get_export(State(app): State<App>, Path((job, name)): Path<(String, String)>) -> ApiResult {
+async fn get_export(State(app): State<App>, Name((job, name)): Name<(String, String)>) -> ApiResult {
     let desc = ExportDesc {
         name: None,
         spec: app.engine.export(&job, &name)?,
@@ -316,7 +335,7 @@ async fn get_export(State(app): State<App>, Path((job, name)): Path<(String, Str
     Ok(json_response(StatusCode::OK, &v))
 }
 
-async fn update_export(State(app): State<App>, Path((job, name)): Path<(String, String)>, body: Body) -> ApiResult {
+async fn update_export(State(app): State<App>, Name((job, name)): Name<(String, String)>, body: Body) -> ApiResult {
     check_body("export", &body)?;
     let existing = app.engine.export(&job, &name)?.kind();
     app.engine
@@ -324,12 +343,12 @@ async fn update_export(State(app): State<App>, Path((job, name)): Path<(String, 
     ok()
 }
 
-async fn delete_export(State(app): State<App>, Path((job, name)): Path<(String, String)>) -> ApiResult {
+async fn delete_export(State(app): State<App>, Name((job, name)): Name<(String, String)>) -> ApiResult {
     app.engine.delete_export(&job, &name)?;
     ok()
 }
 
-async fn export_exists(State(app): State<App>, Path((job, name)): Path<(String, String)>) -> ApiResult {
+async fn export_exists(State(app): State<App>, Name((job, name)): Name<(String, String)>) -> ApiResult {
     app.engine.job(&job)?;
     exists(app.engine.export(&job, &name), ErrorCode::ExportNotFound)
 }
@@ -364,21 +383,21 @@ fn variable_body(name: &str, body: &[u8]) -> Result<VariableSpec, Error> {
     Ok(spec)
 }
 
-async fn create_variable(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn create_variable(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     app.engine.create_variable(&name, &variable_body(&name, &body)?)?;
     ok()
 }
 
-async fn update_variable(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn update_variable(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     app.engine.update_variable(&name, &variable_body(&name, &body)?)?;
     ok()
 }
 
-async fn get_variable(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn get_variable(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     ok_json(&app.engine.variable(&name)?)
 }
 
-async fn delete_variable(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn delete_variable(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     app.engine.delete_variable(&name)?;
     ok()
 }
@@ -389,39 +408,39 @@ async fn list_workflows(State(app): State<App>) -> ApiResult {
     ok_json(&app.engine.list_workflows()?)
 }
 
-async fn create_workflow(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn create_workflow(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("workflow", &body)?;
     let spec: WorkflowSpec = parse_body("workflow", &body)?;
     app.engine.create_workflow(&name, &spec)?;
     ok()
 }
 
-async fn update_workflow(State(app): State<App>, Path(name): Path<String>, body: Body) -> ApiResult {
+async fn update_workflow(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("workflow", &body)?;
     let spec: WorkflowSpec = parse_body("workflow", &body)?;
     app.engine.update_workflow(&name, &spec)?;
     ok()
 }
 
-async fn get_workflow(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn get_workflow(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     ok_json(&app.engine.workflow(&name)?)
 }
 
-async fn delete_workflow(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn delete_workflow(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     app.engine.delete_workflow(&name)?;
     ok()
 }
 
-async fn workflow_status(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn workflow_status(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     ok_json(&app.engine.workflow_status(&name)?)
 }
 
-async fn start_workflow(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn start_workflow(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     app.engine.start_workflow(&name)?;
     ok()
 }
 
-async fn stop_workflow(State(app): State<App>, Path(name): Path<String>) -> ApiResult {
+async fn stop_workflow(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
     app.engine.stop_workflow(&name)?;
     ok()
 }

@@ -29,6 +29,8 @@ pub struct CommitReport {
     pub skipped: bool,
     /// Old outputs deleted by retention after this commit.
     pub expired: usize,
+    /// Rows a service export left out or the service refused (`omitInvalid`).
+    pub invalid: u64,
 }
 
 fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
@@ -176,6 +178,7 @@ pub async fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<
         replaced: 0,
         skipped: false,
         expired: 0,
+        invalid: 0,
     };
     match ex.save_mode {
         SaveMode::ErrorIfExists if !found.is_empty() => {

@@ -27,12 +27,17 @@ mod commit;
 mod naming;
 mod partition;
 mod retention;
+mod service;
 mod writer;
 
 pub use commit::{CommitReport, commit, discard, precheck, precheck_all};
 pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT, retention_pattern};
 pub use partition::{NULL_PARTITION, escape_value};
 pub use retention::{static_prefix, sweep};
+pub use service::{
+    DEFAULT_BATCH_RECORDS, SendReport, ServiceExport, ServiceHandle, ServiceKind, StagedService, finish_service_writer,
+    mapped_column, send, spawn_service_writer, timestamp_ns,
+};
 pub use writer::FormatOptions;
 
 use arrow::datatypes::SchemaRef;

@@ -1,0 +1,472 @@
+//! Service exports against real servers on loopback:
+//! - HTTP: a receiver this harness starts (hyper) that records every request
+//!   and can answer 503 a set number of times first;
+//! - tsdb: InfluxDB 1.x (`influxd` from Debian's influxdb package, installed
+//!   by `.ci/run`), read back with `/query`;
+//! - logdb: osmem-server (an OpenSearch API emulator from PyPI, in the test
+//!   venv), read back with `_count` and `_search`.
+//!
+//! A missing server fails the test with what to install; nothing is skipped.
+
+use crate::util::python;
+use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec, RunStatus};
+use std::io::BufRead;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Got {
+    path: String,
+    content_type: String,
+    body: String,
+}
+
+/// An HTTP receiver on `127.0.0.1:<port>`.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Got>>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Receiver {
+    /// Answers `fail_first` requests with `fail_status`, then 200.
+    fn start(fail_first: usize, fail_status: u16) -> Self {
+        use http_body_util::BodyExt;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let got: Arc<Mutex<Vec<Got>>> = Default::default();
+        let seen = Arc::clone(&got);
+        runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                let seen = Arc::clone(&seen);
+                conns.spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let seen = Arc::clone(&seen);
+                        async move {
+                            let path = req.uri().to_string();
+                            let content_type = req
+                                .headers()
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let n = {
+                                let mut g = seen.lock().expect("lock");
+                                g.push(Got {
+                                    path,
+                                    content_type,
+                                    body: String::from_utf8_lossy(&body).to_string(),
+                                });
+                                g.len()
+                            };
+                            let status = if n <= fail_first { fail_status } else { 200 };
+                            let mut resp = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(
+                                format!("answer {n}: status {status}"),
+                            )));
+                            *resp.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                        .await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Self {
+            url,
+            got,
+            runtime: Some(runtime),
+        }
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().expect("lock").clone()
+    }
+}
+
+fn engine_with(config: pbatch::Config, rows: &str) -> (pbatch::Engine, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder()
+        .config(config)
+        .data_dir(data.path())
+        .build()
+        .expect("engine");
+    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
+    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), rows).expect("write");
+    let ds = DatasourceSpec::from_json(
+        br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
+             "schema":[{"key":"id","valtype":"long"},{"key":"name","valtype":"string"},{"key":"v","valtype":"float"},
+                       {"key":"ts","valtype":"string"}],"noVerifySchema":true}"#,
+    )
+    .expect("ds");
+    engine.create_datasource("ev", &ds).expect("create ds");
+    (engine, data)
+}
+
+fn config(batch: usize) -> pbatch::Config {
+    let mut c = pbatch::Config::default();
+    c.set("engine.timezone", "Asia/Shanghai").expect("tz");
+    c.set("engine.sink_batch_records", &batch.to_string()).expect("batch");
+    c
+}
+
+fn job(engine: &pbatch::Engine, sql: &str) {
+    let spec = JobSpec::from_json(
+        format!(
+            r#"{{"srcs":[{{"name":"ev","type":"datasource","tableName":"ev"}}],"computation":{{"type":"sql","code":"{sql}"}},
+                "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
+        )
+        .as_bytes(),
+    )
+    .expect("job");
+    engine.create_job("j", &spec).expect("create job");
+}
+
+fn export(engine: &pbatch::Engine, name: &str, body: &str) {
+    let e = ExportSpec::from_json(body.as_bytes(), None).expect("export spec");
+    engine.create_export("j", name, &e).expect("create export");
+}
+
+fn t() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339("2026-03-01T09:00:00+08:00").expect("time")
+}
+
+const ROWS: &str = r#"{"id":1,"name":"a\tb","v":1.5,"ts":"2026-03-01T00:00:00Z"}
+{"id":2,"name":"line\nbreak","v":2.0,"ts":"2026-03-01T00:00:01Z"}
+{"id":3,"name":null,"v":3.25,"ts":"2026-03-01T00:00:02Z"}
+{"id":4,"name":"d","v":null,"ts":"2026-03-01T00:00:03Z"}
+{"id":5,"name":"e \"q\"","v":5.0,"ts":"not a time"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_export_sends_batches_in_the_push_format_and_retries_5xx() {
+    let rx = Receiver::start(2, 503);
+    let (engine, data) = engine_with(config(2), ROWS);
+    job(&engine, "SELECT id, name FROM ev ORDER BY id");
+    let host = rx.url.trim_start_matches("http://").to_string() + "/";
+    export(
+        &engine,
+        "push",
+        &format!(r#"{{"type":"http","spec":{{"host":"{host}","uri":"/in/events"}}}}"#),
+    );
+    export(
+        &engine,
+        "copy",
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"c/$(date)/","format":"json"}}"#,
+    );
+    let r = engine.run_once("j", &[], t()).await.expect("run");
+    let push = r.exports.iter().find(|e| e.export == "push").expect("push report");
+    assert_eq!(push.rows, 5);
+    let got = rx.got();
+    // two 503s, then three batches of 2, 2 and 1 records
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert_eq!(got[0].body, got[2].body, "a retry resends the same batch");
+    let bodies: Vec<&str> = got[2..].iter().map(|g| g.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        [
+            "id=1\tname=a\\tb\nid=2\tname=line\\nbreak",
+            "id=3\nid=4\tname=d",
+            "id=5\tname=e \"q\""
+        ]
+    );
+    assert!(
+        got.iter()
+            .all(|g| g.path == "/in/events" && g.content_type == "text/plain")
+    );
+    assert!(
+        data.path()
+            .join("buckets/out-bkt/c/2026-03-01/part-00000.json")
+            .is_file()
+    );
+
+    // json: one object per line
+    let rx2 = Receiver::start(0, 200);
+    engine.delete_export("j", "push").expect("delete");
+    export(
+        &engine,
+        "push",
+        &format!(
+            r#"{{"type":"http","spec":{{"host":"{}","uri":"/j","format":"json"}}}}"#,
+            rx2.url
+        ),
+    );
+    engine.run_once("j", &[], t()).await.expect("run json");
+    let got = rx2.got();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].content_type, "application/json");
+    assert_eq!(
+        got[0].body,
+        "{\"id\":1,\"name\":\"a\\tb\"}\n{\"id\":2,\"name\":\"line\\nbreak\"}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_receiver_fails_the_batch_and_no_file_is_committed() {
+    let rx = Receiver::start(usize::MAX, 400);
+    let (engine, data) = engine_with(config(1000), ROWS);
+    job(&engine, "SELECT id FROM ev");
+    export(
+        &engine,
+        "push",
+        &format!(r#"{{"type":"http","spec":{{"host":"{}","uri":"/x"}}}}"#, rx.url),
+    );
+    export(
+        &engine,
+        "copy",
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"c/$(date)/","format":"json"}}"#,
+    );
+    let e = engine.run_once("j", &[], t()).await.expect_err("refused");
+    assert!(
+        e.message().contains("400") && e.message().contains("answer 1: status 400") && e.message().contains("/x"),
+        "{e}"
+    );
+    assert_eq!(rx.got().len(), 1, "a 4xx is not retried");
+    assert!(!data.path().join("buckets/out-bkt").exists(), "nothing committed");
+    let h = engine.history("j", &Default::default()).expect("history");
+    assert_eq!(h.history[0].status, RunStatus::Failed);
+
+    // an export naming a column the job does not output
+    let rx = Receiver::start(0, 200);
+    let (engine, _d) = engine_with(config(1000), ROWS);
+    job(&engine, "SELECT id FROM ev");
+    let mut c = config(1000);
+    c.set("tsdb.url", &rx.url).expect("url");
+    let (engine2, _d2) = engine_with(c, ROWS);
+    job(&engine2, "SELECT id FROM ev");
+    export(
+        &engine2,
+        "ts",
+        r##"{"type":"tsdb","spec":{"destRepoName":"db1","series":"s","fields":{"f":"#nope"}}}"##,
+    );
+    let e = engine2.run_once("j", &[], t()).await.expect_err("missing column");
+    assert_eq!(e.code().code(), "E18314", "{e}");
+    assert!(e.message().contains("#nope") && e.message().contains("id"), "{e}");
+    assert!(rx.got().is_empty());
+    // a tsdb export without [tsdb] url is refused when created
+    let e = engine
+        .create_export(
+            "j",
+            "ts",
+            &ExportSpec::from_json(
+                br##"{"type":"tsdb","spec":{"destRepoName":"db1","series":"s","fields":{"f":"#id"}}}"##,
+                None,
+            )
+            .expect("spec"),
+        )
+        .expect_err("unconfigured");
+    assert_eq!(e.code().code(), "E18339");
+    assert!(e.message().contains("[tsdb] url"), "{e}");
+}
+
+/// A server process stopped when dropped.
+struct Proc(std::process::Child, #[allow(dead_code)] Option<tempfile::TempDir>);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+async fn wait_up(url: &str) {
+    let c = reqwest::Client::new();
+    for _ in 0..500 {
+        if c.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+async fn start_influx() -> (Proc, String) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (http, rpc) = (free_port(), free_port());
+    let d = dir.path().display();
+    let conf = format!(
+        "reporting-enabled = false\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n[monitor]\n  store-enabled = false\n[http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n[logging]\n  level = \"warn\"\n"
+    );
+    std::fs::write(dir.path().join("influxdb.conf"), conf).expect("conf");
+    let child = std::process::Command::new("influxd")
+        .args(["run", "-config"])
+        .arg(dir.path().join("influxdb.conf"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("influxd is not installed: .ci/run installs it (apt-get install influxdb)");
+    let url = format!("http://127.0.0.1:{http}");
+    let p = Proc(child, Some(dir));
+    wait_up(&format!("{url}/ping")).await;
+    (p, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tsdb_export_writes_line_protocol_into_influxdb() {
+    let (_influx, url) = start_influx().await;
+    let c = reqwest::Client::new();
+    c.post(format!("{url}/query"))
+        .form(&[("q", "CREATE DATABASE metrics")])
+        .send()
+        .await
+        .expect("create db");
+    let mut cfg = config(2);
+    cfg.set("tsdb.url", &url).expect("url");
+    let (engine, _d) = engine_with(cfg, ROWS);
+    job(&engine, "SELECT id, name, v, ts, id % 2 AS odd FROM ev");
+    export(
+        &engine,
+        "ts",
+        r##"{"type":"tsdb","spec":{"destRepoName":"metrics","series":"ev","omitInvalid":true,
+             "tags":{"odd":"#odd","who":"#name"},"fields":{"v":"#v","id":"#id"},"timestamp":"#ts"}}"##,
+    );
+    let r = engine.run_once("j", &[], t()).await.expect("run");
+    let rep = r.exports.iter().find(|e| e.export == "ts").expect("report");
+    assert_eq!((rep.rows, rep.invalid), (4, 1), "row 5's time does not parse");
+    let q = c
+        .get(format!("{url}/query"))
+        .query(&[("db", "metrics"), ("q", "SELECT id, v, who, odd FROM ev ORDER BY time")])
+        .send()
+        .await
+        .expect("query")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    let values = &q["results"][0]["series"][0]["values"];
+    assert_eq!(
+        values,
+        &serde_json::json!([
+            ["2026-03-01T00:00:00Z", 1, 1.5, "a\tb", "1"],
+            ["2026-03-01T00:00:01Z", 2, 2, "line\\nbreak", "0"],
+            ["2026-03-01T00:00:02Z", 3, 3.25, null, "1"],
+            ["2026-03-01T00:00:03Z", 4, null, "d", "0"]
+        ]),
+        "{q}"
+    );
+    // without omitInvalid the bad time fails the batch naming it
+    engine.delete_export("j", "ts").expect("delete");
+    export(
+        &engine,
+        "ts",
+        r##"{"type":"tsdb","spec":{"destRepoName":"metrics","series":"ev","fields":{"v":"#v","id":"#id"},"timestamp":"#ts"}}"##,
+    );
+    let e = engine.run_once("j", &[], t()).await.expect_err("bad time");
+    assert!(
+        e.message().contains("row 5") && e.message().contains("not a time"),
+        "{e}"
+    );
+    // a database that does not exist
+    engine.delete_export("j", "ts").expect("delete");
+    export(
+        &engine,
+        "ts",
+        r##"{"type":"tsdb","spec":{"destRepoName":"nodb","series":"ev","fields":{"id":"#id"}}}"##,
+    );
+    let e = engine.run_once("j", &[], t()).await.expect_err("no db");
+    assert_eq!(e.code().code(), "E18326", "{e}");
+    assert!(e.message().contains("nodb"), "{e}");
+}
+
+async fn start_osmem() -> (Proc, String) {
+    let out = std::process::Command::new(python())
+        .args(["-c", "import osmem_server; print(osmem_server.resolve_binary())"])
+        .output()
+        .expect("python");
+    let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !bin.is_empty(),
+        "osmem-server is not in the test venv: scripts/test.sh installs it (pip install osmem-server): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut child = std::process::Command::new(bin)
+        .args(["-addr", "127.0.0.1:0", "-no-ja"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("osmem-server");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("osmem's first line is JSON");
+    let url = v["url"].as_str().expect("url").to_string();
+    let p = Proc(child, None);
+    wait_up(&url).await;
+    (p, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logdb_export_bulk_indexes_documents_into_an_opensearch_api() {
+    let (_os, url) = start_osmem().await;
+    let mut cfg = config(2);
+    cfg.set("logdb.url", &url).expect("url");
+    let (engine, _d) = engine_with(cfg, ROWS);
+    job(&engine, "SELECT id, name, v FROM ev");
+    export(
+        &engine,
+        "logs",
+        r##"{"type":"logdb","spec":{"destRepoName":"events","doc":{"id":"#id","detail":{"name":"#name","value":"#v"}}}}"##,
+    );
+    let r = engine.run_once("j", &[], t()).await.expect("run");
+    assert_eq!(r.exports.iter().find(|e| e.export == "logs").expect("report").rows, 5);
+    let c = reqwest::Client::new();
+    let count: serde_json::Value = c
+        .get(format!("{url}/events/_count"))
+        .send()
+        .await
+        .expect("count")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(count["count"], 5, "{count}");
+    let found: serde_json::Value = c
+        .post(format!("{url}/events/_search"))
+        .json(&serde_json::json!({"query":{"term":{"id":2}}}))
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        found["hits"]["hits"][0]["_source"],
+        serde_json::json!({"id":2,"detail":{"name":"line\nbreak","value":2.0}}),
+        "{found}"
+    );
+}
