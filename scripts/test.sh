@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs pbatch's tests. On first use it creates a Python venv holding the
 # independent readers the tests check outputs with (pyarrow, DuckDB) and the
-# OpenSearch emulator of the logdb tests, and installs InfluxDB (apt).
+# OpenSearch emulator of the logdb tests, and installs InfluxDB, PostgreSQL
+# and MariaDB (apt) for the sink tests.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,15 +13,19 @@ if ! "$VENV/bin/python" -c 'import pyarrow, duckdb, cramjam, osmem_server' 2>/de
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.1' 'cramjam==2.14.0' 'osmem-server==0.1.6'
 fi
 export PBATCH_PYTHON="$VENV/bin/python"
-# InfluxDB 1.x for the tsdb export tests (Debian's package; the tests start
-# their own influxd on loopback).
-if ! command -v influxd >/dev/null; then
+# Servers of the sink tests, from Debian's packages (the tests start their own
+# instances on loopback): InfluxDB 1.x, PostgreSQL, MariaDB.
+need=()
+command -v influxd >/dev/null || need+=(influxdb)
+{ [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v psql >/dev/null; } || need+=(postgresql)
+command -v mariadbd >/dev/null || need+=(mariadb-server)
+if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing influxdb (the tsdb export tests' server)" >&2
-    apt-get install -y --no-install-recommends influxdb >/dev/null 2>&1 \
-      || { apt-get update >/dev/null && apt-get install -y --no-install-recommends influxdb >/dev/null; }
+    echo "installing ${need[*]} (servers the sink tests start)" >&2
+    apt-get install -y --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
+      || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
   else
-    echo "the tsdb tests need influxd: install Debian's influxdb package (apt-get install influxdb)" >&2
+    echo "the sink tests need Debian packages ${need[*]}: install them (apt-get install ${need[*]})" >&2
     exit 1
   fi
 fi

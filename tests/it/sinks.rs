@@ -8,108 +8,8 @@
 //!
 //! A missing server fails the test with what to install; nothing is skipped.
 
-use crate::util::python;
+use crate::servers::{Receiver, start_influx, start_osmem};
 use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec, RunStatus};
-use std::io::BufRead;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Got {
-    path: String,
-    content_type: String,
-    body: String,
-}
-
-/// An HTTP receiver on `127.0.0.1:<port>`.
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Got>>>,
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Receiver {
-    /// Answers `fail_first` requests with `fail_status`, then 200.
-    fn start(fail_first: usize, fail_status: u16) -> Self {
-        use http_body_util::BodyExt;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let got: Arc<Mutex<Vec<Got>>> = Default::default();
-        let seen = Arc::clone(&got);
-        runtime.spawn(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            let mut conns = tokio::task::JoinSet::new();
-            while let Ok((sock, _)) = listener.accept().await {
-                let seen = Arc::clone(&seen);
-                conns.spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let seen = Arc::clone(&seen);
-                        async move {
-                            let path = req.uri().to_string();
-                            let content_type = req
-                                .headers()
-                                .get("content-type")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let n = {
-                                let mut g = seen.lock().expect("lock");
-                                g.push(Got {
-                                    path,
-                                    content_type,
-                                    body: String::from_utf8_lossy(&body).to_string(),
-                                });
-                                g.len()
-                            };
-                            let status = if n <= fail_first { fail_status } else { 200 };
-                            let mut resp = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(
-                                format!("answer {n}: status {status}"),
-                            )));
-                            *resp.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                        .await;
-                });
-                while conns.try_join_next().is_some() {}
-            }
-        });
-        Self {
-            url,
-            got,
-            runtime: Some(runtime),
-        }
-    }
-
-    fn got(&self) -> Vec<Got> {
-        self.got.lock().expect("lock").clone()
-    }
-}
 
 fn engine_with(config: pbatch::Config, rows: &str) -> (pbatch::Engine, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("tmp");
@@ -286,55 +186,6 @@ async fn a_refusing_receiver_fails_the_batch_and_no_file_is_committed() {
     assert!(e.message().contains("[tsdb] url"), "{e}");
 }
 
-/// A server process stopped when dropped.
-struct Proc(std::process::Child, #[allow(dead_code)] Option<tempfile::TempDir>);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-async fn wait_up(url: &str) {
-    let c = reqwest::Client::new();
-    for _ in 0..500 {
-        if c.get(url).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{url} did not come up");
-}
-
-async fn start_influx() -> (Proc, String) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let (http, rpc) = (free_port(), free_port());
-    let d = dir.path().display();
-    let conf = format!(
-        "reporting-enabled = false\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\n  dir = \"{d}/meta\"\n[data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n[monitor]\n  store-enabled = false\n[http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n[logging]\n  level = \"warn\"\n"
-    );
-    std::fs::write(dir.path().join("influxdb.conf"), conf).expect("conf");
-    let child = std::process::Command::new("influxd")
-        .args(["run", "-config"])
-        .arg(dir.path().join("influxdb.conf"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("influxd is not installed: .ci/run installs it (apt-get install influxdb)");
-    let url = format!("http://127.0.0.1:{http}");
-    let p = Proc(child, Some(dir));
-    wait_up(&format!("{url}/ping")).await;
-    (p, url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tsdb_export_writes_line_protocol_into_influxdb() {
     let (_influx, url) = start_influx().await;
@@ -399,36 +250,6 @@ async fn tsdb_export_writes_line_protocol_into_influxdb() {
     let e = engine.run_once("j", &[], t()).await.expect_err("no db");
     assert_eq!(e.code().code(), "E18326", "{e}");
     assert!(e.message().contains("nodb"), "{e}");
-}
-
-async fn start_osmem() -> (Proc, String) {
-    let out = std::process::Command::new(python())
-        .args(["-c", "import osmem_server; print(osmem_server.resolve_binary())"])
-        .output()
-        .expect("python");
-    let bin = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success() && !bin.is_empty(),
-        "osmem-server is not in the test venv: scripts/test.sh installs it (pip install osmem-server): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut child = std::process::Command::new(bin)
-        .args(["-addr", "127.0.0.1:0", "-no-ja"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("osmem-server");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("osmem's first line is JSON");
-    let url = v["url"].as_str().expect("url").to_string();
-    let p = Proc(child, None);
-    wait_up(&url).await;
-    (p, url)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

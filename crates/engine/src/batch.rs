@@ -543,12 +543,17 @@ impl Engine {
                 doc: l.doc.clone(),
                 omit_invalid: l.omit_invalid,
             },
-            ExportSpec::Report(_) => {
-                return model_err!(
-                    NotImplemented,
-                    "export {name}: report exports are not available yet; file, http, logdb and tsdb exports run"
-                );
-            }
+            ExportSpec::Report(r) => ServiceKind::Report(pbatch_sink::ReportTarget {
+                url: url_of(&c.report.url),
+                db: r.db_name.clone(),
+                table: r.table_name.clone(),
+                columns: r
+                    .columns
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), mapped_column(name, &format!("columns.{k}"), v)?.to_string())))
+                    .collect::<Result<_>>()?,
+                overwrite: r.save_mode == Some(pbatch_model::SaveMode::Overwrite),
+            }),
             _ => return Ok(None),
         };
         Ok(Some(pbatch_sink::ServiceExport {

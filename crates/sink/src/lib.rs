@@ -26,6 +26,7 @@ mod codec;
 mod commit;
 mod naming;
 mod partition;
+mod report;
 mod retention;
 mod service;
 mod writer;
@@ -33,6 +34,7 @@ mod writer;
 pub use commit::{CommitReport, commit, discard, precheck, precheck_all};
 pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT, retention_pattern};
 pub use partition::{NULL_PARTITION, escape_value};
+pub use report::{ReportTarget, SqlType};
 pub use retention::{static_prefix, sweep};
 pub use service::{
     DEFAULT_BATCH_RECORDS, SendReport, ServiceExport, ServiceHandle, ServiceKind, StagedService, finish_service_writer,

@@ -63,6 +63,8 @@ pub enum ServiceKind {
         /// Skip and count documents the store refuses instead of failing.
         omit_invalid: bool,
     },
+    /// Rows into a PostgreSQL / MySQL table (see [`crate::report`]).
+    Report(crate::report::ReportTarget),
 }
 
 /// One service export of a batch.
@@ -87,6 +89,8 @@ pub struct StagedService {
     pub records: u64,
     /// Rows left out as invalid (`omitInvalid`).
     pub invalid: u64,
+    /// A report export's columns with their SQL types.
+    pub report_types: Vec<(String, crate::report::SqlType)>,
 }
 
 /// What a send delivered.
@@ -129,6 +133,11 @@ fn columns_of(kind: &ServiceKind, export: &str) -> Result<Vec<(String, String)>>
     let mut out = Vec::new();
     match kind {
         ServiceKind::Http { .. } => {}
+        ServiceKind::Report(t) => {
+            for (k, c) in &t.columns {
+                out.push((format!("columns.{k}"), c.clone()));
+            }
+        }
         ServiceKind::Tsdb {
             tags,
             fields,
@@ -331,6 +340,13 @@ fn record(kind: &ServiceKind, row: &Map<String, Value>) -> std::result::Result<O
             line.push_str(&format!(" {ts}"));
             Ok(Some(line))
         }
+        ServiceKind::Report(t) => {
+            let mut out = Map::new();
+            for (k, c) in &t.columns {
+                out.insert(k.clone(), row.get(c).cloned().unwrap_or(Value::Null));
+            }
+            Ok(Some(Value::Object(out).to_string()))
+        }
         ServiceKind::Logdb { doc, .. } => {
             fn fill(m: &Map<String, Value>, row: &Map<String, Value>) -> Map<String, Value> {
                 let mut out = Map::new();
@@ -372,7 +388,21 @@ pub fn spawn_service_writer(export: ServiceExport, schema: SchemaRef, staging_di
         let mut out = BufWriter::new(std::fs::File::create(&payload).map_err(io)?);
         let omit = match &export.kind {
             ServiceKind::Tsdb { omit_invalid, .. } | ServiceKind::Logdb { omit_invalid, .. } => *omit_invalid,
-            ServiceKind::Http { .. } => false,
+            ServiceKind::Http { .. } | ServiceKind::Report(_) => false,
+        };
+        let report_types = match &export.kind {
+            ServiceKind::Report(t) => t
+                .columns
+                .iter()
+                .map(|(k, c)| {
+                    let ty = schema
+                        .field_with_name(c)
+                        .map(|f| crate::report::SqlType::of(f.data_type()))
+                        .unwrap_or(crate::report::SqlType::Text);
+                    (k.clone(), ty)
+                })
+                .collect(),
+            _ => Vec::new(),
         };
         let (mut records, mut invalid, mut row_no) = (0u64, 0u64, 0u64);
         while let Some(batch) = rx.blocking_recv() {
@@ -414,6 +444,7 @@ pub fn spawn_service_writer(export: ServiceExport, schema: SchemaRef, staging_di
             payload,
             records,
             invalid,
+            report_types,
         })
     });
     ServiceHandle { sender, join }
@@ -488,6 +519,16 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
         invalid: staged.invalid,
         requests: 0,
     };
+    if let ServiceKind::Report(target) = &ex.kind {
+        // one transaction for the whole batch (reports are small results)
+        let rows: Vec<Map<String, Value>> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_default())
+            .collect();
+        report.records = crate::report::write(&ex.name, target, &staged.report_types, &rows, ex.batch_records).await?;
+        report.requests = 1;
+        return Ok(report);
+    }
     for chunk in lines.chunks(ex.batch_records.max(1)) {
         match &ex.kind {
             ServiceKind::Http { url, format } => {
@@ -525,6 +566,7 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
                 })?;
                 report.records += chunk.len() as u64;
             }
+            ServiceKind::Report(_) => {}
             ServiceKind::Logdb {
                 base,
                 index,
