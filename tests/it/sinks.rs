@@ -291,3 +291,40 @@ async fn logdb_export_bulk_indexes_documents_into_an_opensearch_api() {
         "{found}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logdb_documents_the_store_refuses_fail_the_batch_or_are_counted_with_omit_invalid() {
+    let (_os, url) = start_osmem().await;
+    let c = reqwest::Client::new();
+    // an index whose `at` field is a date: "not a time" is refused per item
+    let r = c
+        .put(format!("{url}/strict"))
+        .json(&serde_json::json!({"mappings":{"properties":{"at":{"type":"date"},"id":{"type":"long"}}}}))
+        .send()
+        .await
+        .expect("create index");
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let mut cfg = config(1000);
+    cfg.set("logdb.url", &url).expect("url");
+    let (engine, _d) = engine_with(cfg, ROWS);
+    job(&engine, "SELECT id, ts FROM ev");
+    export(
+        &engine,
+        "logs",
+        r##"{"type":"logdb","spec":{"destRepoName":"strict","doc":{"id":"#id","at":"#ts"}}}"##,
+    );
+    let e = engine.run_once("j", &[], t()).await.expect_err("refused document");
+    assert!(
+        e.message().contains("refused 1 of 5") && e.message().contains("omitInvalid"),
+        "{e}"
+    );
+    engine.delete_export("j", "logs").expect("delete");
+    export(
+        &engine,
+        "logs",
+        r##"{"type":"logdb","spec":{"destRepoName":"strict","omitInvalid":true,"doc":{"id":"#id","at":"#ts"}}}"##,
+    );
+    let r = engine.run_once("j", &[], t()).await.expect("omitInvalid");
+    let rep = r.exports.iter().find(|e| e.export == "logs").expect("report");
+    assert_eq!((rep.rows, rep.invalid), (4, 1));
+}

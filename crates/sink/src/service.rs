@@ -573,7 +573,7 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
                 omit_invalid,
                 ..
             } => {
-                let url = format!("{}/_bulk?refresh=true", base.trim_end_matches('/'));
+                let url = format!("{}/_bulk", base.trim_end_matches('/'));
                 let action = serde_json::json!({"index": {"_index": index}}).to_string();
                 let mut body = String::new();
                 for doc in chunk {
@@ -617,6 +617,22 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
                 report.records += chunk.len() as u64 - refused;
             }
         }
+    }
+    if let ServiceKind::Logdb { base, index, .. } = &ex.kind
+        && !lines.is_empty()
+    {
+        // one refresh at the end (not one per request): the batch's documents
+        // are searchable when the batch ends
+        let url = format!("{}/{}/_refresh", base.trim_end_matches('/'), urlencode(index));
+        post(
+            client,
+            &ex.name,
+            &url,
+            "application/json",
+            String::new(),
+            &mut report.requests,
+        )
+        .await?;
     }
     Ok(report)
 }
