@@ -39,7 +39,7 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> cr
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let at = if path == "." {
+        let at = if path == "." || path == "?" {
             String::new()
         } else {
             format!("{path}: ")
@@ -53,7 +53,7 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(field: &str, value: ser
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let at = if path == "." {
+        let at = if path == "." || path == "?" {
             field.to_string()
         } else {
             format!("{field}.{path}")

@@ -123,7 +123,7 @@ pub fn codec(format: &ExportFormat, compression: &Compression) -> Result<(&'stat
     if !format.is_known() {
         return model_err!(
             InvalidJobExportSpec,
-            "format {:?} is not supported; use one of {}",
+            "spec.format {:?} is not supported; use one of {}",
             format.as_str(),
             ExportFormat::VALUES.join(", ")
         );
@@ -140,12 +140,12 @@ pub fn codec(format: &ExportFormat, compression: &Compression) -> Result<(&'stat
         Some((_, _, Codec::Supported { ext, framing })) => Ok((ext, framing)),
         Some((_, _, Codec::Refused(why))) => model_err!(
             InvalidJobExportSpec,
-            "format {format} with compression {compression} is refused: {why}; use one of {} instead",
+            "spec.format {format} with spec.compression {compression} is refused: {why}; use one of {} instead",
             accepted.join(", ")
         ),
         None => model_err!(
             InvalidJobExportSpec,
-            "format {format} does not take compression {:?}; use one of {}",
+            "spec.format {format} does not take spec.compression {:?}; use one of {}",
             compression.as_str(),
             accepted.join(", ")
         ),
