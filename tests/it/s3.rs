@@ -233,3 +233,81 @@ async fn s3_errors_name_the_bucket_and_endpoint() {
     let e = pbatch::Engine::builder().config(c).build().expect_err("no keys");
     assert!(e.message().contains("kodo.access_key"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_modes_and_retention_act_on_the_s3_bucket() {
+    let s3 = S3Server::start();
+    let input = s3.bucket("logs-bkt");
+    for i in 0..10 {
+        let p = input.join(format!("ev/a-2026-03-01/part-{i}.json"));
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&p, format!("{{\"id\":{i},\"v\":1}}\n")).expect("write");
+    }
+    let out = s3.bucket("out-bkt");
+    // an old output of this export (30 days), and a file the export does not own
+    let old = out.join("daily/2026-01-01/part-00000.parquet");
+    std::fs::create_dir_all(old.parent().expect("dir")).expect("mkdir");
+    std::fs::write(&old, b"old").expect("write");
+    let f = std::fs::File::options().write(true).open(&old).expect("open");
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400))
+        .expect("mtime");
+    std::fs::write(out.join("daily/notes.txt"), b"mine").expect("write");
+
+    let (engine, _data) = new_engine(s3.config(SK));
+    define(&engine, "logs-bkt", "out-bkt");
+    let set_mode = |mode: &str, extra: &str| {
+        engine.delete_export("daily", "out").expect("delete");
+        let e = ExportSpec::from_json(
+            format!(
+                r#"{{"type":"kodo","spec":{{"bucket":"out-bkt","keyPrefix":"daily/$(date)/","format":"parquet","fileCount":2,"saveMode":"{mode}"{extra}}}}}"#
+            )
+            .as_bytes(),
+            None,
+        )
+        .expect("export");
+        engine.create_export("daily", "out", &e).expect("create export");
+    };
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(out.join("daily/2026-03-01"))
+            .map(|rd| {
+                rd.map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+
+    set_mode("append", r#","retention":7"#);
+    engine.run_once("daily", &[], batch_time()).await.expect("append 1");
+    assert!(!old.exists(), "retention deleted the 30-day-old output from the bucket");
+    assert!(
+        out.join("daily/notes.txt").exists(),
+        "a key the export does not own stays"
+    );
+    engine.run_once("daily", &[], batch_time()).await.expect("append 2");
+    let after_append = listing();
+    assert_eq!(
+        after_append.len(),
+        4,
+        "append adds files beside the old: {after_append:?}"
+    );
+
+    set_mode("errorIfExists", "");
+    let e = engine.run_once("daily", &[], batch_time()).await.expect_err("exists");
+    assert!(
+        e.message().contains("daily/2026-03-01/part-") && e.message().contains(&s3.endpoint),
+        "{e}"
+    );
+    assert_eq!(listing(), after_append, "nothing changed");
+
+    set_mode("ignore", "");
+    let r = engine.run_once("daily", &[], batch_time()).await.expect("ignore");
+    assert!(r.exports[0].skipped);
+    assert_eq!(listing(), after_append);
+
+    set_mode("overwrite", "");
+    engine.run_once("daily", &[], batch_time()).await.expect("overwrite");
+    assert_eq!(listing(), ["part-00000.parquet", "part-00001.parquet"]);
+}
