@@ -605,7 +605,7 @@ impl Engine {
         let ExportSpec::Kodo(k) = export else {
             return model_err!(
                 NotImplemented,
-                "export {name}: {} exports are not available yet; only kodo file exports run",
+                "export {name}: {} exports are not available yet; kodo, http, logdb, tsdb and report exports run",
                 export.kind()
             );
         };

@@ -17,7 +17,7 @@ impl Engine {
         DateTime::<Utc>::from(self.inner.clock.now())
     }
 
-    fn fmt_time(&self, t: DateTime<Utc>) -> String {
+    pub(crate) fn fmt_time(&self, t: DateTime<Utc>) -> String {
         self.zone().local(t).format(TIME_FORMAT).to_string()
     }
 

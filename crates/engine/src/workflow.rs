@@ -30,10 +30,14 @@ struct Members {
 
 impl Engine {
     fn now_text(&self) -> String {
-        self.zone()
-            .local(self.now_utc())
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
+        self.fmt_time(self.now_utc())
+    }
+
+    fn workflow_guard(&self) -> Result<std::sync::MutexGuard<'_, ()>> {
+        self.inner
+            .workflow_lock
+            .lock()
+            .map_err(|_| Error::internal("workflow lock poisoned"))
     }
 
     fn stored_workflow(&self, name: &str) -> Result<Stored> {
@@ -185,11 +189,7 @@ impl Engine {
     /// `POST /v2/workflows/<name>/start`: starts every job of the workflow
     /// (`E18644` when it is already started or holds no job).
     pub fn start_workflow(&self, name: &str) -> Result<()> {
-        let _g = self
-            .inner
-            .workflow_lock
-            .lock()
-            .map_err(|_| Error::internal("workflow lock poisoned"))?;
+        let _g = self.workflow_guard()?;
         let mut s = self.stored_workflow(name)?;
         let m = self.members(name)?;
         if s.status == "Started" {
@@ -218,11 +218,7 @@ impl Engine {
 
     /// `POST /v2/workflows/<name>/stop` (`E18645` unless it is Started).
     pub fn stop_workflow(&self, name: &str) -> Result<()> {
-        let _g = self
-            .inner
-            .workflow_lock
-            .lock()
-            .map_err(|_| Error::internal("workflow lock poisoned"))?;
+        let _g = self.workflow_guard()?;
         let mut s = self.stored_workflow(name)?;
         if s.status != "Started" {
             return model_err!(

@@ -102,6 +102,20 @@ fn quote_my(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }
 
+/// `CREATE TABLE IF NOT EXISTS` in one dialect (its quoting and type names).
+fn create_table(
+    table: &str,
+    types: &[(String, SqlType)],
+    quote: fn(&str) -> String,
+    type_name: fn(SqlType) -> &'static str,
+) -> String {
+    let cols: Vec<String> = types
+        .iter()
+        .map(|(c, t)| format!("{} {}", quote(c), type_name(*t)))
+        .collect();
+    format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", "))
+}
+
 /// Writes the staged rows (one JSON object per line, keyed by report column).
 pub(crate) async fn write(
     export: &str,
@@ -152,14 +166,7 @@ async fn write_postgres(
     let mut driver = tokio::task::JoinSet::new();
     driver.spawn(conn);
     let table = quote_pg(&target.table);
-    let create = format!(
-        "CREATE TABLE IF NOT EXISTS {table} ({})",
-        types
-            .iter()
-            .map(|(c, t)| format!("{} {}", quote_pg(c), t.postgres()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let create = create_table(&table, types, quote_pg, SqlType::postgres);
     client
         .batch_execute(&create)
         .await
@@ -253,14 +260,7 @@ async fn write_mysql(
         ));
     }
     let table = format!("{}.{}", quote_my(&target.db), quote_my(&target.table));
-    let create = format!(
-        "CREATE TABLE IF NOT EXISTS {table} ({})",
-        types
-            .iter()
-            .map(|(c, t)| format!("{} {}", quote_my(c), t.mysql()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let create = create_table(&table, types, quote_my, SqlType::mysql);
     conn.query_drop(&create)
         .await
         .map_err(|e| fail(format!("{create}: {e}")))?;

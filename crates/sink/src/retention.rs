@@ -15,6 +15,12 @@ pub fn static_prefix(key_prefix: &str) -> &str {
     }
 }
 
+/// Outputs modified before this are older than `days` days at `now`.
+fn cutoff(days: i64, now: SystemTime) -> SystemTime {
+    let age = Duration::from_secs(u64::try_from(days).unwrap_or(0).saturating_mul(86_400));
+    now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
 /// Deletes the files of `root` that match `owned` (an export's
 /// [`retention_pattern`](crate::retention_pattern)) and were modified more
 /// than `days` days before `now`, except `keep` (what the current batch just
@@ -31,8 +37,7 @@ pub fn sweep(
     if days <= 0 || !root.is_dir() {
         return Ok(Vec::new());
     }
-    let age = Duration::from_secs(u64::try_from(days).unwrap_or(0).saturating_mul(86_400));
-    let cutoff = now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+    let cutoff = cutoff(days, now);
     let err = |p: &Path, e: std::io::Error| {
         Error::new(
             ErrorCode::ExportFailed,
@@ -111,8 +116,7 @@ pub(crate) async fn sweep_store(
     if days <= 0 {
         return Ok(Vec::new());
     }
-    let age = Duration::from_secs(u64::try_from(days).unwrap_or(0).saturating_mul(86_400));
-    let cutoff = now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH);
+    let cutoff = cutoff(days, now);
     let dir = static_prefix.rfind('/').map(|i| &static_prefix[..i]).unwrap_or("");
     let prefix = (!dir.is_empty()).then(|| object_store::path::Path::from(dir));
     let err = |e: object_store::Error| Error::new(ErrorCode::ExportFailed, format!("retention sweep of {label}: {e}"));

@@ -463,6 +463,38 @@ fn send_err(export: &str, url: &str, what: String) -> Error {
     Error::new(ErrorCode::ExportFailed, format!("export {export}: POST {url}: {what}"))
 }
 
+/// A service URL: `base` plus path segments (each percent-encoded, as the
+/// source side builds object URLs) and query pairs.
+fn service_url(export: &str, base: &str, segments: &[&str], query: &[(&str, &str)]) -> Result<String> {
+    let bad = |why: String| {
+        Error::new(
+            ErrorCode::InvalidUrl,
+            format!("export {export}: service url {base:?}: {why}"),
+        )
+    };
+    let mut u = reqwest::Url::parse(base.trim()).map_err(|e| bad(e.to_string()))?;
+    u.path_segments_mut()
+        .map_err(|_| bad("it cannot hold a path".into()))?
+        .pop_if_empty()
+        .extend(segments);
+    if !query.is_empty() {
+        u.query_pairs_mut().extend_pairs(query);
+    }
+    Ok(u.to_string())
+}
+
+/// A POST that failed: the HTTP status, when there was an answer.
+struct PostFail {
+    status: Option<u16>,
+    error: Error,
+}
+
+impl From<PostFail> for Error {
+    fn from(f: PostFail) -> Self {
+        f.error
+    }
+}
+
 /// POSTs one body with retries; returns the answer's body.
 async fn post(
     client: &reqwest::Client,
@@ -471,7 +503,7 @@ async fn post(
     content_type: &str,
     body: String,
     requests: &mut u64,
-) -> Result<String> {
+) -> std::result::Result<String, PostFail> {
     let mut delay = Duration::from_millis(200);
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
@@ -489,7 +521,10 @@ async fn post(
                 let text: String = resp.text().await.unwrap_or_default().chars().take(300).collect();
                 last = format!("HTTP {status}: {}", text.trim());
                 if !status.is_server_error() {
-                    return Err(send_err(export, url, last));
+                    return Err(PostFail {
+                        status: Some(status.as_u16()),
+                        error: send_err(export, url, last),
+                    });
                 }
             }
             Err(e) => last = format!("{e}"),
@@ -500,7 +535,10 @@ async fn post(
             delay *= 2;
         }
     }
-    Err(send_err(export, url, format!("{last} (after {ATTEMPTS} attempts)")))
+    Err(PostFail {
+        status: None,
+        error: send_err(export, url, format!("{last} (after {ATTEMPTS} attempts)")),
+    })
 }
 
 /// Sends a staged service export's records.
@@ -540,7 +578,7 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
                 report.records += chunk.len() as u64;
             }
             ServiceKind::Tsdb { base, db, .. } => {
-                let url = format!("{}/write?db={}&precision=ns", base.trim_end_matches('/'), urlencode(db));
+                let url = service_url(&ex.name, base, &["write"], &[("db", db), ("precision", "ns")])?;
                 post(
                     client,
                     &ex.name,
@@ -550,19 +588,16 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
                     &mut report.requests,
                 )
                 .await
-                .map_err(|e| {
-                    if e.message().contains("404") {
-                        Error::new(
-                            ErrorCode::ExportRepoNotFound,
-                            format!(
-                                "export {}: tsdb database {db:?} does not exist at {base}: {}",
-                                ex.name,
-                                e.message()
-                            ),
-                        )
-                    } else {
-                        e
-                    }
+                .map_err(|f| match f.status {
+                    Some(404) => Error::new(
+                        ErrorCode::ExportRepoNotFound,
+                        format!(
+                            "export {}: tsdb database {db:?} does not exist at {base}: {}",
+                            ex.name,
+                            f.error.message()
+                        ),
+                    ),
+                    _ => f.error,
                 })?;
                 report.records += chunk.len() as u64;
             }
@@ -573,7 +608,7 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
                 omit_invalid,
                 ..
             } => {
-                let url = format!("{}/_bulk", base.trim_end_matches('/'));
+                let url = service_url(&ex.name, base, &["_bulk"], &[])?;
                 let action = serde_json::json!({"index": {"_index": index}}).to_string();
                 let mut body = String::new();
                 for doc in chunk {
@@ -623,7 +658,7 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
     {
         // one refresh at the end (not one per request): the batch's documents
         // are searchable when the batch ends
-        let url = format!("{}/{}/_refresh", base.trim_end_matches('/'), urlencode(index));
+        let url = service_url(&ex.name, base, &[index, "_refresh"], &[])?;
         post(
             client,
             &ex.name,
@@ -635,15 +670,6 @@ pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<Sen
         .await?;
     }
     Ok(report)
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
