@@ -13,7 +13,7 @@ use pbatch_model::{
     Error, ErrorCode, ExportSpec, JobSpec, Result, RunStatus, SchedulerType, SourceSpec, SrcType, model_err,
 };
 use pbatch_sink::{CommitReport, FileExport, FormatOptions, Naming, TIMESTAMP_SUFFIX_FORMAT};
-use pbatch_source::{FileOptions, arrow_schema, infer_schema, list_keys, table_for};
+use pbatch_source::{FileOptions, RecordRules, arrow_schema, infer_schema, list_keys, table_for, verify_schema};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,9 +32,6 @@ const RESULT_EXPORT: &str = ".result";
 /// the upstream's SQL again).
 const RESULT_RETENTION_DAYS: i64 = 7;
 
-/// Files a schema is inferred from when a datasource gives none.
-const INFER_SAMPLE_FILES: usize = 8;
-
 /// What one batch did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
@@ -50,6 +47,10 @@ pub struct RunReport {
     pub rows_read: u64,
     /// Rows the SQL produced.
     pub rows_out: u64,
+    /// Invalid source records skipped (`omitInvalid`).
+    pub invalid_skipped: u64,
+    /// The first few of them, as `file line N: why`.
+    pub invalid_samples: Vec<String>,
     /// Per export.
     pub exports: Vec<CommitReport>,
     /// Wall time.
@@ -74,6 +75,11 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 fn exec_err(e: datafusion::error::DataFusionError) -> Error {
     use arrow::error::ArrowError as A;
     use datafusion::error::DataFusionError as D;
+    if let D::External(inner) = e.find_root()
+        && let Some(err) = inner.downcast_ref::<Error>()
+    {
+        return err.clone();
+    }
     let code = match e.find_root() {
         D::ArrowError(a, _) => match a.as_ref() {
             A::DivideByZero
@@ -235,6 +241,13 @@ impl Engine {
                     r.rows_out,
                     r.exports.iter().map(|e| e.keys.len()).sum::<usize>()
                 );
+                if r.invalid_skipped > 0 {
+                    record.message += &format!(
+                        "; skipped {} invalid records (omitInvalid), first: {}",
+                        r.invalid_skipped,
+                        r.invalid_samples.join("; ")
+                    );
+                }
             }
             Err(_) if canceled => {
                 record.status = RunStatus::Canceled;
@@ -369,6 +382,7 @@ impl Engine {
             }
         }
         pbatch_sink::discard(&staging);
+        let (invalid_skipped, invalid_samples) = pbatch_source::skipped_records(&plan);
         let report = RunReport {
             job: job.to_string(),
             run_id,
@@ -376,6 +390,8 @@ impl Engine {
             files_read,
             rows_read: rows_read(&plan),
             rows_out,
+            invalid_skipped,
+            invalid_samples,
             exports,
             seconds: started.elapsed().as_secs_f64(),
         };
@@ -803,22 +819,31 @@ impl Engine {
                         }
                         let store = self.inner.stores.bucket(&k.bucket)?;
                         let url = self.inner.stores.register(ctx, &k.bucket)?;
-                        let files = list_keys(
-                            store.as_ref(),
-                            &self.inner.stores.describe(&k.bucket),
-                            &prefixes,
-                            &filter,
-                        )
-                        .await
-                        .map_err(|e| e.context(format!("datasource {}", src.name)))?;
+                        let place = self.inner.stores.describe(&k.bucket);
+                        let files = list_keys(store.as_ref(), &place, &prefixes, &filter)
+                            .await
+                            .map_err(|e| e.context(format!("datasource {}", src.name)))?;
                         *files_read += files.len();
                         let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
+                        let sample = self.sample();
+                        let in_ds = |e: Error| e.context(format!("datasource {}", src.name));
                         let schema = if ds.schema.is_empty() {
-                            infer_schema(&ctx.state(), &store, &files, &opts, INFER_SAMPLE_FILES).await?
+                            infer_schema(&ctx.state(), &store, &place, &files, &opts, sample)
+                                .await
+                                .map_err(in_ds)?
                         } else {
+                            if !ds.no_verify_schema {
+                                verify_schema(&ctx.state(), &store, &place, &files, &opts, &ds.schema, sample)
+                                    .await
+                                    .map_err(in_ds)?;
+                            }
                             arrow_schema(&ds.schema)
                         };
-                        let provider = table_for(&url, &files, &opts, schema)?;
+                        let rules = RecordRules {
+                            required: ds.schema.iter().filter(|f| f.required).map(|f| f.key.clone()).collect(),
+                            omit_invalid: ds.omit_invalid,
+                        };
+                        let provider = table_for(&store, &url, &place, &files, &opts, schema, &rules).map_err(in_ds)?;
                         ctx.register_table(table.as_str(), provider)
                             .map_err(|e| Error::internal(format!("registering {table}: {e}")))?;
                     }

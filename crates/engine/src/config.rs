@@ -25,6 +25,21 @@ pub struct EngineConfig {
     /// Records per request of http / logdb / tsdb exports. Default 1000.
     #[serde(default = "default_sink_batch")]
     pub sink_batch_records: usize,
+    /// Files schema inference (and `noVerifySchema=false` checks) sample,
+    /// from the start of the listing. Default 8.
+    #[serde(default = "default_sample_files")]
+    pub infer_sample_files: usize,
+    /// Records per sampled file. Default 1000.
+    #[serde(default = "default_sample_rows")]
+    pub infer_sample_rows: usize,
+}
+
+fn default_sample_files() -> usize {
+    8
+}
+
+fn default_sample_rows() -> usize {
+    1000
 }
 
 fn default_sink_batch() -> usize {
@@ -47,6 +62,8 @@ impl Default for EngineConfig {
             timezone: None,
             max_concurrent_batches: default_max_concurrent(),
             sink_batch_records: default_sink_batch(),
+            infer_sample_files: default_sample_files(),
+            infer_sample_rows: default_sample_rows(),
         }
     }
 }
@@ -159,6 +176,14 @@ const SETTERS: &[(&str, Setter)] = &[
     }),
     ("engine.sink_batch_records", |c, v| {
         c.engine.sink_batch_records = positive(v)?;
+        Ok(())
+    }),
+    ("engine.infer_sample_files", |c, v| {
+        c.engine.infer_sample_files = positive(v)?;
+        Ok(())
+    }),
+    ("engine.infer_sample_rows", |c, v| {
+        c.engine.infer_sample_rows = positive(v)?;
         Ok(())
     }),
     ("engine.timezone", |c, v| {

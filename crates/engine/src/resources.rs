@@ -4,12 +4,9 @@ use crate::catalog::Kind;
 use crate::engine::{Engine, to_json};
 use pbatch_model::{
     DatasourceDesc, DatasourceSpec, ExportSpec, JobDesc, JobSpec, Result, RetrieveSchemaInput, RetrieveSchemaOutput,
-    SchemaEntry, SourceSpec, SrcType, UpdateDatasourceInput, check_schema_only_grows, model_err,
+    SourceSpec, SrcType, UpdateDatasourceInput, check_schema_only_grows, model_err,
 };
-use pbatch_source::{FileOptions, infer_schema, list_keys, valtype_of};
-
-/// Files `POST /v2/schemas` samples.
-const SCHEMA_SAMPLE_FILES: usize = 8;
+use pbatch_source::{FileOptions, infer_entries, list_keys};
 
 impl Engine {
     /// `POST /v2/schemas`: samples the files a kodo source lists (keyPrefixes
@@ -32,18 +29,21 @@ impl Engine {
             prefixes.push(ex.expand(p, &format!("spec.keyPrefixes[{i}]"))?);
         }
         let store = self.inner.stores.bucket(&k.bucket)?;
-        let files = list_keys(store.as_ref(), &self.inner.stores.describe(&k.bucket), &prefixes, "").await?;
+        let place = self.inner.stores.describe(&k.bucket);
+        let files = list_keys(store.as_ref(), &place, &prefixes, "").await?;
         let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
         let ctx = datafusion::prelude::SessionContext::new();
         self.inner.stores.register(&ctx, &k.bucket)?;
-        let schema = infer_schema(&ctx.state(), &store, &files, &opts, SCHEMA_SAMPLE_FILES).await?;
-        Ok(RetrieveSchemaOutput {
-            schema: schema
-                .fields()
-                .iter()
-                .map(|f| SchemaEntry::new(f.name(), valtype_of(f.data_type())))
-                .collect(),
-        })
+        let schema = infer_entries(&ctx.state(), &store, &place, &files, &opts, self.sample()).await?;
+        Ok(RetrieveSchemaOutput { schema })
+    }
+
+    /// How much of a source schema inference reads (`[engine] infer_sample_*`).
+    pub(crate) fn sample(&self) -> pbatch_source::Sample {
+        pbatch_source::Sample {
+            files: self.inner.config.engine.infer_sample_files,
+            rows: self.inner.config.engine.infer_sample_rows,
+        }
     }
 
     /// Every datasource, by name.

@@ -262,6 +262,11 @@ pub struct DatasourceSpec {
     pub no_verify_schema: bool,
     /// Owning workflow (`""` = none).
     pub workflow: String,
+    /// pbatch's addition: skip (and count in the run message) records that
+    /// do not parse, lack a `required` field or hold a value of the wrong
+    /// type, instead of failing the batch. Sent only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub omit_invalid: bool,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +284,8 @@ struct RawDatasource {
     no_verify_schema: Option<bool>,
     #[serde(default, alias = "workflowName")]
     workflow: Option<String>,
+    #[serde(default)]
+    omit_invalid: Option<bool>,
 }
 
 impl DatasourceSpec {
@@ -298,6 +305,7 @@ impl DatasourceSpec {
             schema: raw.schema,
             no_verify_schema: raw.no_verify_schema.unwrap_or(false),
             workflow: raw.workflow.unwrap_or_default(),
+            omit_invalid: raw.omit_invalid.unwrap_or(false),
         })
     }
 

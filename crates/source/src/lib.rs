@@ -18,15 +18,23 @@ this crate builds.
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
 
+mod decompress;
+mod infer;
 mod list;
+mod rows;
+mod scan;
 mod schema;
 mod store;
 mod table;
 
+pub use decompress::Codec;
+pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
+pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
+pub use scan::{RowScanExec, RowTable, skipped_records};
 pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::{S3Endpoint, Stores};
-pub use table::{FileOptions, infer_schema, table_for, text_schema};
+pub use table::{FileOptions, RecordRules, infer_entries, infer_schema, table_for, text_schema, verify_schema};
 
 use pbatch_model::{Error, ErrorCode};
 

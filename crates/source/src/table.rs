@@ -1,21 +1,18 @@
 //! Listed files -> a DataFusion table.
 
+use crate::infer::{Sample, sample_files};
+use crate::rows::RowFormat;
+use crate::scan::RowTable;
 use crate::{SourceFile, read_error};
+use crate::{arrow_schema, valtype_of};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::file_format::csv::CsvFormat;
-use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
-use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::datasource::provider_as_source;
-use datafusion::datasource::view::ViewTable;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::LogicalPlanBuilder;
 use object_store::ObjectStore;
-use pbatch_model::{Error, ErrorCode, FileType, Result};
-use std::collections::BTreeMap;
+use pbatch_model::{Error, ErrorCode, FileType, Result, SchemaEntry, ValType};
 use std::sync::Arc;
 use url::Url;
 
@@ -52,144 +49,165 @@ impl FileOptions {
     }
 }
 
-/// The compression a file's name says it has.
-fn compression_of(key: &str) -> FileCompressionType {
-    let k = key.to_ascii_lowercase();
-    if k.ends_with(".gz") || k.ends_with(".gzip") {
-        FileCompressionType::GZIP
-    } else if k.ends_with(".bz2") {
-        FileCompressionType::BZIP2
-    } else if k.ends_with(".xz") {
-        FileCompressionType::XZ
-    } else if k.ends_with(".zst") || k.ends_with(".zstd") {
-        FileCompressionType::ZSTD
-    } else {
-        FileCompressionType::UNCOMPRESSED
-    }
-}
-
 /// The one column of a text datasource.
 pub fn text_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("text", DataType::Utf8, true)]))
 }
 
-fn format_for(opts: &FileOptions, compression: FileCompressionType) -> Arc<dyn FileFormat> {
+fn row_format(opts: &FileOptions) -> Option<RowFormat> {
     match opts.file_type {
-        FileType::Json => Arc::new(JsonFormat::default().with_file_compression_type(compression)),
-        FileType::Csv => Arc::new(
-            CsvFormat::default()
-                .with_delimiter(opts.delimiter)
-                .with_has_header(opts.has_header)
-                .with_file_compression_type(compression),
-        ),
-        // A text line is one field: split on a byte that text does not hold
-        // (unit separator) and never treat quotes specially.
-        FileType::Text => Arc::new(
-            CsvFormat::default()
-                .with_delimiter(0x1f)
-                .with_quote(0x1e)
-                .with_escape(None)
-                .with_has_header(false)
-                .with_file_compression_type(compression),
-        ),
-        _ => Arc::new(ParquetFormat::default()),
+        FileType::Json => Some(RowFormat::Json),
+        FileType::Csv => Some(RowFormat::Csv {
+            delimiter: opts.delimiter,
+            header: opts.has_header,
+        }),
+        FileType::Text => Some(RowFormat::Text),
+        _ => None,
     }
 }
 
-fn groups(files: &[SourceFile], opts: &FileOptions) -> BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> {
-    let mut out: BTreeMap<String, (FileCompressionType, Vec<SourceFile>)> = BTreeMap::new();
-    for f in files {
-        let c = if opts.file_type == FileType::Parquet {
-            FileCompressionType::UNCOMPRESSED
-        } else {
-            compression_of(&f.key)
-        };
-        out.entry(format!("{c:?}"))
-            .or_insert_with(|| (c, Vec::new()))
-            .1
-            .push(f.clone());
-    }
-    out
-}
-
-/// Infers the schema of the first `sample` files (text: one `text` column).
+/// Infers the schema of `files` from a sample (text: one `text` column;
+/// parquet: its own types, mapped to valtypes).
 pub async fn infer_schema(
     state: &SessionState,
     store: &Arc<dyn ObjectStore>,
+    place: &str,
     files: &[SourceFile],
     opts: &FileOptions,
-    sample: usize,
+    sample: Sample,
 ) -> Result<SchemaRef> {
-    if opts.file_type == FileType::Text {
-        return Ok(text_schema());
-    }
-    let mut fields: Vec<Field> = Vec::new();
-    for (_, (c, group)) in groups(files, opts) {
-        let metas: Vec<_> = group.iter().take(sample.max(1)).map(|f| f.meta.clone()).collect();
-        let schema = format_for(opts, c)
-            .infer_schema(state, store, &metas)
-            .await
-            .map_err(|e| read_error("files to infer their schema", e))?;
-        for f in schema.fields() {
-            if !fields.iter().any(|g| g.name() == f.name()) {
-                fields.push(f.as_ref().clone());
-            }
-        }
-    }
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(arrow_schema(
+        &infer_entries(state, store, place, files, opts, sample).await?,
+    ))
 }
 
-/// A table over `files` of bucket `bucket_url` with `schema`.
+/// Like [`infer_schema`], as the seed's schema entries.
+pub async fn infer_entries(
+    state: &SessionState,
+    store: &Arc<dyn ObjectStore>,
+    place: &str,
+    files: &[SourceFile],
+    opts: &FileOptions,
+    sample: Sample,
+) -> Result<Vec<SchemaEntry>> {
+    match row_format(opts) {
+        Some(RowFormat::Text) => Ok(vec![SchemaEntry::new("text", ValType::String)]),
+        Some(format) => {
+            let picked: Vec<SourceFile> = files.iter().take(sample.files.max(1)).cloned().collect();
+            let acc = sample_files(Arc::clone(store), place.to_string(), picked, format, sample).await?;
+            Ok(acc.entries())
+        }
+        None => {
+            let metas: Vec<_> = files.iter().take(sample.files.max(1)).map(|f| f.meta.clone()).collect();
+            let schema = ParquetFormat::default()
+                .infer_schema(state, store, &metas)
+                .await
+                .map_err(|e| read_error(&format!("{place} files to infer their schema"), e))?;
+            Ok(schema
+                .fields()
+                .iter()
+                .map(|f| SchemaEntry::new(f.name(), valtype_of(f.data_type())))
+                .collect())
+        }
+    }
+}
+
+/// Whether data of valtype `found` reads into a field declared `declared`.
+fn agrees(declared: &ValType, found: &ValType) -> bool {
+    declared == found || *declared == ValType::String || (*declared == ValType::Float && *found == ValType::Long)
+}
+
+/// `noVerifySchema=false`: the declared fields must agree with what a sample
+/// of the data holds (a long field of float data, a date field of strings
+/// that are not RFC 3339, ...): `E18110` naming the field and both types.
+/// Fields the sample lacks, or holds only nulls in, agree.
+pub async fn verify_schema(
+    state: &SessionState,
+    store: &Arc<dyn ObjectStore>,
+    place: &str,
+    files: &[SourceFile],
+    opts: &FileOptions,
+    declared: &[SchemaEntry],
+    sample: Sample,
+) -> Result<()> {
+    if files.is_empty() || opts.file_type == FileType::Text {
+        return Ok(());
+    }
+    let found = infer_entries(state, store, place, files, opts, sample).await?;
+    for d in declared {
+        if let Some(f) = found.iter().find(|f| f.key == d.key)
+            && !agrees(&d.valtype, &f.valtype)
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidFieldFormat,
+                format!(
+                    "schema field {:?} is declared {} but the data in {place} holds {} values \
+                     (fix the field's valtype, or set noVerifySchema to true to read it as declared)",
+                    d.key,
+                    d.valtype.as_str(),
+                    f.valtype.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What decides which records of a source are valid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordRules {
+    /// Fields a record must carry (the schema's `required` entries).
+    pub required: Vec<String>,
+    /// Skip and count invalid records instead of failing the batch.
+    pub omit_invalid: bool,
+}
+
+/// A table over `files` of `store` (registered as `bucket_url`) with
+/// `schema`: parquet through DataFusion's listing table, the row formats
+/// through [`RowTable`], which also counts what `rules` skipped.
 pub fn table_for(
+    store: &Arc<dyn ObjectStore>,
     bucket_url: &Url,
+    place: &str,
     files: &[SourceFile],
     opts: &FileOptions,
     schema: SchemaRef,
+    rules: &RecordRules,
 ) -> Result<Arc<dyn TableProvider>> {
+    let Some(format) = row_format(opts) else {
+        return parquet_table(bucket_url, files, schema);
+    };
     let schema = if opts.file_type == FileType::Text {
         text_schema()
     } else {
         schema
     };
-    let mut tables: Vec<Arc<dyn TableProvider>> = Vec::new();
-    for (_, (c, group)) in groups(files, opts) {
-        let mut urls = Vec::with_capacity(group.len());
-        for f in &group {
-            // each segment percent-encoded: keys may hold '#', '?', '%' or spaces
-            let mut u = bucket_url.clone();
-            u.path_segments_mut()
-                .map_err(|_| Error::internal(format!("bucket url {bucket_url} has no path")))?
-                .pop_if_empty()
-                .extend(f.key.split('/'));
-            urls.push(ListingTableUrl::parse(u.as_str()).map_err(|e| read_error(&f.key, e))?);
-        }
-        let options = ListingOptions::new(format_for(opts, c)).with_file_extension("");
-        let config = ListingTableConfig::new_with_multi_paths(urls)
-            .with_listing_options(options)
-            .with_schema(Arc::clone(&schema));
-        let table = ListingTable::try_new(config).map_err(|e| read_error(bucket_url.as_str(), e))?;
-        tables.push(Arc::new(table));
+    Ok(Arc::new(RowTable::new(
+        Arc::clone(store),
+        place,
+        files.to_vec(),
+        format,
+        schema,
+        &rules.required,
+        rules.omit_invalid,
+    )?))
+}
+
+fn parquet_table(bucket_url: &Url, files: &[SourceFile], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+    let mut urls = Vec::with_capacity(files.len());
+    for f in files {
+        // each segment percent-encoded: keys may hold '#', '?', '%' or spaces
+        let mut u = bucket_url.clone();
+        u.path_segments_mut()
+            .map_err(|_| Error::internal(format!("bucket url {bucket_url} has no path")))?
+            .pop_if_empty()
+            .extend(f.key.split('/'));
+        urls.push(ListingTableUrl::parse(u.as_str()).map_err(|e| read_error(&f.key, e))?);
     }
-    if tables.len() == 1
-        && let Some(t) = tables.pop()
-    {
-        return Ok(t);
-    }
-    // Files with different compressions: one listing table each, unioned.
-    let mut builder: Option<LogicalPlanBuilder> = None;
-    for (i, t) in tables.into_iter().enumerate() {
-        let scan = LogicalPlanBuilder::scan(format!("part{i}"), provider_as_source(t), None)
-            .map_err(|e| Error::internal(format!("planning union scan: {e}")))?;
-        builder = Some(match builder {
-            None => scan,
-            Some(b) => b
-                .union(scan.build().map_err(|e| Error::internal(e.to_string()))?)
-                .map_err(|e| Error::internal(format!("planning union: {e}")))?,
-        });
-    }
-    let plan = builder
-        .ok_or_else(|| Error::internal("no file groups"))?
-        .build()
-        .map_err(|e| Error::internal(e.to_string()))?;
-    Ok(Arc::new(ViewTable::new(plan, None)))
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    let table = ListingTable::try_new(config).map_err(|e| read_error(bucket_url.as_str(), e))?;
+    Ok(Arc::new(table))
 }

@@ -1,0 +1,350 @@
+//! The table and scan of row-format files (json, csv, text).
+//!
+//! Each output partition is a blocking thread that fetches its files one
+//! after another, undoes their compression ([`Codec`]) and decodes them
+//! ([`read_rows`]), sending batches over a small channel: files are
+//! decompressed and parsed in parallel, and a slow consumer holds the
+//! readers back. Dropping the stream (a stopped batch) ends the threads at
+//! their next batch.
+
+use crate::decompress::{Codec, read_head};
+use crate::rows::{ReadStats, RowFormat, RowSpec, read_rows};
+use crate::{SourceFile, store_error};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use bytes::Bytes;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt};
+use pbatch_model::{Error, ErrorCode};
+use std::io::Read;
+use std::sync::Arc;
+use tokio::runtime::Handle;
+
+/// Row-format files of one datasource as a DataFusion table.
+#[derive(Debug)]
+pub struct RowTable {
+    store: Arc<dyn ObjectStore>,
+    /// Names files in messages (`bucket "b"`).
+    place: String,
+    files: Vec<SourceFile>,
+    format: RowFormat,
+    schema: SchemaRef,
+    required: Vec<usize>,
+    omit_invalid: bool,
+    stats: Arc<ReadStats>,
+}
+
+impl RowTable {
+    /// A table over `files` of `store`. `required` and `omit_invalid` decide
+    /// which records are invalid and what happens to them.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        place: impl Into<String>,
+        files: Vec<SourceFile>,
+        format: RowFormat,
+        schema: SchemaRef,
+        required: &[String],
+        omit_invalid: bool,
+    ) -> pbatch_model::Result<Self> {
+        let mut idx = Vec::new();
+        for r in required {
+            match schema.index_of(r) {
+                Ok(i) => idx.push(i),
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorCode::FieldNotFound,
+                        format!("required field {r:?} is not in the schema"),
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            store,
+            place: place.into(),
+            files,
+            format,
+            schema,
+            required: idx,
+            omit_invalid,
+            stats: Arc::default(),
+        })
+    }
+
+    /// Invalid records the scans of this table skipped.
+    pub fn stats(&self) -> Arc<ReadStats> {
+        Arc::clone(&self.stats)
+    }
+}
+
+#[async_trait]
+impl TableProvider for RowTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let projection = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        let spec = RowSpec {
+            format: self.format,
+            schema: Arc::clone(&self.schema),
+            projection,
+            required: self.required.clone(),
+            omit_invalid: self.omit_invalid,
+            batch_size: state.config().batch_size().max(1),
+        };
+        // largest files first, each to the partition with the fewest bytes
+        let n = state.config().target_partitions().clamp(1, self.files.len().max(1));
+        let mut groups: Vec<(u64, Vec<SourceFile>)> = vec![(0, Vec::new()); n];
+        let mut files = self.files.clone();
+        files.sort_by_key(|f| std::cmp::Reverse(f.meta.size));
+        for f in files {
+            if let Some(g) = groups.iter_mut().min_by_key(|g| g.0) {
+                g.0 += f.meta.size;
+                g.1.push(f);
+            }
+        }
+        Ok(Arc::new(RowScanExec::new(
+            Arc::clone(&self.store),
+            self.place.clone(),
+            groups.into_iter().map(|g| g.1).collect(),
+            spec,
+            Arc::clone(&self.stats),
+            limit,
+        )))
+    }
+}
+
+/// The scan of a [`RowTable`]: one partition per file group.
+#[derive(Debug)]
+pub struct RowScanExec {
+    store: Arc<dyn ObjectStore>,
+    place: String,
+    groups: Vec<Vec<SourceFile>>,
+    spec: Arc<RowSpec>,
+    stats: Arc<ReadStats>,
+    limit: Option<usize>,
+    metrics: ExecutionPlanMetricsSet,
+    props: Arc<PlanProperties>,
+}
+
+impl RowScanExec {
+    fn new(
+        store: Arc<dyn ObjectStore>,
+        place: String,
+        groups: Vec<Vec<SourceFile>>,
+        spec: RowSpec,
+        stats: Arc<ReadStats>,
+        limit: Option<usize>,
+    ) -> Self {
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(spec.output_schema()),
+            Partitioning::UnknownPartitioning(groups.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Self {
+            store,
+            place,
+            groups,
+            spec: Arc::new(spec),
+            stats,
+            limit,
+            metrics: ExecutionPlanMetricsSet::new(),
+            props: Arc::new(props),
+        }
+    }
+
+    /// Invalid records this scan's table skipped.
+    pub fn stats(&self) -> &ReadStats {
+        &self.stats
+    }
+}
+
+impl DisplayAs for RowScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let files: usize = self.groups.iter().map(Vec::len).sum();
+        write!(
+            f,
+            "RowScanExec: {:?} {files} files of {}, {} partitions",
+            self.spec.format,
+            self.place,
+            self.groups.len()
+        )
+    }
+}
+
+impl ExecutionPlan for RowScanExec {
+    fn name(&self) -> &str {
+        "RowScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let files = self
+            .groups
+            .get(partition)
+            .cloned()
+            .ok_or_else(|| DataFusionError::Internal(format!("RowScanExec has no partition {partition}")))?;
+        let handle = Handle::try_current().map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let output_rows = MetricBuilder::new(&self.metrics).output_rows(partition);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
+        let (store, place, spec, stats, limit) = (
+            Arc::clone(&self.store),
+            self.place.clone(),
+            Arc::clone(&self.spec),
+            Arc::clone(&self.stats),
+            self.limit,
+        );
+        let rt = handle.clone();
+        handle.spawn_blocking(move || {
+            let mut sent = 0usize;
+            for f in files {
+                let name = format!("{place} key {:?}", f.key);
+                let mut emit = |b: RecordBatch| {
+                    sent += b.num_rows();
+                    output_rows.add(b.num_rows());
+                    tx.blocking_send(Ok(b)).is_ok() && limit.is_none_or(|l| sent < l)
+                };
+                if let Err(e) = read_file(&rt, store.as_ref(), &f, &name, &spec, &stats, &mut emit) {
+                    let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                    return;
+                }
+                if tx.is_closed() || limit.is_some_and(|l| sent >= l) {
+                    return;
+                }
+            }
+        });
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.spec.output_schema(),
+            stream,
+        )))
+    }
+}
+
+fn read_file(
+    rt: &Handle,
+    store: &dyn ObjectStore,
+    f: &SourceFile,
+    name: &str,
+    spec: &RowSpec,
+    stats: &ReadStats,
+    emit: &mut dyn FnMut(RecordBatch) -> bool,
+) -> pbatch_model::Result<()> {
+    let mut input = open_file(rt, store, f, name)?;
+    read_rows(name, &mut input, spec, stats, emit)
+}
+
+/// The decompressed bytes of `f`, from a blocking thread of runtime `rt`.
+pub(crate) fn open_file(
+    rt: &Handle,
+    store: &dyn ObjectStore,
+    f: &SourceFile,
+    name: &str,
+) -> pbatch_model::Result<Box<dyn Read + Send>> {
+    let got = rt
+        .block_on(store.get(&f.meta.location))
+        .map_err(|e| store_error(name, e))?;
+    let mut raw: Box<dyn Read + Send> = match got.payload {
+        GetResultPayload::File(file, _) => Box::new(file),
+        GetResultPayload::Stream(s) => Box::new(StreamReader {
+            rt: rt.clone(),
+            stream: s,
+            current: Bytes::new(),
+        }),
+    };
+    let io = |e: std::io::Error| Error::new(ErrorCode::FileFormatMismatch, format!("reading {name}: {e}"));
+    let head = read_head(&mut raw, 16).map_err(io)?;
+    let codec = Codec::detect(&f.key, &head);
+    tracing::debug!(file = name, codec = codec.name(), "reading");
+    codec.open(head, raw).map_err(io)
+}
+
+/// A blocking reader of an object store's byte stream.
+struct StreamReader {
+    rt: Handle,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rt.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Invalid records skipped by the row scans in `plan` (each table once,
+/// however often the plan scans it) and the first few of them.
+pub fn skipped_records(plan: &Arc<dyn ExecutionPlan>) -> (u64, Vec<String>) {
+    fn walk(plan: &Arc<dyn ExecutionPlan>, seen: &mut Vec<Arc<ReadStats>>) {
+        if let Some(scan) = plan.downcast_ref::<RowScanExec>()
+            && !seen.iter().any(|s| Arc::ptr_eq(s, &scan.stats))
+        {
+            seen.push(Arc::clone(&scan.stats));
+        }
+        for c in plan.children() {
+            walk(c, seen);
+        }
+    }
+    let mut seen = Vec::new();
+    walk(plan, &mut seen);
+    let count = seen.iter().map(|s| s.invalid()).sum();
+    let samples = seen.iter().flat_map(|s| s.samples()).take(3).collect();
+    (count, samples)
+}
