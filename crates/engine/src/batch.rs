@@ -3,7 +3,7 @@
 use crate::catalog::RunRecord;
 use crate::engine::Engine;
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Timelike};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -802,12 +802,25 @@ impl Engine {
                     }
                     _ => {
                         let ds = self.datasource(&src.name)?;
+                        if let SourceSpec::Fusion(fu) = &ds.source {
+                            let filter = if src.file_filter.trim().is_empty() {
+                                &fu.file_filter
+                            } else {
+                                &src.file_filter
+                            };
+                            let provider = self
+                                .fusion_table(&src.name, fu, filter, expander, ds.omit_invalid, files_read)
+                                .await?;
+                            ctx.register_table(table.as_str(), provider)
+                                .map_err(|e| Error::internal(format!("registering {table}: {e}")))?;
+                            continue;
+                        }
                         let place = format!("src {} fileFilter", src.name);
                         let filter = expander.expand(&src.file_filter, &place)?;
                         let SourceSpec::Kodo(k) = &ds.source else {
                             return model_err!(
                                 NotImplemented,
-                                "datasource {}: {} sources are not available yet; kodo sources run",
+                                "datasource {}: {} sources are not available yet; kodo and fusion sources run",
                                 src.name,
                                 ds.source.kind()
                             );
@@ -851,5 +864,51 @@ impl Engine {
             }
             Ok(())
         })
+    }
+}
+
+impl Engine {
+    /// A fusion datasource's table: the log files of its domain for the hours
+    /// of `filter` (empty: the 24 hours before the batch time), downloaded
+    /// first when `[fusion] endpoint` is set.
+    async fn fusion_table(
+        &self,
+        name: &str,
+        fu: &pbatch_model::FusionSourceSpec,
+        filter: &str,
+        expander: &Expander,
+        omit_invalid: bool,
+        files_read: &mut usize,
+    ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+        let in_ds = |e: Error| e.context(format!("datasource {name}"));
+        let Some(domain) = fu.domains.first() else {
+            return model_err!(InvalidRepoSpec, "datasource {name}: spec.domains is empty");
+        };
+        let (start, end) = if filter.trim().is_empty() {
+            let t = expander.batch_time();
+            let hour = t
+                .with_minute(0)
+                .and_then(|t| t.with_second(0))
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or(t);
+            (hour - chrono::Duration::hours(24), hour)
+        } else {
+            expander.hour_range(filter).map_err(in_ds)?
+        };
+        let cfg = &self.inner.config.fusion;
+        let client = match cfg.endpoint.as_deref().filter(|e| !e.is_empty()) {
+            Some(endpoint) => Some(pbatch_source::FusionClient::new(
+                endpoint,
+                cfg.access_key.as_deref().unwrap_or(""),
+                cfg.secret_key.as_deref().unwrap_or(""),
+            )?),
+            None => None,
+        };
+        let root = self.inner.data_dir.join("fusion");
+        let table = pbatch_source::fusion_table(&root, client.as_ref(), domain, start, end, omit_invalid)
+            .await
+            .map_err(in_ds)?;
+        *files_read += table.file_count();
+        Ok(Arc::new(table))
     }
 }

@@ -13,10 +13,15 @@ impl Engine {
     /// expanded at the current time) and maps their inferred schema to
     /// valtypes. A text source answers its one `text` column.
     pub async fn retrieve_schema(&self, input: &RetrieveSchemaInput) -> Result<RetrieveSchemaOutput> {
+        if let SourceSpec::Fusion(_) = &input.source {
+            return Ok(RetrieveSchemaOutput {
+                schema: pbatch_source::fusion_entries(),
+            });
+        }
         let SourceSpec::Kodo(k) = &input.source else {
             return model_err!(
                 NotImplemented,
-                "schema retrieval of {} sources is not available yet; kodo sources work",
+                "schema retrieval of {} sources is not available yet; kodo and fusion sources work",
                 input.source.kind()
             );
         };

@@ -19,6 +19,7 @@ this crate builds.
 #![warn(clippy::unwrap_used)]
 
 mod decompress;
+mod fusion;
 mod infer;
 mod list;
 mod rows;
@@ -28,6 +29,10 @@ mod store;
 mod table;
 
 pub use decompress::Codec;
+pub use fusion::{
+    FUSION_FIELDS, FusionClient, LogFile, LogLine, cdn_zone, fusion_entries, fusion_schema, fusion_table,
+    log_file_hour, parse_line, qbox_authorization, sync_logs,
+};
 pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};

@@ -43,6 +43,8 @@ pub enum RowFormat {
     },
     /// One `text` column per line.
     Text,
+    /// Fusion CDN access-log lines (the fixed schema of [`crate::fusion_schema`]).
+    CdnLog,
 }
 
 /// What to read from each file.
@@ -116,6 +118,7 @@ pub fn read_rows(
     skip_bom(&mut input).map_err(|e| io_error(name, e))?;
     match spec.format {
         RowFormat::Text => read_text(name, &mut input, spec, stats, emit),
+        RowFormat::CdnLog => crate::fusion::read_cdn_log(name, &mut input, spec, stats, emit),
         RowFormat::Json if starts_array(&mut input).map_err(|e| io_error(name, e))? => {
             let mut all = Vec::new();
             input.read_to_end(&mut all).map_err(|e| io_error(name, e))?;
@@ -220,7 +223,14 @@ fn read_text(
 }
 
 /// Counts an invalid record, or refuses it.
-fn invalid(name: &str, unit: &str, number: u64, why: String, spec: &RowSpec, stats: &ReadStats) -> Result<()> {
+pub(crate) fn invalid(
+    name: &str,
+    unit: &str,
+    number: u64,
+    why: String,
+    spec: &RowSpec,
+    stats: &ReadStats,
+) -> Result<()> {
     let what = format!("{name} {unit} {number}: {why}");
     if spec.omit_invalid {
         stats.note(what);

@@ -83,6 +83,11 @@ impl RowTable {
         })
     }
 
+    /// Files the table reads.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
     /// Invalid records the scans of this table skipped.
     pub fn stats(&self) -> Arc<ReadStats> {
         Arc::clone(&self.stats)
