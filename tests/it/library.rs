@@ -332,3 +332,144 @@ async fn stop_cancels_a_long_query_within_two_seconds_and_rerun_runs_it_again() 
     let e = engine.rerun_batch("fast", 99).await.expect_err("no such run");
     assert_eq!(e.code().code(), "E18624");
 }
+
+/// `omitInvalid` on a datasource: invalid records are skipped, counted in the
+/// report and named in the run's history message; without it the batch
+/// fails naming the file, line and field, and history says so.
+#[tokio::test]
+async fn invalid_records_are_counted_in_the_run_message_or_fail_it() {
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
+    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
+    let lines = "{\"id\":1,\"n\":2}\n{\"id\":\"one\"}\n{\"n\":5}\n{\"id\":3,\"n\":4}\n";
+    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), lines).expect("write");
+    for (name, omit) in [("lenient", true), ("strict", false)] {
+        let ds = DatasourceSpec::from_json(
+            format!(
+                r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"}},
+                    "schema":[{{"key":"id","valtype":"long","required":true}},{{"key":"n","valtype":"long","required":false}}],
+                    "noVerifySchema":true,"omitInvalid":{omit}}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("ds");
+        engine.create_datasource(name, &ds).expect("create ds");
+        let job = format!(
+            r#"{{"srcs":[{{"name":"{name}","type":"datasource","tableName":"ev"}}],
+                "computation":{{"type":"sql","code":"SELECT SUM(n) AS n FROM ev"}}}}"#
+        );
+        engine
+            .create_job(&format!("{name}_job"), &JobSpec::from_json(job.as_bytes()).expect("job"))
+            .expect("create job");
+    }
+    assert!(engine.datasource("lenient").expect("ds").omit_invalid);
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+    let r = engine.run_once("lenient_job", &[], t).await.expect("lenient run");
+    assert_eq!((r.rows_read, r.invalid_skipped), (2, 2));
+    let h = engine.history("lenient_job", &Default::default()).expect("history");
+    let msg = &h.history[0].message;
+    assert!(msg.contains("skipped 2 invalid records"), "{msg}");
+    assert!(
+        msg.contains("key \"ev/a.json\" line 2: field \"id\": \"one\" is not a long"),
+        "{msg}"
+    );
+    assert!(msg.contains("line 3: required field \"id\" is missing"), "{msg}");
+
+    let e = engine.run_once("strict_job", &[], t).await.expect_err("strict run");
+    assert_eq!(e.code().code(), "E18623", "{e}");
+    assert!(e.message().contains("ev/a.json\" line 2"), "{e}");
+    let h = engine.history("strict_job", &Default::default()).expect("history");
+    assert!(h.history[0].message.starts_with("E18623"), "{}", h.history[0].message);
+}
+
+/// pbatch reads back what it writes: for every row format x compression the
+/// one table accepts, a job exports 1,000 rows and a datasource over that
+/// output reads them again (compression found from the file names).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_format_and_codec_it_writes_reads_back() {
+    use pbatch::model::{Codec, ExportFormat, FORMAT_COMPRESSION};
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
+    let mut lines = String::new();
+    for i in 0..1000 {
+        lines.push_str(&format!("{{\"id\":{i}}}\n"));
+    }
+    ev_datasource(&engine, data.path(), &lines);
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+    let mut tried = 0;
+    for (format, compression, codec) in FORMAT_COMPRESSION {
+        let (fmt, comp) = (format.as_str(), compression.as_str());
+        if !matches!(format, ExportFormat::Json | ExportFormat::Csv | ExportFormat::Text)
+            || !matches!(codec, Codec::Supported { .. })
+        {
+            continue;
+        }
+        let name = format!("w_{fmt}_{comp}");
+        let sql = if *format == ExportFormat::Text {
+            "SELECT CAST(id AS VARCHAR) AS line FROM ev"
+        } else {
+            "SELECT id FROM ev"
+        };
+        let job = format!(
+            r#"{{"srcs":[{{"name":"ev","type":"datasource","tableName":"ev"}}],
+                "computation":{{"type":"sql","code":"{sql}"}},
+                "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
+        );
+        engine
+            .create_job(&name, &JobSpec::from_json(job.as_bytes()).expect("job"))
+            .expect("create job");
+        let export = format!(
+            r#"{{"type":"kodo","spec":{{"bucket":"rt-bkt","keyPrefix":"{fmt}-{comp}/$(date)/","format":"{fmt}",
+                "compression":"{comp}","delimiter":",","containsHeader":false,"fileCount":2}}}}"#
+        );
+        engine
+            .create_export(&name, "out", &ExportSpec::from_json(export.as_bytes(), None).expect("export"))
+            .expect("create export");
+        engine.run_once(&name, &[], t).await.expect("write");
+
+        let (ftype, schema) = match format {
+            ExportFormat::Text => ("text", "[]"),
+            ExportFormat::Csv => ("csv", r#"[{"key":"id","valtype":"long"}]"#),
+            _ => ("json", r#"[{"key":"id","valtype":"long"}]"#),
+        };
+        let ds = format!(
+            r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"rt-bkt","keyPrefixes":["{fmt}-{comp}/"],"fileType":"{ftype}",
+                "delimiter":",","containsHeader":false}},"schema":{schema},"noVerifySchema":false}}"#
+        );
+        let back = format!("r_{fmt}_{comp}");
+        engine
+            .create_datasource(&back, &DatasourceSpec::from_json(ds.as_bytes()).expect("ds"))
+            .expect("create ds");
+        let col = if *format == ExportFormat::Text {
+            "CAST(text AS BIGINT)"
+        } else {
+            "id"
+        };
+        let job = format!(
+            r#"{{"srcs":[{{"name":"{back}","type":"datasource","tableName":"b"}}],
+                "computation":{{"type":"sql","code":"SELECT COUNT(*) AS n, SUM({col}) AS s FROM b"}},
+                "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
+        );
+        engine
+            .create_job(&back, &JobSpec::from_json(job.as_bytes()).expect("job"))
+            .expect("create job");
+        engine
+            .create_export(
+                &back,
+                "out",
+                &ExportSpec::from_json(
+                    format!(r#"{{"type":"kodo","spec":{{"bucket":"sum-bkt","keyPrefix":"{back}/$(date)/","format":"json"}}}}"#)
+                        .as_bytes(),
+                    None,
+                )
+                .expect("export"),
+            )
+            .expect("create export");
+        let r = engine.run_once(&back, &[], t).await.expect("read back");
+        assert_eq!((r.files_read, r.rows_read), (2, 1000), "{fmt} {comp}");
+        let out = std::fs::read_to_string(data.path().join("buckets/sum-bkt").join(&r.exports[0].keys[0])).expect("sum");
+        assert_eq!(out.trim(), r#"{"n":1000,"s":499500}"#, "{fmt} {comp}");
+        tried += 1;
+    }
+    assert_eq!(tried, 18, "3 row formats x 6 compressions");
+}

@@ -4,6 +4,7 @@ mod atomic;
 mod durable;
 mod example;
 mod fixtures;
+mod fusion;
 mod library;
 mod report;
 mod s3;

@@ -1,0 +1,256 @@
+//! Fusion CDN logs through the log-list API. A loopback HTTP server started
+//! here stands in for the CDN API (`POST /v2/tune/log/list`, QBox-signed,
+//! verified with its own HMAC code) and serves the hourly `.gz` parts its
+//! answers link to.
+
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use http_body_util::BodyExt;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+const DOMAIN: &str = "cdn.example.com";
+
+/// What the fake CDN API was asked.
+#[derive(Debug, Default)]
+struct Seen {
+    /// `day` of each list call.
+    listed: Vec<String>,
+    /// Names downloaded.
+    downloaded: Vec<String>,
+    /// Refused list calls (bad signature).
+    refused: usize,
+}
+
+struct FakeCdn {
+    url: String,
+    seen: Arc<Mutex<Seen>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for FakeCdn {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn line(ip: &str, hit: &str, time: &str, size: u64) -> String {
+    format!("{ip} {hit} 5 [{time} +0800] \"GET http://{DOMAIN}/x.jpg HTTP/1.1\" 200 {size} \"-\" \"curl/8\"\n")
+}
+
+fn gz(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// One part per hour from 2026-11-24 21:00 to 2026-11-25 03:00 (Beijing),
+/// each holding one line of `size` = its hour * 10.
+fn parts() -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for (day, hours) in [("2026-11-24", 21..24), ("2026-11-25", 0..4)] {
+        for h in hours {
+            let (d, m, y) = (&day[8..10], "Nov", &day[0..4]);
+            let text = line("1.1.1.1", "HIT", &format!("{d}/{m}/{y}:{h:02}:30:00"), h * 10);
+            out.insert(format!("v2/{DOMAIN}_{day}-{h:02}_part-00000.gz"), gz(&text));
+        }
+    }
+    out
+}
+
+fn expected_auth(sk: &str, path: &str) -> String {
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(sk.as_bytes()).expect("key");
+    mac.update(format!("{path}\n").as_bytes());
+    format!(
+        "QBox ak:{}",
+        base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes())
+    )
+}
+
+impl FakeCdn {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen: Arc<Mutex<Seen>> = Default::default();
+        let files = Arc::new(parts());
+        let (seen2, base) = (Arc::clone(&seen), url.clone());
+        runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                let (seen, files, base) = (Arc::clone(&seen2), Arc::clone(&files), base.clone());
+                conns.spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (seen, files, base) = (Arc::clone(&seen), Arc::clone(&files), base.clone());
+                        async move { Ok::<_, std::convert::Infallible>(answer(req, &seen, &files, &base).await) }
+                    });
+                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                        .await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Self {
+            url,
+            seen,
+            runtime: Some(runtime),
+        }
+    }
+}
+
+fn reply(status: u16, body: Vec<u8>) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    let mut r = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(body)));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+    r
+}
+
+async fn answer(
+    req: hyper::Request<hyper::body::Incoming>,
+    seen: &Mutex<Seen>,
+    files: &BTreeMap<String, Vec<u8>>,
+    base: &str,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    let path = req.uri().path().to_string();
+    if let Some(name) = path.strip_prefix("/dl/") {
+        return match files.get(name) {
+            Some(bytes) => {
+                seen.lock().expect("lock").downloaded.push(name.to_string());
+                reply(200, bytes.clone())
+            }
+            None => reply(404, b"no such file".to_vec()),
+        };
+    }
+    if path != "/v2/tune/log/list" || req.method() != hyper::Method::POST {
+        return reply(404, b"{\"error\":\"no such route\"}".to_vec());
+    }
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let json_body = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if auth != expected_auth("sk", "/v2/tune/log/list") || !json_body {
+        seen.lock().expect("lock").refused += 1;
+        return reply(401, b"{\"error\":\"bad token\"}".to_vec());
+    }
+    let Ok(q) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return reply(400, b"{\"error\":\"bad json\"}".to_vec());
+    };
+    let day = q["day"].as_str().unwrap_or("").to_string();
+    assert_eq!(q["domains"], DOMAIN, "domains is one ;-joined string");
+    seen.lock().expect("lock").listed.push(day.clone());
+    let listed: Vec<serde_json::Value> = files
+        .iter()
+        .filter(|(n, _)| n.contains(&format!("_{day}-")))
+        .map(|(n, b)| serde_json::json!({"name": n, "size": b.len(), "mtime": 1764000000, "url": format!("{base}/dl/{n}")}))
+        .collect();
+    let answer = serde_json::json!({"code": 200, "error": "", "data": {DOMAIN: listed}});
+    reply(200, answer.to_string().into_bytes())
+}
+
+fn engine_for(data: &std::path::Path, endpoint: &str, sk: &str) -> pbatch::Engine {
+    let mut config = pbatch::Config::default();
+    config.set("engine.timezone", "Asia/Shanghai").expect("zone");
+    config.set("fusion.endpoint", endpoint).expect("endpoint");
+    config.set("fusion.access_key", "ak").expect("ak");
+    config.set("fusion.secret_key", sk).expect("sk");
+    let engine = pbatch::Engine::builder()
+        .config(config)
+        .data_dir(data)
+        .build()
+        .expect("engine");
+    let ds = pbatch::model::DatasourceSpec::from_json(
+        format!(
+            r#"{{"region":"nb","type":"fusion","spec":{{"domains":["{DOMAIN}"],"fileFilter":"2026-11-24 22:00 ~ 2026-11-25 02:00"}},"schema":[],"noVerifySchema":false}}"#
+        )
+        .as_bytes(),
+    )
+    .expect("ds");
+    engine.create_datasource("cdn", &ds).expect("create ds");
+    let job = pbatch::model::JobSpec::from_json(
+        br#"{"srcs":[{"name":"cdn","type":"datasource","tableName":"cdn"}],
+             "computation":{"type":"sql","code":"SELECT COUNT(*) AS n, SUM(resp_size) AS bytes, MIN(req_time) AS first FROM cdn"},
+             "scheduler":{"type":"crontab","spec":{"crontab":"0 0 3 * * *"}}}"#,
+    )
+    .expect("job");
+    engine.create_job("traffic", &job).expect("create job");
+    let export = pbatch::model::ExportSpec::from_json(
+        br#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"t/$(date)/","format":"json"}}"#,
+        None,
+    )
+    .expect("export");
+    engine.create_export("traffic", "out", &export).expect("create export");
+    engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_listed_downloaded_once_and_read_for_the_hours_of_the_filter() {
+    let cdn = FakeCdn::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = engine_for(data.path(), &cdn.url, "sk");
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T03:00:00+08:00").expect("time");
+    let report = engine.run_once("traffic", &[], t).await.expect("batch");
+    assert_eq!(report.files_read, 4, "hours 22, 23, 00 and 01 of [22:00, 02:00)");
+    {
+        let seen = cdn.seen.lock().expect("lock");
+        assert_eq!(seen.listed, ["2026-11-24", "2026-11-25"]);
+        let mut got = seen.downloaded.clone();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "v2/cdn.example.com_2026-11-24-22_part-00000.gz",
+                "v2/cdn.example.com_2026-11-24-23_part-00000.gz",
+                "v2/cdn.example.com_2026-11-25-00_part-00000.gz",
+                "v2/cdn.example.com_2026-11-25-01_part-00000.gz",
+            ]
+        );
+    }
+    let out = std::fs::read_to_string(data.path().join("buckets/out-bkt/t/2026-11-25/part-00000.json")).expect("out");
+    let row: serde_json::Value = serde_json::from_str(out.trim()).expect("row");
+    assert_eq!(row["n"], 4);
+    assert_eq!(row["bytes"], 220 + 230 + 0 + 10);
+    assert_eq!(row["first"], "2026-11-24T14:30:00Z", "22:30 +08:00 in UTC");
+    // the files are kept: a second batch lists again but downloads nothing
+    engine.run_once("traffic", &[], t).await.expect("batch again");
+    assert_eq!(cdn.seen.lock().expect("lock").downloaded.len(), 4);
+    assert_eq!(cdn.seen.lock().expect("lock").refused, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_or_an_unreachable_api_fails_naming_the_endpoint() {
+    let cdn = FakeCdn::start();
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = engine_for(data.path(), &cdn.url, "wrong-secret");
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T03:00:00+08:00").expect("time");
+    let e = engine.run_once("traffic", &[], t).await.expect_err("refused");
+    assert_eq!(e.code().code(), "E18338", "{e}");
+    assert!(e.message().contains(&cdn.url), "{e}");
+    assert!(e.message().contains("401") && e.message().contains("bad token"), "{e}");
+    assert_eq!(cdn.seen.lock().expect("lock").refused, 1);
+
+    let closed = format!("http://127.0.0.1:{}", crate::servers::free_port());
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = engine_for(data.path(), &closed, "sk");
+    let e = engine.run_once("traffic", &[], t).await.expect_err("unreachable");
+    assert_eq!(e.code().code(), "E18338", "{e}");
+    assert!(e.message().contains(&closed) && e.message().contains("datasource cdn"), "{e}");
+}
