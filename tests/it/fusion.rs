@@ -146,7 +146,12 @@ async fn answer(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if auth != expected_auth("sk", "/v2/tune/log/list") || !json_body {
         seen.lock().expect("lock").refused += 1;
         return reply(401, b"{\"error\":\"bad token\"}".to_vec());
@@ -227,7 +232,7 @@ async fn logs_are_listed_downloaded_once_and_read_for_the_hours_of_the_filter() 
     let out = std::fs::read_to_string(data.path().join("buckets/out-bkt/t/2026-11-25/part-00000.json")).expect("out");
     let row: serde_json::Value = serde_json::from_str(out.trim()).expect("row");
     assert_eq!(row["n"], 4);
-    assert_eq!(row["bytes"], 220 + 230 + 0 + 10);
+    assert_eq!(row["bytes"], 460, "220 + 230 + 0 + 10");
     assert_eq!(row["first"], "2026-11-24T14:30:00Z", "22:30 +08:00 in UTC");
     // the files are kept: a second batch lists again but downloads nothing
     engine.run_once("traffic", &[], t).await.expect("batch again");
@@ -252,5 +257,8 @@ async fn a_wrong_key_or_an_unreachable_api_fails_naming_the_endpoint() {
     let engine = engine_for(data.path(), &closed, "sk");
     let e = engine.run_once("traffic", &[], t).await.expect_err("unreachable");
     assert_eq!(e.code().code(), "E18338", "{e}");
-    assert!(e.message().contains(&closed) && e.message().contains("datasource cdn"), "{e}");
+    assert!(
+        e.message().contains(&closed) && e.message().contains("datasource cdn"),
+        "{e}"
+    );
 }

@@ -359,7 +359,10 @@ async fn invalid_records_are_counted_in_the_run_message_or_fail_it() {
                 "computation":{{"type":"sql","code":"SELECT SUM(n) AS n FROM ev"}}}}"#
         );
         engine
-            .create_job(&format!("{name}_job"), &JobSpec::from_json(job.as_bytes()).expect("job"))
+            .create_job(
+                &format!("{name}_job"),
+                &JobSpec::from_json(job.as_bytes()).expect("job"),
+            )
             .expect("create job");
     }
     assert!(engine.datasource("lenient").expect("ds").omit_invalid);
@@ -423,7 +426,11 @@ async fn every_row_format_and_codec_it_writes_reads_back() {
                 "compression":"{comp}","delimiter":",","containsHeader":false,"fileCount":2}}}}"#
         );
         engine
-            .create_export(&name, "out", &ExportSpec::from_json(export.as_bytes(), None).expect("export"))
+            .create_export(
+                &name,
+                "out",
+                &ExportSpec::from_json(export.as_bytes(), None).expect("export"),
+            )
             .expect("create export");
         engine.run_once(&name, &[], t).await.expect("write");
 
@@ -467,7 +474,8 @@ async fn every_row_format_and_codec_it_writes_reads_back() {
             .expect("create export");
         let r = engine.run_once(&back, &[], t).await.expect("read back");
         assert_eq!((r.files_read, r.rows_read), (2, 1000), "{fmt} {comp}");
-        let out = std::fs::read_to_string(data.path().join("buckets/sum-bkt").join(&r.exports[0].keys[0])).expect("sum");
+        let out =
+            std::fs::read_to_string(data.path().join("buckets/sum-bkt").join(&r.exports[0].keys[0])).expect("sum");
         assert_eq!(out.trim(), r#"{"n":1000,"s":499500}"#, "{fmt} {comp}");
         tried += 1;
     }

@@ -1,0 +1,94 @@
+//! Scans of 1,000,000 rows with a known schema, per source format: NDJSON.gz,
+//! plain csv with a header, and snappy parquet (8 files each, the same rows).
+//!
+//! `cargo bench --bench scan`. The example generator writes the json.gz
+//! files; pbatch itself rewrites them as csv and parquet (so this bench needs
+//! nothing but Rust; `benches/scan_duckdb.py` compares with DuckDB on files
+//! DuckDB writes). `PBATCH_BENCH_ROWS` overrides the size.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec};
+use std::time::Duration;
+
+const FIELDS: &str = r#"[{"key":"ts","valtype":"date"},{"key":"domain","valtype":"string"},
+    {"key":"client_ip","valtype":"string"},{"key":"method","valtype":"string"},{"key":"url_path","valtype":"string"},
+    {"key":"status","valtype":"long"},{"key":"bytes","valtype":"long"},{"key":"duration_ms","valtype":"long"},
+    {"key":"referer","valtype":"string"},{"key":"user_agent","valtype":"string"},{"key":"cache","valtype":"string"},
+    {"key":"region","valtype":"string"}]"#;
+const QUERY: &str = "SELECT status, COUNT(*) AS n, SUM(bytes) AS bytes, MAX(duration_ms) AS slowest, \
+    COUNT(DISTINCT domain) AS domains FROM t WHERE ts IS NOT NULL GROUP BY status ORDER BY status";
+
+fn datasource(engine: &pbatch::Engine, name: &str, bucket: &str, prefix: &str, ftype: &str) {
+    let ds = format!(
+        r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"{bucket}","keyPrefixes":["{prefix}"],"fileType":"{ftype}",
+            "delimiter":",","containsHeader":true}},"schema":{FIELDS},"noVerifySchema":true}}"#
+    );
+    engine
+        .create_datasource(name, &DatasourceSpec::from_json(ds.as_bytes()).expect("ds"))
+        .expect("create ds");
+}
+
+fn job(engine: &pbatch::Engine, name: &str, src: &str, sql: &str, export: &str) {
+    let job = format!(
+        r#"{{"srcs":[{{"name":"{src}","type":"datasource","tableName":"t"}}],"computation":{{"type":"sql","code":"{sql}"}},
+            "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
+    );
+    engine
+        .create_job(name, &JobSpec::from_json(job.as_bytes()).expect("job"))
+        .expect("create job");
+    engine
+        .create_export(
+            name,
+            "out",
+            &ExportSpec::from_json(export.as_bytes(), None).expect("export"),
+        )
+        .expect("create export");
+}
+
+fn bench(c: &mut Criterion) {
+    let rows: u64 = std::env::var("PBATCH_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let data = tempfile::tempdir().expect("temp dir");
+    pbatch::example::generate_cdn_logs(data.path(), rows, 8).expect("generating logs");
+    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
+
+    datasource(
+        &engine,
+        "src_json",
+        pbatch::example::BUCKET,
+        pbatch::example::PREFIX,
+        "json",
+    );
+    for (fmt, extra) in [("csv", r#","delimiter":",","containsHeader":true"#), ("parquet", "")] {
+        let export = format!(
+            r#"{{"type":"kodo","spec":{{"bucket":"scan-{fmt}","keyPrefix":"f/","format":"{fmt}","fileCount":8{extra}}}}}"#
+        );
+        job(&engine, &format!("to_{fmt}"), "src_json", "SELECT * FROM t", &export);
+        rt.block_on(engine.run_once(&format!("to_{fmt}"), &[], t))
+            .expect("convert");
+        datasource(&engine, &format!("src_{fmt}"), &format!("scan-{fmt}"), "f/", fmt);
+    }
+
+    let mut group = c.benchmark_group("scan");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    for (fmt, label) in [("json", "json_gz"), ("csv", "csv"), ("parquet", "parquet")] {
+        let name = format!("scan_{fmt}");
+        let export =
+            format!(r#"{{"type":"kodo","spec":{{"bucket":"scan-out","keyPrefix":"{fmt}/$(date)/","format":"json"}}}}"#);
+        job(&engine, &name, &format!("src_{fmt}"), QUERY, &export);
+        group.bench_function(format!("{label}_{rows}_rows"), |b| {
+            b.iter(|| {
+                let r = rt.block_on(engine.run_once(&name, &[], t)).expect("batch");
+                assert_eq!(r.rows_read, rows);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
