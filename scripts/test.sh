@@ -29,6 +29,10 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+# No NameNode can run here: the live HDFS test runs only against one you name.
+if [ -z "${PBATCH_TEST_HDFS_URL:-}" ]; then
+  echo "note: hdfs::live_hdfs_round_trip will skip (set PBATCH_TEST_HDFS_URL=hdfs://host:port to run it)" >&2
+fi
 # A target dir outside the clone keeps later builds incremental.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pbatch-target}"
 exec cargo test --workspace --locked "$@"

@@ -5,6 +5,7 @@ mod durable;
 mod example;
 mod fixtures;
 mod fusion;
+mod hdfs;
 mod library;
 mod report;
 mod s3;

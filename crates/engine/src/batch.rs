@@ -330,7 +330,7 @@ impl Engine {
                 cancel,
             )
             .await;
-        let (rows_out, staged, services) = match result {
+        let (rows_out, mut staged, services) = match result {
             Ok(v) => v,
             Err(e) => {
                 pbatch_sink::discard(&staging);
@@ -343,6 +343,8 @@ impl Engine {
             return Err(e);
         }
         progress(Progress::Stage("committing".into()));
+        // remote targets (uploads that can fail) commit before local folders (renames)
+        staged.sort_by_key(|s| matches!(s.export.target, pbatch_sink::Target::Local(_)));
         if let Err(e) = pbatch_sink::precheck_all(&staged).await {
             pbatch_sink::discard(&staging);
             return Err(e);
@@ -618,18 +620,42 @@ impl Engine {
 
     /// Resolves an export into where and how its files go.
     fn file_export(&self, name: &str, export: &ExportSpec, expander: &Expander, manual: bool) -> Result<FileExport> {
-        let ExportSpec::Kodo(k) = export else {
-            return model_err!(
-                NotImplemented,
-                "export {name}: {} exports are not available yet; kodo, http, logdb, tsdb and report exports run",
-                export.kind()
-            );
+        // the key prefix template (variables unexpanded), where it goes, and the field naming it
+        let (template, target, field) = match export {
+            ExportSpec::Kodo(k) => {
+                let target = match self.inner.stores.local_dir(&k.bucket) {
+                    Some(dir) => pbatch_sink::Target::Local(dir),
+                    None => pbatch_sink::Target::Store {
+                        store: self.inner.stores.bucket_for_write(&k.bucket)?,
+                        label: self.inner.stores.describe(&k.bucket),
+                    },
+                };
+                (k.key_prefix.clone(), target, format!("export {name} spec.keyPrefix"))
+            }
+            ExportSpec::Hdfs(h) => {
+                let field = format!("export {name} spec.path");
+                // hdfs://<authority>/<path>: the authority is expanded alone,
+                // the path is the key prefix inside the cluster
+                let rest = h.path.trim().strip_prefix("hdfs://").unwrap_or(h.path.trim());
+                let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let authority = expander.expand(authority, &field)?;
+                let nn = pbatch_source::HdfsPath::parse(&field, &format!("hdfs://{authority}/"))?;
+                let target = pbatch_sink::Target::Store {
+                    store: pbatch_source::hdfs_store(&nn.namenode)?,
+                    label: format!("hdfs NameNode {}", nn.label()),
+                };
+                (path.to_string(), target, field)
+            }
+            _ => {
+                return model_err!(Internal, "export {name}: {} exports write no files", export.kind());
+            }
         };
-        use pbatch_model::FileExportOptions as _;
+        let Some(k) = export.file_options() else {
+            return model_err!(Internal, "export {name} has no file options");
+        };
         let compression = k.compression();
-        let ext = Naming::extension_of(&k.format, &compression);
-        let field = format!("export {name} spec.keyPrefix");
-        let (prefix, vars) = expander.expand_counting(&k.key_prefix, &field)?;
+        let ext = Naming::extension_of(k.format(), &compression);
+        let (prefix, vars) = expander.expand_counting(&template, &field)?;
         // a variable (a param, say) must not lead the output out of its prefix
         pbatch_model::names::check_relative_key(&field, &prefix)?;
         if manual && prefix.ends_with('/') {
@@ -640,7 +666,7 @@ impl Engine {
         }
         let retention_pattern = if k.retention() > 0 {
             Some(pbatch_sink::retention_pattern(
-                &k.key_prefix,
+                &template,
                 manual,
                 !manual && vars == 0,
                 &ext,
@@ -678,25 +704,19 @@ impl Engine {
         };
         Ok(FileExport {
             name: name.to_string(),
-            target: match self.inner.stores.local_dir(&k.bucket) {
-                Some(dir) => pbatch_sink::Target::Local(dir),
-                None => pbatch_sink::Target::Store {
-                    store: self.inner.stores.bucket_for_write(&k.bucket)?,
-                    label: self.inner.stores.describe(&k.bucket),
-                },
-            },
+            target,
             naming,
             options: FormatOptions {
-                format: k.format.clone(),
+                format: k.format().clone(),
                 compression,
                 delimiter,
                 header: k.contains_header(),
             },
             file_count: k.file_count(),
-            partition_by: k.partition_by.clone(),
+            partition_by: k.partition_by().to_vec(),
             save_mode: k.save_mode(),
             retention_days: k.retention(),
-            retention_prefix: pbatch_sink::static_prefix(&k.key_prefix).to_string(),
+            retention_prefix: pbatch_sink::static_prefix(&template).to_string(),
             retention_pattern,
         })
     }
@@ -817,27 +837,14 @@ impl Engine {
                         }
                         let place = format!("src {} fileFilter", src.name);
                         let filter = expander.expand(&src.file_filter, &place)?;
-                        let SourceSpec::Kodo(k) = &ds.source else {
-                            return model_err!(
-                                NotImplemented,
-                                "datasource {}: {} sources are not available yet; kodo and fusion sources run",
-                                src.name,
-                                ds.source.kind()
-                            );
-                        };
-                        let mut prefixes = Vec::new();
-                        for (i, p) in k.key_prefixes.iter().enumerate() {
-                            prefixes
-                                .push(expander.expand(p, &format!("datasource {} spec.keyPrefixes[{i}]", src.name))?);
-                        }
-                        let store = self.inner.stores.bucket(&k.bucket)?;
-                        let url = self.inner.stores.register(ctx, &k.bucket)?;
-                        let place = self.inner.stores.describe(&k.bucket);
-                        let files = list_keys(store.as_ref(), &place, &prefixes, &filter)
+                        let loc = self.source_location(&src.name, &ds.source, expander)?;
+                        ctx.register_object_store(&loc.url, Arc::clone(&loc.store));
+                        let (store, url, place) = (loc.store, loc.url, loc.place);
+                        let files = list_keys(store.as_ref(), &place, &loc.prefixes, &filter)
                             .await
                             .map_err(|e| e.context(format!("datasource {}", src.name)))?;
                         *files_read += files.len();
-                        let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
+                        let opts = loc.options;
                         let sample = self.sample();
                         let in_ds = |e: Error| e.context(format!("datasource {}", src.name));
                         let schema = if ds.schema.is_empty() {
@@ -867,7 +874,88 @@ impl Engine {
     }
 }
 
+/// Where a kodo or hdfs datasource's files are.
+pub(crate) struct SourceLocation {
+    /// Rooted at the bucket or the NameNode.
+    pub(crate) store: Arc<dyn object_store::ObjectStore>,
+    /// What DataFusion knows the store by.
+    pub(crate) url: url::Url,
+    /// For messages.
+    pub(crate) place: String,
+    /// Expanded key prefixes (kodo `keyPrefixes`, hdfs `paths`).
+    pub(crate) prefixes: Vec<String>,
+    /// File layout.
+    pub(crate) options: FileOptions,
+}
+
 impl Engine {
+    /// The store, prefixes and layout of a kodo or hdfs source, variables
+    /// expanded with `expander`. The paths of an hdfs source must share one
+    /// NameNode.
+    pub(crate) fn source_location(
+        &self,
+        name: &str,
+        source: &SourceSpec,
+        expander: &Expander,
+    ) -> Result<SourceLocation> {
+        // names a field: `datasource <name> spec.x`, or `spec.x` for a request body
+        let at = |f: String| {
+            if name.is_empty() {
+                f
+            } else {
+                format!("datasource {name} {f}")
+            }
+        };
+        match source {
+            SourceSpec::Kodo(k) => {
+                let mut prefixes = Vec::new();
+                for (i, p) in k.key_prefixes.iter().enumerate() {
+                    prefixes.push(expander.expand(p, &at(format!("spec.keyPrefixes[{i}]")))?);
+                }
+                Ok(SourceLocation {
+                    store: self.inner.stores.bucket(&k.bucket)?,
+                    url: pbatch_source::Stores::bucket_url(&k.bucket)?,
+                    place: self.inner.stores.describe(&k.bucket),
+                    prefixes,
+                    options: FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?,
+                })
+            }
+            SourceSpec::Hdfs(h) => {
+                let mut first: Option<pbatch_source::HdfsPath> = None;
+                let mut prefixes = Vec::new();
+                for (i, p) in h.paths.iter().enumerate() {
+                    let field = at(format!("spec.paths[{i}]"));
+                    let path = pbatch_source::HdfsPath::parse(&field, &expander.expand(p, &field)?)?;
+                    if let Some(f) = &first
+                        && f.namenode != path.namenode
+                    {
+                        return model_err!(
+                            InvalidRepoSpec,
+                            "{field} is on NameNode {} but spec.paths[0] on {}: one datasource reads one cluster",
+                            path.label(),
+                            f.label()
+                        );
+                    }
+                    prefixes.push(path.path.clone());
+                    first.get_or_insert(path);
+                }
+                let Some(nn) = first else {
+                    return model_err!(InvalidRepoSpec, "{} is empty", at("spec.paths".into()));
+                };
+                Ok(SourceLocation {
+                    store: pbatch_source::hdfs_store(&nn.namenode)?,
+                    url: nn.namenode.clone(),
+                    place: format!("hdfs NameNode {}", nn.label()),
+                    prefixes,
+                    options: FileOptions::new(&h.file_type, h.delimiter.as_deref(), h.contains_header)?,
+                })
+            }
+            SourceSpec::Fusion(_) => {
+                model_err!(Internal, "{}: fusion sources have no file location", at("type".into()))
+            }
+        }
+    }
+
     /// A fusion datasource's table: the log files of its domain for the hours
     /// of `filter` (empty: the 24 hours before the batch time), downloaded
     /// first when `[fusion] endpoint` is set.

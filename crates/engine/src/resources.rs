@@ -6,40 +6,36 @@ use pbatch_model::{
     DatasourceDesc, DatasourceSpec, ExportSpec, JobDesc, JobSpec, Result, RetrieveSchemaInput, RetrieveSchemaOutput,
     SourceSpec, SrcType, UpdateDatasourceInput, check_schema_only_grows, model_err,
 };
-use pbatch_source::{FileOptions, infer_entries, list_keys};
+use pbatch_source::{infer_entries, list_keys};
 
 impl Engine {
-    /// `POST /v2/schemas`: samples the files a kodo source lists (keyPrefixes
-    /// expanded at the current time) and maps their inferred schema to
-    /// valtypes. A text source answers its one `text` column.
+    /// `POST /v2/schemas`: samples the files a kodo or hdfs source lists
+    /// (keyPrefixes / paths expanded at the current time) and maps their
+    /// inferred schema to valtypes. A text source answers its one `text`
+    /// column, a fusion source the fixed access-log fields.
     pub async fn retrieve_schema(&self, input: &RetrieveSchemaInput) -> Result<RetrieveSchemaOutput> {
         if let SourceSpec::Fusion(_) = &input.source {
             return Ok(RetrieveSchemaOutput {
                 schema: pbatch_source::fusion_entries(),
             });
         }
-        let SourceSpec::Kodo(k) = &input.source else {
-            return model_err!(
-                NotImplemented,
-                "schema retrieval of {} sources is not available yet; kodo and fusion sources work",
-                input.source.kind()
-            );
-        };
         let mut ex = pbatch_magic::Expander::in_zone(self.now_utc(), self.zone());
         for v in self.variables()? {
             ex = ex.with_variable(&v)?;
         }
-        let mut prefixes = Vec::new();
-        for (i, p) in k.key_prefixes.iter().enumerate() {
-            prefixes.push(ex.expand(p, &format!("spec.keyPrefixes[{i}]"))?);
-        }
-        let store = self.inner.stores.bucket(&k.bucket)?;
-        let place = self.inner.stores.describe(&k.bucket);
-        let files = list_keys(store.as_ref(), &place, &prefixes, "").await?;
-        let opts = FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?;
+        let loc = self.source_location("", &input.source, &ex)?;
+        let files = list_keys(loc.store.as_ref(), &loc.place, &loc.prefixes, "").await?;
         let ctx = datafusion::prelude::SessionContext::new();
-        self.inner.stores.register(&ctx, &k.bucket)?;
-        let schema = infer_entries(&ctx.state(), &store, &place, &files, &opts, self.sample()).await?;
+        ctx.register_object_store(&loc.url, std::sync::Arc::clone(&loc.store));
+        let schema = infer_entries(
+            &ctx.state(),
+            &loc.store,
+            &loc.place,
+            &files,
+            &loc.options,
+            self.sample(),
+        )
+        .await?;
         Ok(RetrieveSchemaOutput { schema })
     }
 

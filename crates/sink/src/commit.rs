@@ -113,11 +113,14 @@ fn exists_error(staged: &StagedExport, key: &str) -> Error {
     )
 }
 
-/// Checks, before anything of the batch is committed, that `errorIfExists`
-/// will not fail.
+/// Checks, before anything of the batch is committed, that the target can
+/// be listed and that `errorIfExists` will not fail.
 pub async fn precheck(staged: &StagedExport) -> Result<()> {
+    // listing every target (not only errorIfExists ones) also finds a store
+    // that cannot be reached or refuses the credentials before any commit
+    let found = existing(staged).await?;
     if staged.export.save_mode == SaveMode::ErrorIfExists
-        && let Some(key) = existing(staged).await?.first()
+        && let Some(key) = found.first()
     {
         return Err(exists_error(staged, key));
     }

@@ -20,6 +20,7 @@ this crate builds.
 
 mod decompress;
 mod fusion;
+mod hdfs;
 mod infer;
 mod list;
 mod rows;
@@ -33,6 +34,7 @@ pub use fusion::{
     FUSION_FIELDS, FusionClient, LogFile, LogLine, cdn_zone, fusion_entries, fusion_schema, fusion_table,
     log_file_hour, parse_line, qbox_authorization, sync_logs,
 };
+pub use hdfs::{HdfsPath, hdfs_store};
 pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
@@ -65,6 +67,8 @@ pub fn store_error(what: &str, e: object_store::Error) -> Error {
     .any(|k| text.contains(k))
     {
         " (the endpoint refused the credentials: check kodo.access_key and kodo.secret_key)"
+    } else if what.contains("hdfs") {
+        " (check the hdfs:// NameNode address and that it is up)"
     } else if text.contains("error sending request") || text.contains("Connection refused") || text.contains("connect")
     {
         " (the endpoint cannot be reached: check kodo.endpoint)"
