@@ -6,13 +6,12 @@ usage: benches/peer_duckdb.py [--rows N] [--runs R] [--pbatch PATH]
 
 pbatch is timed as the whole `pbatch run` process (start-up included); DuckDB
 as one COPY statement inside a warm Python process with the same explicit
-schema. Peak memory: the pbatch process's max RSS, and DuckDB's whole Python
-process's max RSS. Needs `pip install duckdb` and a release pbatch binary
+schema. Peak memory: each pbatch process's max RSS, and DuckDB's in a fresh
+Python process running the COPY once, both under GNU time. Needs `pip install duckdb` and a release pbatch binary
 (`cargo build --release`).
 """
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,14 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUERY = """SELECT CAST(date_trunc('day', ts) AS DATE) AS day, domain, status,
   COUNT(*) AS requests, SUM(bytes) AS bytes FROM logs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+
+
+def max_rss_kib(cmd, env):
+    """Runs cmd under GNU time and returns its peak RSS (a child forked from
+    this Python process would report this process's RSS instead)."""
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    return int(out.stderr.strip().splitlines()[-1])
 
 
 def main():
@@ -36,16 +43,15 @@ def main():
     data = tempfile.mkdtemp(prefix="pbatch-peer-")
     subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True)
 
-    times = []
+    times, pbatch_rss = [], 0
+    env = {**os.environ, "PBATCH_ENGINE_TIMEZONE": "Asia/Shanghai"}
     for _ in range(a.runs):
         t0 = time.perf_counter()
-        subprocess.run(
-            [a.pbatch, "run", os.path.join(ROOT, "examples/cdn-logs"), "daily_traffic", "--data-dir", data,
-             "--batch-time", "2026-11-25T01:00:00+08:00"],
-            check=True, stdout=subprocess.DEVNULL, env={**os.environ, "PBATCH_ENGINE_TIMEZONE": "Asia/Shanghai"})
+        kib = max_rss_kib([a.pbatch, "run", os.path.join(ROOT, "examples/cdn-logs"), "daily_traffic", "--data-dir",
+                           data, "--batch-time", "2026-11-25T01:00:00+08:00"], env)
         times.append(time.perf_counter() - t0)
+        pbatch_rss = max(pbatch_rss, kib / 1024)
     pbatch_s = statistics.median(times)
-    pbatch_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -61,13 +67,16 @@ def main():
                     f"TO '{out}' (FORMAT parquet, COMPRESSION snappy)")
         dtimes.append(time.perf_counter() - t0)
     duck_s = statistics.median(dtimes)
-    duck_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    copy = (f"COPY ({QUERY.replace('FROM logs', f'FROM read_json({chr(39)}{glob}{chr(39)}, format={chr(39)}newline_delimited{chr(39)}, columns={cols})')}) "
+            f"TO '{out}' (FORMAT parquet, COMPRESSION snappy)")
+    code = f"import duckdb; c = duckdb.connect(); c.execute(\"SET TimeZone = 'UTC'\"); c.execute({copy!r})"
+    duck_rss = max_rss_kib([sys.executable, "-c", code], env) / 1024
 
     want = con.execute(f"SELECT count(*), sum(requests) FROM '{out}'").fetchone()
     got = con.execute(f"SELECT count(*), sum(requests) FROM '{data}/buckets/reports/daily_traffic/2026-11-25/part-00000.parquet'").fetchone()
     assert want == got, f"results differ: duckdb {want}, pbatch {got}"
     print(f"rows {a.rows}: pbatch {pbatch_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in times)}), peak {pbatch_rss:.0f} MiB")
-    print(f"rows {a.rows}: duckdb {duck_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in dtimes)}), peak {duck_rss:.0f} MiB (python process)")
+    print(f"rows {a.rows}: duckdb {duck_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in dtimes)}), peak {duck_rss:.0f} MiB (a fresh python process)")
     print(f"ratio pbatch / duckdb = {pbatch_s / duck_s:.2f}")
 
 

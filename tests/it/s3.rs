@@ -311,3 +311,58 @@ async fn save_modes_and_retention_act_on_the_s3_bucket() {
     engine.run_once("daily", &[], batch_time()).await.expect("overwrite");
     assert_eq!(listing(), ["part-00000.parquet", "part-00001.parquet"]);
 }
+
+/// `[kodo.buckets.<bucket>]`: one bucket on its own endpoint while the rest
+/// are local folders, and one bucket kept local while the rest are remote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_can_have_its_own_endpoint_or_stay_local() {
+    let s3 = S3Server::start();
+    let lines: String = (0..30).map(|i| format!("{{\"id\":{i},\"v\":{i}}}\n")).collect();
+
+    // local by default, the output bucket remote
+    let mut c = pbatch::Config::default();
+    c.set("engine.timezone", "Asia/Shanghai").expect("tz");
+    c.set("kodo.buckets.remote-out.endpoint", &s3.endpoint)
+        .expect("endpoint");
+    c.set("kodo.buckets.remote-out.access_key", AK).expect("ak");
+    c.set("kodo.buckets.remote-out.secret_key", SK).expect("sk");
+    let (engine, data) = new_engine(c);
+    let input = data.path().join("buckets/local-in/ev");
+    std::fs::create_dir_all(&input).expect("mkdir");
+    std::fs::write(input.join("a-2026-03-01.json"), &lines).expect("write");
+    s3.bucket("remote-out");
+    define(&engine, "local-in", "remote-out");
+    let r = engine.run_once("daily", &[], batch_time()).await.expect("batch");
+    assert_eq!((r.rows_read, r.exports[0].keys.len()), (30, 2));
+    for k in &r.exports[0].keys {
+        assert!(s3.root.path().join("remote-out").join(k).is_file(), "{k} uploaded");
+    }
+    assert!(
+        !data.path().join("buckets/remote-out").exists(),
+        "nothing written locally"
+    );
+
+    // remote by default, the output bucket a local folder
+    let mut c = s3.config(SK);
+    c.set("kodo.buckets.local-out.local", "true").expect("local");
+    let (engine, data) = new_engine(c);
+    std::fs::create_dir_all(s3.bucket("remote-in").join("ev")).expect("mkdir");
+    std::fs::write(s3.bucket("remote-in").join("ev/b-2026-03-01.json"), &lines).expect("write");
+    define(&engine, "remote-in", "local-out");
+    let r = engine.run_once("daily", &[], batch_time()).await.expect("batch");
+    assert_eq!(r.rows_read, 30);
+    for k in &r.exports[0].keys {
+        assert!(data.path().join("buckets/local-out").join(k).is_file(), "{k} local");
+    }
+    assert!(!s3.root.path().join("local-out").exists());
+
+    // an override with no keys anywhere is refused naming the field
+    let mut c = pbatch::Config::default();
+    c.set("kodo.buckets.lone-bkt.endpoint", &s3.endpoint).expect("endpoint");
+    let e = pbatch::Engine::builder()
+        .config(c)
+        .data_dir(data.path())
+        .build()
+        .expect_err("no keys");
+    assert!(e.message().contains("kodo.buckets.lone-bkt.access_key"), "{e}");
+}

@@ -80,6 +80,29 @@ pub struct KodoConfig {
     pub secret_key: Option<String>,
     /// Signing region.
     pub region: Option<String>,
+    /// Per-bucket overrides, `[kodo.buckets.<bucket>]`: another endpoint or
+    /// keys for one bucket, or `local = true` to keep it a local folder.
+    #[serde(default)]
+    pub buckets: std::collections::BTreeMap<String, BucketConfig>,
+}
+
+/// `[kodo.buckets.<bucket>]`: where one bucket is. Fields not given are
+/// taken from `[kodo]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// The bucket is the folder `<data_dir>/buckets/<bucket>/`, even when
+    /// `[kodo] endpoint` is set.
+    #[serde(default)]
+    pub local: bool,
+    /// Its S3-compatible endpoint.
+    pub endpoint: Option<String>,
+    /// Access key.
+    pub access_key: Option<String>,
+    /// Secret key.
+    pub secret_key: Option<String>,
+    /// Signing region.
+    pub region: Option<String>,
 }
 
 /// A section holding one service URL (`[logdb]`, `[tsdb]`, `[report]`).
@@ -254,8 +277,36 @@ impl Config {
         toml::from_str(text).map_err(|e| config_err(format!("{origin}: {}", e.to_string().trim())))
     }
 
-    /// Sets one key by its `section.key` name (the parser shared by env and CLI).
+    /// Sets one key by its `section.key` name (the parser shared by env and
+    /// CLI); `kodo.buckets.<bucket>.<field>` sets a per-bucket override.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        if let Some(rest) = key.strip_prefix("kodo.buckets.") {
+            let Some((bucket, field)) = rest.rsplit_once('.').filter(|(b, _)| !b.is_empty()) else {
+                return Err(config_err(format!(
+                    "{key:?}: write kodo.buckets.<bucket>.<endpoint|access_key|secret_key|region|local>"
+                )));
+            };
+            let b = self.kodo.buckets.entry(bucket.to_string()).or_default();
+            let v = Some(value.to_string());
+            match field {
+                "endpoint" => b.endpoint = v,
+                "access_key" => b.access_key = v,
+                "secret_key" => b.secret_key = v,
+                "region" => b.region = v,
+                "local" => {
+                    b.local = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| config_err(format!("{key}: {value:?} is not true or false")))?
+                }
+                _ => {
+                    return Err(config_err(format!(
+                        "{key:?}: unknown field {field:?}; use endpoint, access_key, secret_key, region or local"
+                    )));
+                }
+            }
+            return Ok(());
+        }
         match SETTERS.iter().find(|(k, _)| *k == key) {
             Some((_, set)) => set(self, value).map_err(|e| config_err(format!("{key}: {e}"))),
             None => Err(config_err(format!(
@@ -341,5 +392,39 @@ mod tests {
             e.message().contains("engine.timezone") && e.message().contains("Mars/Base"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod bucket_tests {
+    use super::*;
+
+    #[test]
+    fn per_bucket_overrides_parse_from_toml_and_keys() {
+        let c = Config::from_toml(
+            "[kodo]\nendpoint = \"http://a:9000\"\n[kodo.buckets.archive-bkt]\nendpoint = \"http://b:9000\"\n[kodo.buckets.scratch]\nlocal = true\n",
+            "pbatch.toml",
+        )
+        .unwrap();
+        assert_eq!(c.kodo.buckets["archive-bkt"].endpoint.as_deref(), Some("http://b:9000"));
+        assert!(c.kodo.buckets["scratch"].local);
+        let mut c = Config::default();
+        c.set("kodo.buckets.my-bkt.region", "cn-east-1").unwrap();
+        c.set("kodo.buckets.my-bkt.local", "false").unwrap();
+        assert_eq!(c.kodo.buckets["my-bkt"].region.as_deref(), Some("cn-east-1"));
+        assert!(
+            c.set("kodo.buckets.my-bkt.colour", "red")
+                .unwrap_err()
+                .message()
+                .contains("colour")
+        );
+        assert!(
+            c.set("kodo.buckets.my-bkt.local", "yes")
+                .unwrap_err()
+                .message()
+                .contains("\"yes\"")
+        );
+        assert!(c.set("kodo.buckets.endpoint", "x").is_err());
+        assert!(Config::from_toml("[kodo.buckets.b]\ncolour = 1\n", "f").is_err());
     }
 }

@@ -152,32 +152,80 @@ impl EngineBuilder {
 /// Buckets: the `[kodo]` endpoint's when one is set, else local folders.
 fn stores_for(config: &Config, data_dir: &Path) -> Result<Stores> {
     let k = &config.kodo;
-    let Some(endpoint) = k.endpoint.as_deref().filter(|e| !e.trim().is_empty()) else {
-        return Ok(Stores::new(data_dir));
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
     };
-    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-        return model_err!(
-            InvalidRepoSpec,
-            "kodo.endpoint {endpoint:?} must be an http:// or https:// URL"
-        );
-    }
-    let key = |v: &Option<String>, name: &str| match v.as_deref().filter(|v| !v.is_empty()) {
-        Some(v) => Ok(v.to_string()),
-        None => model_err!(
-            InvalidRepoSpec,
-            "kodo.endpoint is set ({endpoint}) but {name} is not: set it in [kodo] or PBATCH_{}",
-            name.replace('.', "_").to_ascii_uppercase()
+    // one endpoint from a section's fields, each falling back to [kodo]'s
+    let endpoint = |section: &str,
+                    endpoint: Option<String>,
+                    ak: Option<String>,
+                    sk: Option<String>,
+                    region: Option<String>|
+     -> Result<pbatch_source::S3Endpoint> {
+        let Some(endpoint) = endpoint else {
+            return model_err!(
+                InvalidRepoSpec,
+                "{section}: no endpoint (set {section}.endpoint or kodo.endpoint)"
+            );
+        };
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return model_err!(
+                InvalidRepoSpec,
+                "{section}.endpoint {endpoint:?} must be an http:// or https:// URL"
+            );
+        }
+        let key = |v: Option<String>, name: &str| match v {
+            Some(v) => Ok(v),
+            None => model_err!(
+                InvalidRepoSpec,
+                "{section}.endpoint is set ({endpoint}) but {name} is not: set it in [{section}] or [kodo]"
+            ),
+        };
+        Ok(pbatch_source::S3Endpoint {
+            access_key: key(ak, &format!("{section}.access_key"))?,
+            secret_key: key(sk, &format!("{section}.secret_key"))?,
+            region: region.unwrap_or_else(|| "us-east-1".to_string()),
+            endpoint,
+        })
+    };
+    let mut stores = match given(&k.endpoint) {
+        None => Stores::new(data_dir),
+        Some(e) => Stores::with_s3(
+            data_dir,
+            endpoint(
+                "kodo",
+                Some(e),
+                given(&k.access_key),
+                given(&k.secret_key),
+                given(&k.region),
+            )?,
         ),
     };
-    Ok(Stores::with_s3(
-        data_dir,
-        pbatch_source::S3Endpoint {
-            endpoint: endpoint.to_string(),
-            access_key: key(&k.access_key, "kodo.access_key")?,
-            secret_key: key(&k.secret_key, "kodo.secret_key")?,
-            region: k.region.clone().unwrap_or_else(|| "us-east-1".to_string()),
-        },
-    ))
+    for (bucket, b) in &k.buckets {
+        if !pbatch_model::names::BUCKET.is_match(bucket) {
+            return model_err!(
+                InvalidRepoSpec,
+                "[kodo.buckets.{bucket:?}]: {bucket:?} is not a bucket name (4-63 letters, digits or '-')"
+            );
+        }
+        let place = if b.local {
+            None
+        } else {
+            let pick = |own: &Option<String>, top: &Option<String>| given(own).or_else(|| given(top));
+            Some(endpoint(
+                &format!("kodo.buckets.{bucket}"),
+                pick(&b.endpoint, &k.endpoint),
+                pick(&b.access_key, &k.access_key),
+                pick(&b.secret_key, &k.secret_key),
+                pick(&b.region, &k.region),
+            )?)
+        };
+        stores = stores.with_bucket(bucket, place);
+    }
+    Ok(stores)
 }
 
 /// Whether a process is alive (Linux: `/proc/<pid>`; elsewhere assumed alive,

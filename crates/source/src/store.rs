@@ -36,11 +36,14 @@ impl std::fmt::Debug for S3Endpoint {
 ///
 /// With no endpoint configured, a bucket is the folder
 /// `<data_dir>/buckets/<bucket>/` (the embedded default); with one, it is
-/// that endpoint's bucket of the same name.
+/// that endpoint's bucket of the same name. A bucket may be placed apart
+/// ([`Stores::with_bucket`]): on its own endpoint, or in a local folder.
 #[derive(Debug, Clone)]
 pub struct Stores {
     data_dir: PathBuf,
     s3: Option<S3Endpoint>,
+    /// bucket -> its own endpoint, or None for a local folder
+    overrides: std::collections::HashMap<String, Option<S3Endpoint>>,
     cache: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<dyn ObjectStore>>>>,
 }
 
@@ -50,7 +53,23 @@ impl Stores {
         Self {
             data_dir: data_dir.into(),
             s3: None,
+            overrides: Default::default(),
             cache: Default::default(),
+        }
+    }
+
+    /// Places `bucket` on its own endpoint, or (None) in a local folder,
+    /// whatever the default is.
+    pub fn with_bucket(mut self, bucket: &str, endpoint: Option<S3Endpoint>) -> Self {
+        self.overrides.insert(bucket.to_string(), endpoint);
+        self
+    }
+
+    /// The endpoint of `bucket`, None when it is a local folder.
+    pub fn endpoint_of(&self, bucket: &str) -> Option<&S3Endpoint> {
+        match self.overrides.get(bucket) {
+            Some(e) => e.as_ref(),
+            None => self.s3.as_ref(),
         }
     }
 
@@ -62,14 +81,14 @@ impl Stores {
         }
     }
 
-    /// The endpoint, when buckets are remote.
+    /// The default endpoint, when buckets are remote.
     pub fn s3(&self) -> Option<&S3Endpoint> {
         self.s3.as_ref()
     }
 
     /// Where a bucket is, for messages.
     pub fn describe(&self, bucket: &str) -> String {
-        match &self.s3 {
+        match self.endpoint_of(bucket) {
             Some(s3) => format!("bucket {bucket:?} at {}", s3.endpoint),
             None => format!("bucket {bucket:?} (folder {})", self.bucket_dir(bucket).display()),
         }
@@ -77,7 +96,7 @@ impl Stores {
 
     /// The local folder of a bucket, on the embedded default only.
     pub fn local_dir(&self, bucket: &str) -> Option<PathBuf> {
-        self.s3.is_none().then(|| self.bucket_dir(bucket))
+        self.endpoint_of(bucket).is_none().then(|| self.bucket_dir(bucket))
     }
 
     fn remote(&self, s3: &S3Endpoint, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
@@ -132,7 +151,7 @@ impl Stores {
     /// The store of an existing bucket (E18619 when it does not exist; on
     /// an endpoint that shows when it is first listed).
     pub fn bucket(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-        if let Some(s3) = &self.s3 {
+        if let Some(s3) = self.endpoint_of(bucket) {
             return self.remote(s3, bucket);
         }
         let dir = self.bucket_dir(bucket);
@@ -151,7 +170,7 @@ impl Stores {
 
     /// The store of a bucket an export writes to, created when missing.
     pub fn bucket_for_write(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-        if let Some(s3) = &self.s3 {
+        if let Some(s3) = self.endpoint_of(bucket) {
             return self.remote(s3, bucket);
         }
         let dir = self.bucket_dir(bucket);
