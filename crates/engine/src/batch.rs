@@ -644,7 +644,7 @@ impl Engine {
                     store: pbatch_source::hdfs_store(&nn.namenode)?,
                     label: format!("hdfs NameNode {}", nn.label()),
                 };
-                (path.to_string(), target, field)
+                (pbatch_source::percent_decode(path), target, field)
             }
             _ => {
                 return model_err!(Internal, "export {name}: {} exports write no files", export.kind());

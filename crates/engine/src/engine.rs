@@ -179,6 +179,11 @@ fn stores_for(config: &Config, data_dir: &Path) -> Result<Stores> {
         }
         let key = |v: Option<String>, name: &str| match v {
             Some(v) => Ok(v),
+            None if section == "kodo" => model_err!(
+                InvalidRepoSpec,
+                "kodo.endpoint is set ({endpoint}) but {name} is not: set it in [kodo] or PBATCH_{}",
+                name.replace('.', "_").to_ascii_uppercase()
+            ),
             None => model_err!(
                 InvalidRepoSpec,
                 "{section}.endpoint is set ({endpoint}) but {name} is not: set it in [{section}] or [kodo]"
@@ -212,6 +217,12 @@ fn stores_for(config: &Config, data_dir: &Path) -> Result<Stores> {
             );
         }
         let place = if b.local {
+            if b.endpoint.is_some() {
+                return model_err!(
+                    InvalidRepoSpec,
+                    "kodo.buckets.{bucket}: local = true and an endpoint are both set; keep one"
+                );
+            }
             None
         } else {
             let pick = |own: &Option<String>, top: &Option<String>| given(own).or_else(|| given(top));

@@ -273,6 +273,30 @@ pub fn log_file_hour(domain: &str, name: &str) -> Option<DateTime<FixedOffset>> 
     cdn_zone().from_local_datetime(&naive).single()
 }
 
+/// Whether the hour file starting at `hour` holds times of `[start, end)`.
+fn overlaps(hour: DateTime<FixedOffset>, start: DateTime<FixedOffset>, end: DateTime<FixedOffset>) -> bool {
+    hour + chrono::Duration::hours(1) > start && hour < end
+}
+
+/// A domain is a host name: it names a folder, so nothing else may pass.
+pub fn check_domain(field: &str, domain: &str) -> Result<()> {
+    let ok = !domain.is_empty()
+        && domain.len() <= 253
+        && !domain.starts_with('.')
+        && !domain.contains("..")
+        && domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidRepoSpec,
+            format!("{field} {domain:?} is not a domain name (letters, digits, '.' and '-')"),
+        ))
+    }
+}
+
 /// One log file the log-list API names.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct LogFile {
@@ -422,7 +446,10 @@ impl FusionClient {
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let tmp = dest.with_extension("gz.part");
+        // a name of its own: two batches may fetch the same hour at once
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dest.with_extension(format!("gz.{}-{seq}.part", std::process::id()));
         std::fs::write(&tmp, &bytes).map_err(io)?;
         std::fs::rename(&tmp, dest).map_err(io)
     }
@@ -448,7 +475,7 @@ pub async fn sync_logs(
                 tracing::debug!(name = f.name, "skipping a listed file not named as an hourly log part");
                 continue;
             };
-            if hour < start || hour >= end {
+            if !overlaps(hour, start, end) {
                 continue;
             }
             let Some(base) = f.name.rsplit('/').next() else {
@@ -482,6 +509,7 @@ pub async fn fusion_table(
     end: DateTime<FixedOffset>,
     omit_invalid: bool,
 ) -> Result<RowTable> {
+    check_domain("spec.domains[0]", domain)?;
     let dir = root.join(domain);
     if let Some(client) = client {
         sync_logs(client, &dir, domain, start, end).await?;
@@ -500,7 +528,7 @@ pub async fn fusion_table(
     };
     let files: Vec<_> = listed
         .into_iter()
-        .filter(|f| log_file_hour(domain, &f.key).is_some_and(|h| h >= start && h < end))
+        .filter(|f| log_file_hour(domain, &f.key).is_some_and(|h| overlaps(h, start, end)))
         .collect();
     if files.is_empty() {
         let cdn = cdn_zone();
@@ -624,6 +652,32 @@ mod tests {
             .map(|f| (f.name().clone(), f.data_type().clone()))
             .collect();
         assert_eq!(got, want.map(|(n, t)| (n.to_string(), t)).to_vec());
+    }
+
+    #[test]
+    fn hours_overlap_ranges_in_any_zone_and_domains_are_host_names() {
+        let ist = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap();
+        // 05:00 +05:30 is 07:30 Beijing: the 07 hour file holds part of the range
+        let (start, end) = (t("2017-06-01T05:00:00+05:30"), t("2017-06-01T06:00:00+05:30"));
+        assert_eq!(start.offset(), &ist);
+        assert!(overlaps(t("2017-06-01T07:00:00+08:00"), start, end));
+        assert!(overlaps(t("2017-06-01T08:00:00+08:00"), start, end));
+        assert!(!overlaps(
+            t("2017-06-01T08:30:00+08:00") + chrono::Duration::minutes(30),
+            start,
+            end
+        ));
+        assert!(!overlaps(t("2017-06-01T06:00:00+08:00"), start, end));
+        check_domain("d", "cdn.example-1.com").unwrap();
+        for bad in ["", "../x", "/abs", "a/b", "a..b", ".a"] {
+            assert!(
+                check_domain("spec.domains[0]", bad)
+                    .unwrap_err()
+                    .message()
+                    .contains("spec.domains[0]")
+            );
+        }
     }
 
     #[test]

@@ -60,7 +60,9 @@ impl HdfsPath {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// Percent-decodes a URL path (as [`HdfsPath::parse`] does), for export
+/// paths split before they are parsed.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

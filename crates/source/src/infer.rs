@@ -49,6 +49,15 @@ impl Inferred {
         }
     }
 
+    /// Merges into the `i`-th field (csv: fields are positional; the first
+    /// file's names stay).
+    fn see_at(&mut self, i: usize, name: &str, t: Option<ValType>) {
+        match self.fields.get_mut(i) {
+            Some((_, old)) => *old = widen(old.take(), t),
+            None => self.fields.push((name.to_string(), t)),
+        }
+    }
+
     /// The fields as schema entries (never-seen types are strings).
     pub(crate) fn entries(&self) -> Vec<SchemaEntry> {
         self.fields
@@ -180,9 +189,13 @@ pub(crate) fn sample_csv(
                 continue;
             }
         };
-        let record = &data[pos..pos + len];
+        let mut record = &data[pos..pos + len];
         pos += len;
-        if record.iter().all(u8::is_ascii_whitespace) {
+        if pos == len {
+            // the reader skips a byte order mark too
+            record = record.strip_prefix(b"\xef\xbb\xbf").unwrap_or(record);
+        }
+        if record.iter().all(|b| *b == b'\r' || *b == b'\n') {
             continue;
         }
         let fields = csv_fields(record, delimiter);
@@ -194,14 +207,14 @@ pub(crate) fn sample_csv(
         while names.len() < fields.len() {
             names.push(format!("column_{}", names.len() + 1));
         }
-        for (name, v) in names.iter().zip(&fields) {
-            acc.see(name, csv_type(v));
+        for (i, (name, v)) in names.iter().zip(&fields).enumerate() {
+            acc.see_at(i, name, csv_type(v));
         }
         seen += 1;
     }
     // a header names fields even when no row follows
-    for n in names.unwrap_or_default() {
-        acc.see(&n, None);
+    for (i, n) in names.unwrap_or_default().iter().enumerate() {
+        acc.see_at(i, n, None);
     }
     Ok(())
 }
@@ -282,6 +295,13 @@ mod tests {
             ("name", String),
         ];
         assert_eq!(got, want.map(|(k, t)| (k.to_string(), t)).to_vec());
+        // a second file with other header names merges by position; a BOM is not a name
+        sample_csv(&mut "\u{feff}key,points\n7,1.0\n".as_bytes(), b',', true, 100, &mut acc).unwrap();
+        let got: Vec<_> = acc.entries().into_iter().map(|e| (e.key, e.valtype)).collect();
+        assert_eq!(got[..2], [("id".to_string(), Long), ("score".to_string(), Float)]);
+        let mut acc = Inferred::default();
+        sample_csv(&mut "\u{feff}a,b\n1,2\n".as_bytes(), b',', true, 100, &mut acc).unwrap();
+        assert_eq!(acc.entries()[0].key, "a");
         let mut acc = Inferred::default();
         sample_csv(&mut "1;x\n2;y;3\n".as_bytes(), b';', false, 100, &mut acc).unwrap();
         let got: Vec<_> = acc.entries().into_iter().map(|e| e.key).collect();

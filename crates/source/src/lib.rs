@@ -31,10 +31,10 @@ mod table;
 
 pub use decompress::Codec;
 pub use fusion::{
-    FUSION_FIELDS, FusionClient, LogFile, LogLine, cdn_zone, fusion_entries, fusion_schema, fusion_table,
+    FUSION_FIELDS, FusionClient, LogFile, LogLine, cdn_zone, check_domain, fusion_entries, fusion_schema, fusion_table,
     log_file_hour, parse_line, qbox_authorization, sync_logs,
 };
-pub use hdfs::{HdfsPath, hdfs_store};
+pub use hdfs::{HdfsPath, hdfs_store, percent_decode};
 pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
@@ -67,7 +67,7 @@ pub fn store_error(what: &str, e: object_store::Error) -> Error {
     .any(|k| text.contains(k))
     {
         " (the endpoint refused the credentials: check kodo.access_key and kodo.secret_key)"
-    } else if what.contains("hdfs") {
+    } else if what.contains("hdfs NameNode") {
         " (check the hdfs:// NameNode address and that it is up)"
     } else if text.contains("error sending request") || text.contains("Connection refused") || text.contains("connect")
     {

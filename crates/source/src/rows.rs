@@ -259,7 +259,8 @@ impl Fast {
 
     fn full(&self, batch_size: usize) -> bool {
         match self {
-            Fast::Json(d) => d.len() >= batch_size,
+            // len() counts a record that is only half decoded
+            Fast::Json(d) => d.len() >= batch_size && !d.has_partial_record(),
             Fast::Csv(d) => d.capacity() == 0,
         }
     }
@@ -471,7 +472,7 @@ impl<'a> Reader<'a> {
             let rest = &self.data[pos..];
             let found = match self.spec.format {
                 RowFormat::Csv { delimiter, .. } => csv_record_len(rest, delimiter, self.eof),
-                _ => memchr::memchr(b'\n', rest).map(|i| i + 1),
+                _ => json_record_len(rest, self.eof),
             };
             match found {
                 Some(n) => return Ok(Some(n)),
@@ -495,12 +496,18 @@ impl<'a> Reader<'a> {
             };
             let record = self.data[pos..pos + len].to_vec();
             pos += len;
-            let first = number;
+            let lead = record.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let first = number + memchr::memchr_iter(b'\n', &record[..lead]).count() as u64;
             number += memchr::memchr_iter(b'\n', &record).count() as u64;
-            if std::mem::take(&mut self.header_pending) {
+            // what the fast path skips too: blank json, line ends left by a csv CR
+            let blank = match self.spec.format {
+                RowFormat::Csv { .. } => record.iter().all(|b| *b == b'\r' || *b == b'\n'),
+                _ => lead == record.len(),
+            };
+            if blank {
                 continue;
             }
-            if record.iter().all(|b| b.is_ascii_whitespace()) {
+            if std::mem::take(&mut self.header_pending) {
                 continue;
             }
             records += 1;
@@ -666,8 +673,9 @@ fn kind_of(v: &Value) -> &'static str {
 pub(crate) fn csv_record_len(data: &[u8], delimiter: u8, eof: bool) -> Option<usize> {
     use csv_core::ReadRecordResult as R;
     let mut rdr = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
-    let mut out = vec![0u8; data.len() + 1];
-    let mut ends = vec![0usize; 1024];
+    // only the record's length matters: full output buffers are just reused
+    let mut out = [0u8; 4096];
+    let mut ends = [0usize; 64];
     let mut pos = 0;
     loop {
         let input = &data[pos..];
@@ -675,16 +683,44 @@ pub(crate) fn csv_record_len(data: &[u8], delimiter: u8, eof: bool) -> Option<us
         pos += nin;
         match res {
             R::Record => return Some(pos),
-            R::OutputEndsFull => {
-                let n = ends.len() * 2;
-                ends.resize(n, 0);
-            }
-            R::OutputFull => out.resize(out.len() * 2, 0),
+            R::OutputEndsFull | R::OutputFull => {}
             R::InputEmpty if !eof => return None,
             R::InputEmpty if input.is_empty() => return (pos > 0).then_some(pos),
             R::InputEmpty => {}
             R::End => return (pos > 0).then_some(pos),
         }
+    }
+}
+
+/// The length of the JSON value at the start of `data` with its leading
+/// whitespace and the rest of its line when that is blank; None when it is
+/// incomplete and more may come. Text that is not JSON ends at its line's end.
+fn json_record_len(data: &[u8], eof: bool) -> Option<usize> {
+    let lead = data.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let to_line_end = |from: usize| match memchr::memchr(b'\n', &data[from..]) {
+        Some(i) => Some(from + i + 1),
+        None if eof => Some(data.len()),
+        None => None,
+    };
+    if lead == data.len() {
+        return (eof && !data.is_empty()).then_some(data.len());
+    }
+    let mut values = serde_json::Deserializer::from_slice(&data[lead..]).into_iter::<serde::de::IgnoredAny>();
+    match values.next() {
+        Some(Ok(_)) => {
+            let end = lead + values.byte_offset();
+            let tail = data[end..]
+                .iter()
+                .take_while(|b| **b == b' ' || **b == b'\t' || **b == b'\r')
+                .count();
+            match data.get(end + tail) {
+                Some(b'\n') => Some(end + tail + 1),
+                None if !eof => None,
+                _ => Some(end),
+            }
+        }
+        Some(Err(e)) if e.is_eof() && !eof => None,
+        _ => to_line_end(lead),
     }
 }
 
@@ -749,11 +785,38 @@ mod tests {
         }
     }
 
-    /// Rows as `id|name|score` strings, plus the stats.
+    /// Hands out at most `n` bytes per read, as a network stream may.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Rows as `id|name|score` strings, plus the stats; the same answer
+    /// whether the input comes whole or a few bytes per read.
     fn read(text: &str, spec: &RowSpec) -> (Result<Vec<String>>, ReadStats) {
+        let whole = read_in(text, spec, usize::MAX);
+        for n in [3, 7, 64] {
+            let (r, stats) = read_in(text, spec, n);
+            assert_eq!(
+                r.as_ref().map_err(|e| e.to_string()),
+                whole.0.as_ref().map_err(|e| e.to_string()),
+                "{n} bytes per read"
+            );
+            assert_eq!(stats.samples(), whole.1.samples(), "{n} bytes per read");
+        }
+        whole
+    }
+
+    fn read_in(text: &str, spec: &RowSpec, chunk: usize) -> (Result<Vec<String>>, ReadStats) {
         let stats = ReadStats::default();
         let mut rows = Vec::new();
-        let r = read_rows("f.json", &mut text.as_bytes(), spec, &stats, &mut |b| {
+        let r = read_rows("f.json", &mut Trickle(text.as_bytes(), chunk), spec, &stats, &mut |b| {
             for i in 0..b.num_rows() {
                 let cells: Vec<String> = b
                     .columns()
@@ -793,6 +856,25 @@ mod tests {
             assert!(s[1].starts_with("f.json line 5: not valid JSON"), "{s:?}");
             assert_eq!(s[2], "f.json line 6: required field \"id\" is missing");
             assert_eq!(s[3], "f.json line 7: not a JSON object but an array");
+        }
+    }
+
+    #[test]
+    fn pretty_printed_objects_and_crlf_csv_keep_their_line_numbers() {
+        let text = "{\n  \"id\": 1\n}\n{\n  \"id\": \"x\"\n}\n\n{\"id\":3,\n \"name\":\"c\"}\n";
+        for batch in [1, 2, 100] {
+            let (rows, stats) = read(text, &spec(RowFormat::Json, &[], true, batch));
+            assert_eq!(rows.unwrap(), ["1||", "3|c|"], "batch {batch}");
+            assert_eq!(stats.samples(), ["f.json line 4: field \"id\": \"x\" is not a long"]);
+        }
+        let csv = RowFormat::Csv {
+            delimiter: b',',
+            header: false,
+        };
+        for batch in [1, 100] {
+            let (rows, stats) = read("1,a\r\nx,b\r\n3,c\r\n", &spec(csv, &[], true, batch));
+            assert_eq!(rows.unwrap(), ["1|a|", "3|c|"]);
+            assert_eq!(stats.samples(), ["f.json line 2: field \"id\": \"x\" is not a long"]);
         }
     }
 

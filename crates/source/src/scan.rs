@@ -248,22 +248,37 @@ impl ExecutionPlan for RowScanExec {
             self.limit,
         );
         let rt = handle.clone();
+        let place_for_panic = place.clone();
         handle.spawn_blocking(move || {
-            let mut sent = 0usize;
-            for f in files {
-                let name = format!("{place} key {:?}", f.key);
-                let mut emit = |b: RecordBatch| {
-                    sent += b.num_rows();
-                    output_rows.add(b.num_rows());
-                    tx.blocking_send(Ok(b)).is_ok() && limit.is_none_or(|l| sent < l)
-                };
-                if let Err(e) = read_file(&rt, store.as_ref(), &f, &name, &spec, &stats, &mut emit) {
-                    let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
-                    return;
+            let panic_tx = tx.clone();
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut sent = 0usize;
+                for f in files {
+                    let name = format!("{place} key {:?}", f.key);
+                    let mut emit = |b: RecordBatch| {
+                        sent += b.num_rows();
+                        output_rows.add(b.num_rows());
+                        tx.blocking_send(Ok(b)).is_ok() && limit.is_none_or(|l| sent < l)
+                    };
+                    if let Err(e) = read_file(&rt, store.as_ref(), &f, &name, &spec, &stats, &mut emit) {
+                        let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                        return;
+                    }
+                    if tx.is_closed() || limit.is_some_and(|l| sent >= l) {
+                        return;
+                    }
                 }
-                if tx.is_closed() || limit.is_some_and(|l| sent >= l) {
-                    return;
-                }
+            }));
+            // a reader that panicked must fail the query, not end it early
+            if let Err(p) = read {
+                let why = p
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| p.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                let _ = panic_tx.blocking_send(Err(DataFusionError::Execution(format!(
+                    "reading files of {place_for_panic} failed: {why}"
+                ))));
             }
         });
         let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
@@ -294,9 +309,13 @@ pub(crate) fn open_file(
     f: &SourceFile,
     name: &str,
 ) -> pbatch_model::Result<Box<dyn Read + Send>> {
-    let got = rt
-        .block_on(store.get(&f.meta.location))
-        .map_err(|e| store_error(name, e))?;
+    let got = rt.block_on(store.get(&f.meta.location)).map_err(|e| match e {
+        object_store::Error::NotFound { .. } => Error::new(
+            ErrorCode::StatFileFailed,
+            format!("{name} was listed but is gone (deleted while the batch ran?)"),
+        ),
+        e => store_error(name, e),
+    })?;
     let mut raw: Box<dyn Read + Send> = match got.payload {
         GetResultPayload::File(file, _) => Box::new(file),
         GetResultPayload::Stream(s) => Box::new(StreamReader {
@@ -309,7 +328,33 @@ pub(crate) fn open_file(
     let head = read_head(&mut raw, 16).map_err(io)?;
     let codec = Codec::detect(&f.key, &head);
     tracing::debug!(file = name, codec = codec.name(), "reading");
-    codec.open(head, raw).map_err(io)
+    let input = codec.open(head, raw).map_err(io)?;
+    Ok(match codec {
+        Codec::None => input,
+        codec => Box::new(CodecErrors { inner: input, codec }),
+    })
+}
+
+/// Names the codec in a decompression error, with what pbatch reads.
+struct CodecErrors {
+    inner: Box<dyn Read + Send>,
+    codec: Codec,
+}
+
+impl Read for CodecErrors {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let hint = match self.codec {
+                Codec::Snappy => " (pbatch reads the snappy framing format; Hadoop's block snappy is not read)",
+                Codec::Lz4 => " (pbatch reads the LZ4 frame format; Hadoop's block lz4 is not read)",
+                _ => "",
+            };
+            std::io::Error::new(
+                e.kind(),
+                format!("{} data does not decompress: {e}{hint}", self.codec.name()),
+            )
+        })
+    }
 }
 
 /// A blocking reader of an object store's byte stream.

@@ -120,7 +120,8 @@ fn agrees(declared: &ValType, found: &ValType) -> bool {
 /// `noVerifySchema=false`: the declared fields must agree with what a sample
 /// of the data holds (a long field of float data, a date field of strings
 /// that are not RFC 3339, ...): `E18110` naming the field and both types.
-/// Fields the sample lacks, or holds only nulls in, agree.
+/// Fields the sample lacks, or holds only nulls in, agree. csv fields are
+/// compared by position (as they are read), json fields by name.
 pub async fn verify_schema(
     state: &SessionState,
     store: &Arc<dyn ObjectStore>,
@@ -134,8 +135,14 @@ pub async fn verify_schema(
         return Ok(());
     }
     let found = infer_entries(state, store, place, files, opts, sample).await?;
-    for d in declared {
-        if let Some(f) = found.iter().find(|f| f.key == d.key)
+    for (i, d) in declared.iter().enumerate() {
+        // csv fields are read by position, json fields by name
+        let f = if opts.file_type == FileType::Csv {
+            found.get(i)
+        } else {
+            found.iter().find(|f| f.key == d.key)
+        };
+        if let Some(f) = f
             && !agrees(&d.valtype, &f.valtype)
         {
             return Err(Error::new(
