@@ -879,6 +879,38 @@ mod tests {
     }
 
     #[test]
+    fn line_numbers_hold_past_buffer_compactions() {
+        // ~15 MiB: the read buffer is drained and refilled many times
+        let mut text = String::new();
+        for i in 1..=400_000u64 {
+            if i == 123_457 || i == 399_999 {
+                text.push_str("{\"id\":\"bad\",\"name\":\"padding-padding\"}\n");
+            } else {
+                text.push_str(&format!("{{\"id\":{i},\"name\":\"padding-padding\"}}\n"));
+            }
+        }
+        assert!(text.len() > 8 * CHUNK);
+        let stats = ReadStats::default();
+        let (mut rows, mut sum) = (0usize, 0i64);
+        read_rows("big.json", &mut text.as_bytes(), &spec(RowFormat::Json, &[], true, 8192), &stats, &mut |b| {
+            rows += b.num_rows();
+            let ids = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+            sum += ids.iter().flatten().sum::<i64>();
+            true
+        })
+        .unwrap();
+        assert_eq!(rows, 399_998);
+        assert_eq!(sum, 400_000 * 400_001 / 2 - 123_457 - 399_999);
+        assert_eq!(
+            stats.samples(),
+            [
+                "big.json line 123457: field \"id\": \"bad\" is not a long",
+                "big.json line 399999: field \"id\": \"bad\" is not a long"
+            ]
+        );
+    }
+
+    #[test]
     fn without_omit_invalid_the_first_bad_record_fails_the_read() {
         let (rows, _) = read(JSON, &spec(RowFormat::Json, &[], false, 100));
         let e = rows.unwrap_err();
