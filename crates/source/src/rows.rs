@@ -892,12 +892,18 @@ mod tests {
         assert!(text.len() > 8 * CHUNK);
         let stats = ReadStats::default();
         let (mut rows, mut sum) = (0usize, 0i64);
-        read_rows("big.json", &mut text.as_bytes(), &spec(RowFormat::Json, &[], true, 8192), &stats, &mut |b| {
-            rows += b.num_rows();
-            let ids = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
-            sum += ids.iter().flatten().sum::<i64>();
-            true
-        })
+        read_rows(
+            "big.json",
+            &mut text.as_bytes(),
+            &spec(RowFormat::Json, &[], true, 8192),
+            &stats,
+            &mut |b| {
+                rows += b.num_rows();
+                let ids = b.column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+                sum += ids.iter().flatten().sum::<i64>();
+                true
+            },
+        )
         .unwrap();
         assert_eq!(rows, 399_998);
         assert_eq!(sum, 400_000 * 400_001 / 2 - 123_457 - 399_999);
