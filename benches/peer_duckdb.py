@@ -18,17 +18,13 @@ import sys
 import tempfile
 import time
 
+from bench_util import DUCK_COLUMNS, max_rss_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUERY = """SELECT CAST(date_trunc('day', ts) AS DATE) AS day, domain, status,
   COUNT(*) AS requests, SUM(bytes) AS bytes FROM logs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
 
 
-def max_rss_kib(cmd, env):
-    """Runs cmd under GNU time and returns its peak RSS (a child forked from
-    this Python process would report this process's RSS instead)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    return int(out.stderr.strip().splitlines()[-1])
 
 
 def main():
@@ -56,9 +52,7 @@ def main():
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     glob = os.path.join(data, "buckets/cdn-logs/logs/*/*.json.gz")
-    cols = ("{'ts':'TIMESTAMPTZ','domain':'VARCHAR','client_ip':'VARCHAR','method':'VARCHAR','url_path':'VARCHAR',"
-            "'status':'BIGINT','bytes':'BIGINT','duration_ms':'BIGINT','referer':'VARCHAR','user_agent':'VARCHAR',"
-            "'cache':'VARCHAR','region':'VARCHAR'}")
+    cols = DUCK_COLUMNS
     out = os.path.join(data, "duck.parquet")
     dtimes = []
     for _ in range(a.runs):

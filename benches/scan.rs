@@ -7,49 +7,17 @@
 //! DuckDB writes). `PBATCH_BENCH_ROWS` overrides the size.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec};
+#[path = "shared/mod.rs"]
+mod shared;
+
+use shared::{datasource, job};
 use std::time::Duration;
 
-const FIELDS: &str = r#"[{"key":"ts","valtype":"date"},{"key":"domain","valtype":"string"},
-    {"key":"client_ip","valtype":"string"},{"key":"method","valtype":"string"},{"key":"url_path","valtype":"string"},
-    {"key":"status","valtype":"long"},{"key":"bytes","valtype":"long"},{"key":"duration_ms","valtype":"long"},
-    {"key":"referer","valtype":"string"},{"key":"user_agent","valtype":"string"},{"key":"cache","valtype":"string"},
-    {"key":"region","valtype":"string"}]"#;
 const QUERY: &str = "SELECT status, COUNT(*) AS n, SUM(bytes) AS bytes, MAX(duration_ms) AS slowest, \
     COUNT(DISTINCT domain) AS domains FROM t WHERE ts IS NOT NULL GROUP BY status ORDER BY status";
 
-fn datasource(engine: &pbatch::Engine, name: &str, bucket: &str, prefix: &str, ftype: &str) {
-    let ds = format!(
-        r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"{bucket}","keyPrefixes":["{prefix}"],"fileType":"{ftype}",
-            "delimiter":",","containsHeader":true}},"schema":{FIELDS},"noVerifySchema":true}}"#
-    );
-    engine
-        .create_datasource(name, &DatasourceSpec::from_json(ds.as_bytes()).expect("ds"))
-        .expect("create ds");
-}
-
-fn job(engine: &pbatch::Engine, name: &str, src: &str, sql: &str, export: &str) {
-    let job = format!(
-        r#"{{"srcs":[{{"name":"{src}","type":"datasource","tableName":"t"}}],"computation":{{"type":"sql","code":"{sql}"}},
-            "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
-    );
-    engine
-        .create_job(name, &JobSpec::from_json(job.as_bytes()).expect("job"))
-        .expect("create job");
-    engine
-        .create_export(
-            name,
-            "out",
-            &ExportSpec::from_json(export.as_bytes(), None).expect("export"),
-        )
-        .expect("create export");
-}
-
 fn bench(c: &mut Criterion) {
-    let rows: u64 = std::env::var("PBATCH_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let rows = shared::rows();
     let data = tempfile::tempdir().expect("temp dir");
     pbatch::example::generate_cdn_logs(data.path(), rows, 8).expect("generating logs");
     let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");

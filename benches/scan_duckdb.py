@@ -25,13 +25,11 @@ import sys
 import tempfile
 import time
 
+from bench_util import DUCK_COLUMNS, FIELDS, max_rss_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUERY = ("SELECT status, COUNT(*) AS n, SUM(bytes) AS bytes, MAX(duration_ms) AS slowest, "
          "COUNT(DISTINCT domain) AS domains FROM t WHERE ts IS NOT NULL GROUP BY status ORDER BY status")
-FIELDS = [("ts", "date", "TIMESTAMPTZ"), ("domain", "string", "VARCHAR"), ("client_ip", "string", "VARCHAR"),
-          ("method", "string", "VARCHAR"), ("url_path", "string", "VARCHAR"), ("status", "long", "BIGINT"),
-          ("bytes", "long", "BIGINT"), ("duration_ms", "long", "BIGINT"), ("referer", "string", "VARCHAR"),
-          ("user_agent", "string", "VARCHAR"), ("cache", "string", "VARCHAR"), ("region", "string", "VARCHAR")]
 
 
 def spec_dir(root, fmt, bucket):
@@ -54,12 +52,6 @@ def spec_dir(root, fmt, bucket):
     return d
 
 
-def max_rss_kib(cmd, env):
-    """Runs cmd under GNU time and returns its peak RSS (a child forked from
-    this big Python process would report this process's RSS instead)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    return int(out.stderr.strip().splitlines()[-1])
 
 
 def main():
@@ -75,7 +67,7 @@ def main():
     subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True,
                    stdout=subprocess.DEVNULL)
     sources = sorted(globmod.glob(os.path.join(data, "buckets/cdn-logs/logs/*/*.json.gz")))
-    cols = "{" + ",".join(f"'{k}':'{t}'" for k, _, t in FIELDS) + "}"
+    cols = DUCK_COLUMNS
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     # the same rows as json.gz, csv and parquet, one file per source file

@@ -25,11 +25,9 @@ import sys
 import tempfile
 import time
 
+from bench_util import DUCK_COLUMNS, FIELDS, max_rss_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIELDS = [("ts", "date", "TIMESTAMPTZ"), ("domain", "string", "VARCHAR"), ("client_ip", "string", "VARCHAR"),
-          ("method", "string", "VARCHAR"), ("url_path", "string", "VARCHAR"), ("status", "long", "BIGINT"),
-          ("bytes", "long", "BIGINT"), ("duration_ms", "long", "BIGINT"), ("referer", "string", "VARCHAR"),
-          ("user_agent", "string", "VARCHAR"), ("cache", "string", "VARCHAR"), ("region", "string", "VARCHAR")]
 CASES = [  # name, pbatch export spec, DuckDB COPY options, DuckDB reader of the output
     ("parquet-snappy", {"format": "parquet", "compression": "snappy"}, "(FORMAT parquet, COMPRESSION snappy)",
      "read_parquet('{p}')", ".parquet"),
@@ -38,12 +36,6 @@ CASES = [  # name, pbatch export spec, DuckDB COPY options, DuckDB reader of the
 ]
 
 
-def max_rss_kib(cmd, env):
-    """Runs cmd under GNU time and returns its peak RSS (a child forked from
-    this big Python process would report this process's RSS instead)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
-    return int(out.stderr.strip().splitlines()[-1])
 
 
 def spec_dir(root, name, export):
@@ -74,7 +66,7 @@ def main():
     data = tempfile.mkdtemp(prefix="pbatch-write-")
     subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True,
                    stdout=subprocess.DEVNULL)
-    cols = "{" + ",".join(f"'{k}':'{t}'" for k, _, t in FIELDS) + "}"
+    cols = DUCK_COLUMNS
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     os.makedirs(os.path.join(data, "buckets/write-in/f"), exist_ok=True)

@@ -3,6 +3,7 @@
 //! verified with its own HMAC code) and serves the hourly `.gz` parts its
 //! answers link to.
 
+use crate::servers::{Reply, reply};
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use http_body_util::BodyExt;
@@ -72,36 +73,18 @@ fn expected_auth(sk: &str, path: &str) -> String {
 
 impl FakeCdn {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen: Arc<Mutex<Seen>> = Default::default();
         let files = Arc::new(parts());
-        let (seen2, base) = (Arc::clone(&seen), url.clone());
-        runtime.spawn(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            let mut conns = tokio::task::JoinSet::new();
-            while let Ok((sock, _)) = listener.accept().await {
-                let (seen, files, base) = (Arc::clone(&seen2), Arc::clone(&files), base.clone());
-                conns.spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (seen, files, base) = (Arc::clone(&seen), Arc::clone(&files), base.clone());
-                        async move { Ok::<_, std::convert::Infallible>(answer(req, &seen, &files, &base).await) }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                        .await;
-                });
-                while conns.try_join_next().is_some() {}
+        let base: Arc<Mutex<String>> = Default::default();
+        let (seen2, base2) = (Arc::clone(&seen), Arc::clone(&base));
+        let (url, runtime) = crate::servers::serve(move |req| {
+            let (seen, files, base) = (Arc::clone(&seen2), Arc::clone(&files), Arc::clone(&base2));
+            async move {
+                let base = base.lock().expect("lock").clone();
+                answer(req, &seen, &files, &base).await
             }
         });
+        *base.lock().expect("lock") = url.clone();
         Self {
             url,
             seen,
@@ -110,18 +93,12 @@ impl FakeCdn {
     }
 }
 
-fn reply(status: u16, body: Vec<u8>) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
-    let mut r = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(body)));
-    *r.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
-    r
-}
-
 async fn answer(
     req: hyper::Request<hyper::body::Incoming>,
     seen: &Mutex<Seen>,
     files: &BTreeMap<String, Vec<u8>>,
     base: &str,
-) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+) -> Reply {
     let path = req.uri().path().to_string();
     if let Some(name) = path.strip_prefix("/dl/") {
         return match files.get(name) {
@@ -129,11 +106,11 @@ async fn answer(
                 seen.lock().expect("lock").downloaded.push(name.to_string());
                 reply(200, bytes.clone())
             }
-            None => reply(404, b"no such file".to_vec()),
+            None => reply(404, "no such file"),
         };
     }
     if path != "/v2/tune/log/list" || req.method() != hyper::Method::POST {
-        return reply(404, b"{\"error\":\"no such route\"}".to_vec());
+        return reply(404, "{\"error\":\"no such route\"}");
     }
     let auth = req
         .headers()
@@ -154,10 +131,10 @@ async fn answer(
         .unwrap_or_default();
     if auth != expected_auth("sk", "/v2/tune/log/list") || !json_body {
         seen.lock().expect("lock").refused += 1;
-        return reply(401, b"{\"error\":\"bad token\"}".to_vec());
+        return reply(401, "{\"error\":\"bad token\"}");
     }
     let Ok(q) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return reply(400, b"{\"error\":\"bad json\"}".to_vec());
+        return reply(400, "{\"error\":\"bad json\"}");
     };
     let day = q["day"].as_str().unwrap_or("").to_string();
     assert_eq!(q["domains"], DOMAIN, "domains is one ;-joined string");
@@ -168,7 +145,7 @@ async fn answer(
         .map(|(n, b)| serde_json::json!({"name": n, "size": b.len(), "mtime": 1764000000, "url": format!("{base}/dl/{n}")}))
         .collect();
     let answer = serde_json::json!({"code": 200, "error": "", "data": {DOMAIN: listed}});
-    reply(200, answer.to_string().into_bytes())
+    reply(200, answer.to_string())
 }
 
 fn engine_for(data: &std::path::Path, endpoint: &str, sk: &str) -> pbatch::Engine {

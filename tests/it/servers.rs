@@ -42,66 +42,86 @@ impl Drop for Receiver {
     }
 }
 
+/// An HTTP answer body.
+pub type Reply = hyper::Response<http_body_util::Full<hyper::body::Bytes>>;
+
+/// A reply of `status` with `body`.
+pub fn reply(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+    let mut r = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(body.into())));
+    *r.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
+    r
+}
+
+/// Serves `answer` over HTTP/1 and 2 on `127.0.0.1:<free port>` from a
+/// runtime of its own (shut it down to stop); returns the base URL.
+pub fn serve<F, Fut>(answer: F) -> (String, tokio::runtime::Runtime)
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Reply> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    runtime.spawn(async move {
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+            return;
+        };
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            let answer = answer.clone();
+            conns.spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let answer = answer.clone();
+                    async move { Ok::<_, std::convert::Infallible>(answer(req).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
+                    .await;
+            });
+            while conns.try_join_next().is_some() {}
+        }
+    });
+    (url, runtime)
+}
+
 impl Receiver {
     /// Answers `fail_first` requests with `fail_status`, then 200.
     pub fn start(fail_first: usize, fail_status: u16) -> Self {
         use http_body_util::BodyExt;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let got: Arc<Mutex<Vec<Got>>> = Default::default();
         let seen = Arc::clone(&got);
-        runtime.spawn(async move {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            let mut conns = tokio::task::JoinSet::new();
-            while let Ok((sock, _)) = listener.accept().await {
-                let seen = Arc::clone(&seen);
-                conns.spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let seen = Arc::clone(&seen);
-                        async move {
-                            let path = req.uri().to_string();
-                            let content_type = req
-                                .headers()
-                                .get("content-type")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_string();
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
-                            let n = {
-                                let mut g = seen.lock().expect("lock");
-                                g.push(Got {
-                                    path,
-                                    content_type,
-                                    body: String::from_utf8_lossy(&body).to_string(),
-                                });
-                                g.len()
-                            };
-                            let status = if n <= fail_first { fail_status } else { 200 };
-                            let mut resp = hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(
-                                format!("answer {n}: status {status}"),
-                            )));
-                            *resp.status_mut() = hyper::StatusCode::from_u16(status).expect("status");
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
+        let (url, runtime) = serve(move |req: hyper::Request<hyper::body::Incoming>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let path = req.uri().to_string();
+                let content_type = req
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                let body = req
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let n = {
+                    let mut g = seen.lock().expect("lock");
+                    g.push(Got {
+                        path,
+                        content_type,
+                        body: String::from_utf8_lossy(&body).to_string(),
                     });
-                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc)
-                        .await;
-                });
-                while conns.try_join_next().is_some() {}
+                    g.len()
+                };
+                let status = if n <= fail_first { fail_status } else { 200 };
+                reply(status, format!("answer {n}: status {status}"))
             }
         });
         Self {

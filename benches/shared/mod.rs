@@ -1,0 +1,48 @@
+//! What the scan and write benches share: the example's schema and helpers
+//! that define a datasource and a job with one export.
+
+use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec};
+
+/// The CDN-log example's fields.
+pub const FIELDS: &str = r#"[{"key":"ts","valtype":"date"},{"key":"domain","valtype":"string"},
+    {"key":"client_ip","valtype":"string"},{"key":"method","valtype":"string"},{"key":"url_path","valtype":"string"},
+    {"key":"status","valtype":"long"},{"key":"bytes","valtype":"long"},{"key":"duration_ms","valtype":"long"},
+    {"key":"referer","valtype":"string"},{"key":"user_agent","valtype":"string"},{"key":"cache","valtype":"string"},
+    {"key":"region","valtype":"string"}]"#;
+
+/// Datasource `name` over `bucket`/`prefix` of type `ftype` (csv: ',' with a header).
+pub fn datasource(engine: &pbatch::Engine, name: &str, bucket: &str, prefix: &str, ftype: &str) {
+    let ds = format!(
+        r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"{bucket}","keyPrefixes":["{prefix}"],"fileType":"{ftype}",
+            "delimiter":",","containsHeader":true}},"schema":{FIELDS},"noVerifySchema":true}}"#
+    );
+    engine
+        .create_datasource(name, &DatasourceSpec::from_json(ds.as_bytes()).expect("ds"))
+        .expect("create ds");
+}
+
+/// Job `name` reading `src` as table `t`, running `sql`, with export `export` (a JSON body).
+pub fn job(engine: &pbatch::Engine, name: &str, src: &str, sql: &str, export: &str) {
+    let job = format!(
+        r#"{{"srcs":[{{"name":"{src}","type":"datasource","tableName":"t"}}],"computation":{{"type":"sql","code":"{sql}"}},
+            "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
+    );
+    engine
+        .create_job(name, &JobSpec::from_json(job.as_bytes()).expect("job"))
+        .expect("create job");
+    engine
+        .create_export(
+            name,
+            "out",
+            &ExportSpec::from_json(export.as_bytes(), None).expect("export"),
+        )
+        .expect("create export");
+}
+
+/// `PBATCH_BENCH_ROWS`, default 1,000,000.
+pub fn rows() -> u64 {
+    std::env::var("PBATCH_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
