@@ -18,3 +18,22 @@ def max_rss_kib(cmd, env):
     out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
     return int(out.stderr.strip().splitlines()[-1])
+
+
+def args_and_data(prefix):
+    """Parses --rows / --runs / --pbatch and generates the CDN-log example's
+    json.gz files into a new temporary data dir; returns (args, data dir)."""
+    import argparse
+    import os
+    import tempfile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
+    ap.add_argument("--pbatch", default=os.path.join(target, "release", "pbatch"))
+    a = ap.parse_args()
+    data = tempfile.mkdtemp(prefix=prefix)
+    subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True,
+                   stdout=subprocess.DEVNULL)
+    return a, data

@@ -10,34 +10,22 @@ schema. Peak memory: each pbatch process's max RSS, and DuckDB's in a fresh
 Python process running the COPY once, both under GNU time. Needs `pip install duckdb` and a release pbatch binary
 (`cargo build --release`).
 """
-import argparse
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from bench_util import DUCK_COLUMNS, max_rss_kib
+from bench_util import args_and_data, DUCK_COLUMNS, max_rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUERY = """SELECT CAST(date_trunc('day', ts) AS DATE) AS day, domain, status,
   COUNT(*) AS requests, SUM(bytes) AS bytes FROM logs GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
 
 
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=3)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    ap.add_argument("--pbatch", default=os.path.join(target, "release", "pbatch"))
-    a = ap.parse_args()
+    a, data = args_and_data("pbatch-peer-")
     import duckdb
-
-    data = tempfile.mkdtemp(prefix="pbatch-peer-")
-    subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True)
 
     times, pbatch_rss = [], 0
     env = {**os.environ, "PBATCH_ENGINE_TIMEZONE": "Asia/Shanghai"}

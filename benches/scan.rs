@@ -18,19 +18,12 @@ const QUERY: &str = "SELECT status, COUNT(*) AS n, SUM(bytes) AS bytes, MAX(dura
 
 fn bench(c: &mut Criterion) {
     let rows = shared::rows();
-    let data = tempfile::tempdir().expect("temp dir");
-    pbatch::example::generate_cdn_logs(data.path(), rows, 8).expect("generating logs");
-    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
-
-    datasource(
-        &engine,
-        "src_json",
-        pbatch::example::BUCKET,
-        pbatch::example::PREFIX,
-        "json",
-    );
+    let shared::Setup {
+        data: _data,
+        engine,
+        rt,
+        time: t,
+    } = shared::setup(rows);
     for (fmt, extra) in [("csv", r#","delimiter":",","containsHeader":true"#), ("parquet", "")] {
         let export = format!(
             r#"{{"type":"kodo","spec":{{"bucket":"scan-{fmt}","keyPrefix":"f/","format":"{fmt}","fileCount":8{extra}}}}}"#

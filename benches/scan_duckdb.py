@@ -14,7 +14,6 @@ process with the same explicit schema. Peak memory: each pbatch process's
 max RSS, and DuckDB's in a fresh Python process running the query once. Results are compared. Needs
 `pip install duckdb` and a release pbatch binary (`cargo build --release`).
 """
-import argparse
 import glob as globmod
 import json
 import os
@@ -22,10 +21,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from bench_util import DUCK_COLUMNS, FIELDS, max_rss_kib
+from bench_util import args_and_data, DUCK_COLUMNS, FIELDS, max_rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUERY = ("SELECT status, COUNT(*) AS n, SUM(bytes) AS bytes, MAX(duration_ms) AS slowest, "
@@ -52,20 +50,9 @@ def spec_dir(root, fmt, bucket):
     return d
 
 
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=3)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    ap.add_argument("--pbatch", default=os.path.join(target, "release", "pbatch"))
-    a = ap.parse_args()
+    a, data = args_and_data("pbatch-scan-")
     import duckdb
-
-    data = tempfile.mkdtemp(prefix="pbatch-scan-")
-    subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True,
-                   stdout=subprocess.DEVNULL)
     sources = sorted(globmod.glob(os.path.join(data, "buckets/cdn-logs/logs/*/*.json.gz")))
     cols = DUCK_COLUMNS
     con = duckdb.connect()

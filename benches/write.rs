@@ -16,18 +16,12 @@ use std::time::Duration;
 
 fn bench(c: &mut Criterion) {
     let rows = shared::rows();
-    let data = tempfile::tempdir().expect("temp dir");
-    pbatch::example::generate_cdn_logs(data.path(), rows, 8).expect("generating logs");
-    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
-    datasource(
-        &engine,
-        "src_json",
-        pbatch::example::BUCKET,
-        pbatch::example::PREFIX,
-        "json",
-    );
+    let shared::Setup {
+        data: _data,
+        engine,
+        rt,
+        time: t,
+    } = shared::setup(rows);
     job(
         &engine,
         "to_parquet",

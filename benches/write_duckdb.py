@@ -14,7 +14,6 @@ Peak memory: each pbatch process's max RSS and DuckDB's in a fresh Python
 process, both under GNU time. Needs `pip install duckdb` and a release pbatch
 binary (`cargo build --release`).
 """
-import argparse
 import glob as globmod
 import json
 import os
@@ -22,10 +21,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-from bench_util import DUCK_COLUMNS, FIELDS, max_rss_kib
+from bench_util import args_and_data, DUCK_COLUMNS, FIELDS, max_rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = [  # name, pbatch export spec, DuckDB COPY options, DuckDB reader of the output
@@ -34,8 +32,6 @@ CASES = [  # name, pbatch export spec, DuckDB COPY options, DuckDB reader of the
     ("csv-gzip", {"format": "csv", "compression": "gzip", "delimiter": ",", "containsHeader": True},
      "(HEADER, DELIMITER ',', COMPRESSION gzip)", "read_csv('{p}', header=true)", ".csv.gz"),
 ]
-
-
 
 
 def spec_dir(root, name, export):
@@ -55,17 +51,8 @@ def spec_dir(root, name, export):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=3)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    ap.add_argument("--pbatch", default=os.path.join(target, "release", "pbatch"))
-    a = ap.parse_args()
+    a, data = args_and_data("pbatch-write-")
     import duckdb
-
-    data = tempfile.mkdtemp(prefix="pbatch-write-")
-    subprocess.run([a.pbatch, "example", "cdn-logs", "--rows", str(a.rows), "--data-dir", data], check=True,
-                   stdout=subprocess.DEVNULL)
     cols = DUCK_COLUMNS
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")

@@ -46,3 +46,32 @@ pub fn rows() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
 }
+
+/// A bench's world: `rows` generated example rows in a temporary data dir
+/// (kept alive by the `TempDir`), an engine on it with datasource `src_json`
+/// over them, a runtime, and the batch time.
+pub struct Setup {
+    pub data: tempfile::TempDir,
+    pub engine: pbatch::Engine,
+    pub rt: tokio::runtime::Runtime,
+    pub time: chrono::DateTime<chrono::FixedOffset>,
+}
+
+pub fn setup(rows: u64) -> Setup {
+    let data = tempfile::tempdir().expect("temp dir");
+    pbatch::example::generate_cdn_logs(data.path(), rows, 8).expect("generating logs");
+    let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
+    datasource(
+        &engine,
+        "src_json",
+        pbatch::example::BUCKET,
+        pbatch::example::PREFIX,
+        "json",
+    );
+    Setup {
+        data,
+        engine,
+        rt: tokio::runtime::Runtime::new().expect("runtime"),
+        time: chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time"),
+    }
+}
