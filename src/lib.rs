@@ -6,13 +6,17 @@ This facade re-exports the [`Engine`] and the wire types of [`model`], and
 holds what the `pbatch` command line shares with programs: loading a spec
 folder ([`spec::load_dir`]) and the example data generator ([`example`]).
 
-```no_run
-# async fn demo() -> anyhow::Result<()> {
-let dir = std::path::Path::new("examples/cdn-logs");
-let engine = pbatch::spec::engine_for_dir(dir, None)?;
-pbatch::spec::load_dir(&engine, dir)?;
+```
+# #[tokio::main(flavor = "current_thread")]
+# async fn main() -> anyhow::Result<()> {
+let data = tempfile::tempdir()?;
+// 1,000 generated access-log lines in the example's bucket
+pbatch::example::generate_cdn_logs(data.path(), 1_000, 2)?;
+let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cdn-logs");
+let engine = pbatch::spec::engine_for_dir(&dir, Some(data.path()))?;
+pbatch::spec::load_dir(&engine, &dir)?;
 let report = engine.run_once("daily_traffic", &[], chrono::Utc::now().fixed_offset()).await?;
-println!("{} rows", report.rows_out);
+assert_eq!(report.rows_read, 1_000);
 # Ok(()) }
 ```
 */

@@ -1,9 +1,9 @@
 //! The one integration-test binary.
 
 mod atomic;
+mod conformance;
 mod durable;
 mod example;
-mod fixtures;
 mod fusion;
 mod hdfs;
 mod library;

@@ -7,8 +7,8 @@ use crate::util::read_rows;
 use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec};
 use std::path::PathBuf;
 
-const AK: &str = "AK_S3_TEST";
-const SK: &str = "SK_S3_TEST";
+pub(crate) const AK: &str = "AK_S3_TEST";
+pub(crate) const SK: &str = "SK_S3_TEST";
 
 /// An S3 server on `127.0.0.1:<port>` over a temporary folder; stops when dropped.
 pub struct S3Server {

@@ -1,6 +1,6 @@
 //! Shared helpers: the pbatch binary, the independent reader.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The `pbatch` binary cargo built for these tests, evaluating magic
@@ -51,18 +51,4 @@ pub fn read_rows(format: &str, files: &[PathBuf], header: bool, delim: &str) -> 
         .lines()
         .map(|l| serde_json::from_str(l).expect("reader printed JSON"))
         .collect()
-}
-
-/// Copies a folder tree.
-pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walking fixture data");
-        let rel = entry.path().strip_prefix(from).expect("inside the tree");
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &dest).expect("copy");
-        }
-    }
 }

@@ -22,7 +22,10 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) data_dir: PathBuf,
     pub(crate) catalog: Arc<dyn Catalog>,
-    pub(crate) stores: Stores,
+    /// Where srcs are read from (buckets, the fusion API and folder).
+    pub(crate) sources: pbatch_exec::SourceEnv,
+    /// The URLs of service exports.
+    pub(crate) services: pbatch_sink::ServiceUrls,
     pub(crate) zone: pbatch_magic::Zone,
     pub(crate) clock: Arc<dyn Clock>,
     /// Cancel flags of the batches running in this process.
@@ -124,6 +127,13 @@ impl EngineBuilder {
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let stores = stores_for(&self.config, &data_dir)?;
+        let sources = source_env(&self.config, &data_dir, stores);
+        let services = pbatch_sink::ServiceUrls {
+            tsdb: self.config.tsdb.url.clone(),
+            logdb: self.config.logdb.url.clone(),
+            report: self.config.report.url.clone(),
+            batch_records: self.config.engine.sink_batch_records,
+        };
         fail_orphaned_runs(catalog.as_ref(), clock.as_ref())?;
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -140,7 +150,8 @@ impl EngineBuilder {
                     .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))?,
                 zone,
                 clock,
-                stores,
+                sources,
+                services,
                 config: self.config,
                 data_dir,
                 catalog,
@@ -149,58 +160,81 @@ impl EngineBuilder {
     }
 }
 
+/// Where batches read: the buckets, the fusion API and its local folder.
+fn source_env(config: &Config, data_dir: &Path, stores: Stores) -> pbatch_exec::SourceEnv {
+    let f = &config.fusion;
+    pbatch_exec::SourceEnv {
+        stores,
+        fusion: pbatch_exec::FusionAccess {
+            endpoint: f.endpoint.clone().filter(|e| !e.trim().is_empty()),
+            access_key: f.access_key.clone().unwrap_or_default(),
+            secret_key: f.secret_key.clone().unwrap_or_default(),
+        },
+        fusion_root: data_dir.join("fusion"),
+        sample: pbatch_source::Sample {
+            files: config.engine.infer_sample_files,
+            rows: config.engine.infer_sample_rows,
+        },
+    }
+}
+
+/// A configured text, trimmed; empty counts as not given.
+fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// One S3 endpoint from a config section's fields (each already falling
+/// back to `[kodo]`'s); errors name the key to set.
+fn s3_endpoint(
+    section: &str,
+    endpoint: Option<String>,
+    ak: Option<String>,
+    sk: Option<String>,
+    region: Option<String>,
+) -> Result<pbatch_source::S3Endpoint> {
+    let Some(endpoint) = endpoint else {
+        return model_err!(
+            InvalidRepoSpec,
+            "{section}: no endpoint (set {section}.endpoint or kodo.endpoint)"
+        );
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return model_err!(
+            InvalidRepoSpec,
+            "{section}.endpoint {endpoint:?} must be an http:// or https:// URL"
+        );
+    }
+    let key = |v: Option<String>, name: &str| match v {
+        Some(v) => Ok(v),
+        None if section == "kodo" => model_err!(
+            InvalidRepoSpec,
+            "kodo.endpoint is set ({endpoint}) but {name} is not: set it in [kodo] or PBATCH_{}",
+            name.replace('.', "_").to_ascii_uppercase()
+        ),
+        None => model_err!(
+            InvalidRepoSpec,
+            "{section}.endpoint is set ({endpoint}) but {name} is not: set it in [{section}] or [kodo]"
+        ),
+    };
+    Ok(pbatch_source::S3Endpoint {
+        access_key: key(ak, &format!("{section}.access_key"))?,
+        secret_key: key(sk, &format!("{section}.secret_key"))?,
+        region: region.unwrap_or_else(|| "us-east-1".to_string()),
+        endpoint,
+    })
+}
+
 /// Buckets: the `[kodo]` endpoint's when one is set, else local folders.
 fn stores_for(config: &Config, data_dir: &Path) -> Result<Stores> {
     let k = &config.kodo;
-    let given = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    // one endpoint from a section's fields, each falling back to [kodo]'s
-    let endpoint = |section: &str,
-                    endpoint: Option<String>,
-                    ak: Option<String>,
-                    sk: Option<String>,
-                    region: Option<String>|
-     -> Result<pbatch_source::S3Endpoint> {
-        let Some(endpoint) = endpoint else {
-            return model_err!(
-                InvalidRepoSpec,
-                "{section}: no endpoint (set {section}.endpoint or kodo.endpoint)"
-            );
-        };
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return model_err!(
-                InvalidRepoSpec,
-                "{section}.endpoint {endpoint:?} must be an http:// or https:// URL"
-            );
-        }
-        let key = |v: Option<String>, name: &str| match v {
-            Some(v) => Ok(v),
-            None if section == "kodo" => model_err!(
-                InvalidRepoSpec,
-                "kodo.endpoint is set ({endpoint}) but {name} is not: set it in [kodo] or PBATCH_{}",
-                name.replace('.', "_").to_ascii_uppercase()
-            ),
-            None => model_err!(
-                InvalidRepoSpec,
-                "{section}.endpoint is set ({endpoint}) but {name} is not: set it in [{section}] or [kodo]"
-            ),
-        };
-        Ok(pbatch_source::S3Endpoint {
-            access_key: key(ak, &format!("{section}.access_key"))?,
-            secret_key: key(sk, &format!("{section}.secret_key"))?,
-            region: region.unwrap_or_else(|| "us-east-1".to_string()),
-            endpoint,
-        })
-    };
     let mut stores = match given(&k.endpoint) {
         None => Stores::new(data_dir),
         Some(e) => Stores::with_s3(
             data_dir,
-            endpoint(
+            s3_endpoint(
                 "kodo",
                 Some(e),
                 given(&k.access_key),
@@ -226,7 +260,7 @@ fn stores_for(config: &Config, data_dir: &Path) -> Result<Stores> {
             None
         } else {
             let pick = |own: &Option<String>, top: &Option<String>| given(own).or_else(|| given(top));
-            Some(endpoint(
+            Some(s3_endpoint(
                 &format!("kodo.buckets.{bucket}"),
                 pick(&b.endpoint, &k.endpoint),
                 pick(&b.access_key, &k.access_key),
@@ -257,7 +291,7 @@ fn clean_dead_staging(staging: &Path) {
         let name = entry.file_name().to_string_lossy().to_string();
         let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
         if pid.is_none_or(|p| !process_alive(p)) {
-            pbatch_sink::discard(&entry.path());
+            drop(pbatch_sink::StagingDir::new(entry.path()));
         }
     }
 }
@@ -417,31 +451,12 @@ impl Engine {
     pub fn create_export(&self, job: &str, name: &str, spec: &ExportSpec) -> Result<()> {
         spec.validate(name)?;
         self.job(job)?;
-        self.check_export_configured(spec)?;
+        self.inner.services.check(spec)?;
         if !self
             .catalog()
             .insert(Kind::Export, &format!("{job}/{name}"), &to_json(spec)?)?
         {
             return model_err!(JobExportExists, "export {name} of job {job} already exists");
-        }
-        Ok(())
-    }
-
-    /// A service export needs its service's URL configured (`E18339` names the key).
-    pub(crate) fn check_export_configured(&self, spec: &ExportSpec) -> Result<()> {
-        let c = &self.inner.config;
-        let (section, url) = match spec {
-            ExportSpec::Tsdb(_) => ("tsdb", &c.tsdb.url),
-            ExportSpec::Logdb(_) => ("logdb", &c.logdb.url),
-            ExportSpec::Report(_) => ("report", &c.report.url),
-            _ => return Ok(()),
-        };
-        if url.as_deref().is_none_or(|u| u.trim().is_empty()) {
-            return model_err!(
-                ExportTypeDisabled,
-                "{section} exports need the {section} service: set [{section}] url in pbatch.toml (or PBATCH_{}_URL)",
-                section.to_ascii_uppercase()
-            );
         }
         Ok(())
     }

@@ -1,21 +1,62 @@
 /*!
-The pbatch engine: configuration, the catalog of resources, and batches.
+The pbatch engine: what lives between the REST API (or the CLI) and the
+batch's plan: configuration, the catalog of resources, run records and the
+status machine, the scheduler, stop and rerun.
 
 [`Engine`] holds the [`Config`], a [`Catalog`] (in memory for `pbatch run`;
 durable in SQLite for `pbatch serve`) and the stores. Resources are created
 with the seed's cross-resource rules (srcs must exist, table names unique
-along a depend chain, variables may not shadow system ones), and
-[`Engine::run_once`] runs one batch: list the srcs' files, register them in a
-DataFusion session sized by the job's container, run the SQL with magic
-variables expanded at the batch time, stage every export, and commit them
-only when all succeeded.
+along a depend chain, variables may not shadow system ones).
 
-```no_run
-# async fn demo() -> pbatch_model::Result<()> {
+A batch ([`Engine::run_once`], or a trigger of the scheduler) is:
+
+1. a run record (Ready, then Running once a slot of
+   `[engine] max_concurrent_batches` is free);
+2. its srcs resolved against the catalog and handed to `pbatch-exec`,
+   which builds the `BatchPlan`;
+3. one `pbatch-sink` sink per export (plus the kept result when the job
+   has downstream jobs), the plan's stream fanned out to all of them;
+4. `pbatch_sink::commit` of everything staged, and the outcome recorded
+   (Successful, Failed with the error's code and message, or Canceled).
+
+`Engine`'s public surface, in one place:
+
+| area | methods |
+| --- | --- |
+| build | [`Engine::builder`], [`EngineBuilder`], [`Engine::config`], [`Engine::data_dir`], [`Engine::zone`] |
+| datasources | `create_datasource`, `datasource`, `list_datasources`, `update_datasource`, `delete_datasource`, `retrieve_schema` |
+| jobs | `create_job`, `job`, `list_jobs`, `update_job`, `delete_job`, `scheduler_type` |
+| exports | `create_export`, `export`, `exports`, `update_export`, `delete_export` |
+| variables | `create_variable`, `variable`, `list_variables`, `variables`, `update_variable`, `delete_variable` |
+| workflows | `create_workflow`, `workflow`, `list_workflows`, `update_workflow`, `delete_workflow`, `start_workflow`, `stop_workflow`, `workflow_status` |
+| batches | [`Engine::run_once`], [`Engine::run_once_with`] (progress), `start_batch`, `wait_batch`, `stop_batch`, `rerun_batch`, `history`, `history_item`, [`Engine::subscribe`] |
+| scheduling | `schedule`, `start_job`, `stop_job`, `tick`, `start_scheduler` |
+
+Sits above `pbatch-exec` and `pbatch-sink` (and `pbatch-source`,
+`pbatch-magic`, `pbatch-model` below them); `pbatch-server` and the CLI sit
+on top.
+
+```
+# #[tokio::main(flavor = "current_thread")]
+# async fn main() -> pbatch_model::Result<()> {
 use pbatch_engine::Engine;
-let engine = Engine::builder().data_dir("pbatch-data").build()?;
-let report = engine.run_once("daily_traffic", &[], chrono::Utc::now().fixed_offset()).await?;
-println!("{} rows out", report.rows_out);
+use pbatch_model::{DatasourceSpec, ExportSpec, JobSpec};
+# let tmp = tempfile::tempdir().map_err(|e| pbatch_model::Error::internal(e.to_string()))?;
+# let dir = tmp.path();
+# std::fs::create_dir_all(dir.join("buckets/logs/ev")).map_err(|e| pbatch_model::Error::internal(e.to_string()))?;
+# std::fs::write(dir.join("buckets/logs/ev/a.json"), "{\"n\": 1}\n{\"n\": 2}\n").map_err(|e| pbatch_model::Error::internal(e.to_string()))?;
+let engine = Engine::builder().data_dir(dir).build()?;
+engine.create_datasource("ev", &DatasourceSpec::from_json(br#"{"region": "nb", "type": "kodo",
+    "spec": {"bucket": "logs", "keyPrefixes": ["ev/"], "fileType": "json"},
+    "schema": [{"key": "n", "valtype": "long"}]}"#)?)?;
+engine.create_job("total", &JobSpec::from_json(br#"{
+    "srcs": [{"name": "ev", "type": "datasource", "tableName": "ev"}],
+    "computation": {"type": "sql", "code": "SELECT SUM(n) AS total FROM ev"},
+    "scheduler": {"type": "manual"}}"#)?)?;
+engine.create_export("total", "out", &ExportSpec::from_json(br#"{"type": "kodo",
+    "spec": {"bucket": "outputs", "keyPrefix": "total.json", "format": "json"}}"#, None)?)?;
+let report = engine.run_once("total", &[], chrono::Utc::now().fixed_offset()).await?;
+assert_eq!((report.rows_read, report.rows_out), (2, 1));
 # Ok(()) }
 ```
 */
@@ -27,6 +68,7 @@ mod catalog;
 mod config;
 mod control;
 mod engine;
+mod inputs;
 mod resources;
 mod runs;
 mod schedule;

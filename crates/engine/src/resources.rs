@@ -6,7 +6,6 @@ use pbatch_model::{
     DatasourceDesc, DatasourceSpec, ExportSpec, JobDesc, JobSpec, Result, RetrieveSchemaInput, RetrieveSchemaOutput,
     SourceSpec, SrcType, UpdateDatasourceInput, check_schema_only_grows, model_err,
 };
-use pbatch_source::{infer_entries, list_keys};
 
 impl Engine {
     /// `POST /v2/schemas`: samples the files a kodo or hdfs source lists
@@ -23,28 +22,8 @@ impl Engine {
         for v in self.variables()? {
             ex = ex.with_variable(&v)?;
         }
-        let loc = self.source_location("", &input.source, &ex)?;
-        let files = list_keys(loc.store.as_ref(), &loc.place, &loc.prefixes, "").await?;
-        let ctx = datafusion::prelude::SessionContext::new();
-        ctx.register_object_store(&loc.url, std::sync::Arc::clone(&loc.store));
-        let schema = infer_entries(
-            &ctx.state(),
-            &loc.store,
-            &loc.place,
-            &files,
-            &loc.options,
-            self.sample(),
-        )
-        .await?;
+        let schema = self.inner.sources.infer(&input.source, &ex).await?;
         Ok(RetrieveSchemaOutput { schema })
-    }
-
-    /// How much of a source schema inference reads (`[engine] infer_sample_*`).
-    pub(crate) fn sample(&self) -> pbatch_source::Sample {
-        pbatch_source::Sample {
-            files: self.inner.config.engine.infer_sample_files,
-            rows: self.inner.config.engine.infer_sample_rows,
-        }
     }
 
     /// Every datasource, by name.

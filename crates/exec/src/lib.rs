@@ -1,177 +1,61 @@
 /*!
-One batch's DataFusion session: sized by the job's `container`, with the
-job's srcs registered as tables, and the SQL planned with the errors the
-seed names (`E18209` for SQL that does not parse or plan).
+One batch as a DataFusion plan.
 
-Sits above `pbatch-source`; `pbatch-engine` drives it.
+The engine resolves a job's srcs against its catalog ([`ResolvedSrc`]: a
+datasource spec, an upstream job's kept result, or an upstream job's SQL)
+and hands them to [`BatchPlan::build`] with the job's SQL, an
+[`Expander`](pbatch_magic::Expander) holding the batch's variables, and the
+[`Sizing`] of its container. `exec` then:
+
+1. opens a session sized by the container ([`session`]: target partitions
+   from the cores, a spilling memory pool from the memory);
+2. registers every src as a `TableProvider`: kodo and hdfs files through
+   `pbatch-source`'s row reader or DataFusion's parquet scan (schema
+   inferred or verified), fusion CDN logs (synced from the log-list API
+   first when `[fusion] endpoint` is set), an upstream's kept parquet
+   result, or an upstream's SQL as a view;
+3. expands `$(var)`s in the SQL and plans it; only queries are allowed
+   (`E18209` for DDL, DML, or SQL that does not plan).
+
+The [`BatchPlan`] knows what it will read (files, bytes) and runs in this
+process ([`BatchPlan::execute`]); errors met while it runs map to the
+seed's codes in [`exec_error`]. This is the one place that builds plans.
+
+Sits above `pbatch-model`, `pbatch-magic` and `pbatch-source`;
+`pbatch-engine` drives it and fans its stream out to `pbatch-sink`.
+
+```
+# #[tokio::main(flavor = "current_thread")]
+# async fn main() -> pbatch_model::Result<()> {
+use pbatch_exec::{BatchInput, BatchPlan, FusionAccess, Sizing, SourceEnv};
+use futures::TryStreamExt;
+let dir = tempfile::tempdir().map_err(|e| pbatch_model::Error::internal(e.to_string()))?;
+let env = SourceEnv {
+    stores: pbatch_source::Stores::new(dir.path()),
+    fusion: FusionAccess::default(),
+    fusion_root: dir.path().join("fusion"),
+    sample: pbatch_source::Sample::default(),
+};
+let expander = pbatch_magic::Expander::new(chrono::Utc::now().fixed_offset());
+let plan = BatchPlan::build(&env, BatchInput {
+    code: "SELECT 6 * 7 AS answer",
+    srcs: &[],
+    expander: &expander,
+    sizing: Sizing::for_container(None),
+    sort_by: &[],
+}).await?;
+let batches: Vec<_> = plan.execute()?.try_collect().await.map_err(pbatch_exec::exec_error)?;
+assert_eq!(batches[0].num_rows(), 1);
+# Ok(()) }
+```
 */
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
 
-use datafusion::dataframe::DataFrame;
-use datafusion::execution::disk_manager::DiskManagerBuilder;
-use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use pbatch_model::{Container, Error, ErrorCode, Result};
-use std::sync::Arc;
+mod plan;
+mod session;
+mod srcs;
 
-/// Memory per container GiB.
-const GIB: usize = 1 << 30;
-
-/// Sizing of one batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sizing {
-    /// DataFusion target partitions.
-    pub partitions: usize,
-    /// Memory pool bytes (spilling beyond).
-    pub memory: usize,
-}
-
-impl Sizing {
-    /// From a container (type x count); without one, the machine's cores and 2 GiB per core.
-    /// Partitions are capped by the cores this machine has: more would only add overhead.
-    pub fn for_container(container: Option<&Container>) -> Self {
-        let machine = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let (cores, gib) = match container {
-            Some(c) => {
-                let (cores, gib) = c.total();
-                (cores as usize, gib as usize)
-            }
-            None => (machine, 2 * machine),
-        };
-        Self {
-            partitions: cores.clamp(1, machine),
-            memory: gib.max(1).saturating_mul(GIB),
-        }
-    }
-}
-
-/// A session for one batch.
-pub fn session(sizing: Sizing) -> Result<SessionContext> {
-    let mut config = SessionConfig::new()
-        .with_target_partitions(sizing.partitions)
-        .with_information_schema(false);
-    let opts = config.options_mut();
-    // Plain Utf8 rather than view types: every writer (ORC included) takes it,
-    // and readers of our output see ordinary strings.
-    opts.execution.parquet.schema_force_view_types = false;
-    opts.sql_parser.map_string_types_to_utf8view = false;
-    opts.sql_parser.enable_ident_normalization = true;
-    // The memory a sort keeps back for merging its spills: DataFusion's
-    // 10 MiB default, but never more than a sixteenth of the pool, so small
-    // pools still spill rather than fail.
-    opts.execution.sort_spill_reservation_bytes = (sizing.memory / 16).min(10 << 20);
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(sizing.memory)))
-        .with_disk_manager_builder(DiskManagerBuilder::default())
-        .build_arc()
-        .map_err(|e| Error::internal(format!("building the runtime: {e}")))?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
-}
-
-/// Plans a job's SQL (already expanded). Only queries are allowed: DDL, DML
-/// and session statements are refused with `E18209`.
-pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    ctx.sql_with_options(sql, options).await.map_err(|e| {
-        Error::new(
-            ErrorCode::InvalidSql,
-            format!("computation.code: {}", strip_df(&e.to_string())),
-        )
-    })
-}
-
-/// DataFusion's messages carry a context prefix the user does not need.
-pub fn strip_df(msg: &str) -> String {
-    let mut m = msg.trim();
-    for p in [
-        "Error during planning: ",
-        "SQL error: ",
-        "Schema error: ",
-        "Execution error: ",
-    ] {
-        if let Some(rest) = m.strip_prefix(p) {
-            m = rest;
-        }
-    }
-    m.to_string()
-}
-
-/// Rows the plan's leaves (the scans) produced, after it ran.
-pub fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
-    if plan.children().is_empty() {
-        return plan
-            .metrics()
-            .and_then(|m| m.output_rows())
-            .map(|n| n as u64)
-            .unwrap_or(0);
-    }
-    plan.children().into_iter().map(rows_read).sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn sql_errors_name_the_problem() {
-        let ctx = session(Sizing::for_container(None)).unwrap();
-        let e = plan_sql(&ctx, "selec 1").await.unwrap_err();
-        assert_eq!(e.code(), ErrorCode::InvalidSql);
-        let e = plan_sql(&ctx, "select x from nowhere").await.unwrap_err();
-        assert!(e.message().contains("nowhere"), "{e}");
-        let e = plan_sql(&ctx, "create table t as select 1").await.unwrap_err();
-        assert_eq!(e.code(), ErrorCode::InvalidSql);
-        let df = plan_sql(&ctx, "select 1 as a").await.unwrap();
-        assert_eq!(df.count().await.unwrap(), 1);
-    }
-
-    /// A sort and a GROUP BY bigger than the memory pool finish by spilling
-    /// to disk instead of failing or growing past the pool.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sort_and_group_by_spill_past_the_pool() {
-        use datafusion::physical_plan::collect;
-        let ctx = session(Sizing {
-            partitions: 2,
-            memory: 32 << 20,
-        })
-        .unwrap();
-        // ~ 1.5M rows with distinct keys: far more than 32 MiB of sort/group state
-        let sql = "SELECT v, count(*) AS n FROM (SELECT (value * 7919) % 1500000 AS v FROM generate_series(1, 1500000)) GROUP BY v ORDER BY v DESC";
-        let df = plan_sql(&ctx, sql).await.unwrap();
-        let plan = df.create_physical_plan().await.unwrap();
-        let batches = collect(plan.clone(), ctx.task_ctx()).await.unwrap();
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows, 1_500_000);
-        let first = batches.iter().find(|b| b.num_rows() > 0).unwrap();
-        let v = first
-            .column(0)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .unwrap();
-        assert_eq!(v.value(0), 1_499_999, "sorted descending");
-        fn spills(p: &Arc<dyn ExecutionPlan>) -> usize {
-            p.metrics().and_then(|m| m.spill_count()).unwrap_or(0) + p.children().into_iter().map(spills).sum::<usize>()
-        }
-        assert!(
-            spills(&plan) > 0,
-            "the plan finished without spilling: the pool did not bind"
-        );
-    }
-
-    #[test]
-    fn sizing() {
-        let c = Container {
-            ty: "2U4G".into(),
-            count: 3,
-        };
-        let s = Sizing::for_container(Some(&c));
-        assert_eq!(s.memory, 12 * GIB);
-        assert!(s.partitions >= 1 && s.partitions <= 6);
-    }
-}
+pub use plan::{BatchInput, BatchPlan, exec_error};
+pub use session::{Sizing, plan_sql, rows_read, session, strip_df};
+pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv, SourceLocation};

@@ -18,6 +18,9 @@ An undefined variable is an error naming it and where it appeared. `$$(`
 writes a literal `$(`. Fusion `fileFilter` hour ranges are parsed by
 [`Expander::hour_range`].
 
+Sits at the bottom of the workspace with `pbatch-model` (its only pbatch
+dependency); `pbatch-exec` and `pbatch-sink` expand through it.
+
 ```
 use chrono::{DateTime, FixedOffset};
 use pbatch_magic::Expander;

@@ -38,17 +38,31 @@ impl SchemaEntry {
     }
 }
 
-/// A csv delimiter is one ASCII character (`\t` may be written as the two
-/// characters backslash, t).
-pub fn check_delimiter(field: &str, d: &str) -> Result<()> {
-    if d == "\\t" || (d.len() == 1 && d.is_ascii() && d != "\n" && d != "\r" && d != "\"") {
-        Ok(())
-    } else {
-        model_err!(
+/// The csv field delimiter when a spec gives none (a csv datasource or
+/// export must give one; schema retrieval may not).
+pub const CSV_DEFAULT_DELIMITER: u8 = b',';
+
+/// The column separator of a text export when its spec gives none.
+pub const TEXT_DEFAULT_DELIMITER: u8 = b'\t';
+
+/// The one parser of a `delimiter` field (datasources and exports alike): one
+/// ASCII character other than a quote or line break; `\t` may be written as
+/// the two characters backslash, t. `None` or empty: no delimiter given.
+pub fn parse_delimiter(field: &str, d: Option<&str>) -> Result<Option<u8>> {
+    match d {
+        None | Some("") => Ok(None),
+        Some("\\t") => Ok(Some(b'\t')),
+        Some(d) if d.len() == 1 && d.is_ascii() && d != "\n" && d != "\r" && d != "\"" => Ok(Some(d.as_bytes()[0])),
+        Some(d) => model_err!(
             InvalidRepoSpec,
             "{field} {d:?} must be a single ASCII character other than a quote or line break"
-        )
+        ),
     }
+}
+
+/// Checks a given delimiter (see [`parse_delimiter`]).
+pub fn check_delimiter(field: &str, d: &str) -> Result<()> {
+    parse_delimiter(field, Some(d)).map(|_| ())
 }
 
 /// Validates a schema: key names, supported valtypes, no duplicate keys.

@@ -200,11 +200,25 @@ impl fmt::Display for ErrorCode {
 /// An error with its code and a message that names the field and value.
 ///
 /// Renders as `E18xxx: message`, the shape the SDKs parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The message is what users see; the foreign error it came from (a
+/// DataFusion, object_store, io or HTTP error), when there is one, stays as
+/// its [`source`](std::error::Error::source) for logs and callers.
+#[derive(Debug, Clone)]
 pub struct Error {
     code: ErrorCode,
     message: String,
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for Error {
+    /// Errors are equal when code and message are: the cause is context.
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code && self.message == other.message
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     /// An error with `code` and a specific message.
@@ -212,6 +226,21 @@ impl Error {
         Self {
             code,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An error with `code` and a message, keeping the foreign error that
+    /// caused it as its source.
+    pub fn with_source(
+        code: ErrorCode,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            source: Some(std::sync::Arc::new(source)),
         }
     }
 
@@ -230,6 +259,14 @@ impl Error {
         &self.message
     }
 
+    /// The same message under another code (a rule shared by two resources
+    /// whose seed codes differ, such as a datasource's and an export's
+    /// delimiter).
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = code;
+        self
+    }
+
     /// Prefixes the message with context, e.g. the resource it came from.
     pub fn context(mut self, ctx: impl fmt::Display) -> Self {
         self.message = format!("{ctx}: {}", self.message);
@@ -243,7 +280,11 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Result with the model [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -352,6 +393,27 @@ mod tests {
 
     #[test]
     fn error_stays_small() {
-        assert_eq!(std::mem::size_of::<Error>(), 32);
+        // code, message, and the cause behind one Arc
+        assert_eq!(std::mem::size_of::<Error>(), 48);
+    }
+
+    #[test]
+    fn the_cause_survives_as_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "no write access");
+        let e = Error::with_source(ErrorCode::ExportFailed, "writing out/a.csv: no write access", io);
+        let cause = e.source().expect("a source");
+        assert_eq!(cause.to_string(), "no write access");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
+        // context keeps the cause; equality ignores it
+        let e = e.context("export daily");
+        assert!(e.source().is_some());
+        assert_eq!(
+            e,
+            Error::new(
+                ErrorCode::ExportFailed,
+                "export daily: writing out/a.csv: no write access"
+            )
+        );
     }
 }

@@ -168,7 +168,7 @@ fn check_file_options(
     }
     if let Some(d) = delimiter.as_deref().filter(|d| !d.is_empty()) {
         crate::datasource::check_delimiter("spec.delimiter", d)
-            .map_err(|e| Error::new(ErrorCode::InvalidJobExportSpec, e.message().to_string()))?;
+            .map_err(|e| e.with_code(ErrorCode::InvalidJobExportSpec))?;
     }
     if file_count != 0 && !(1..=MAX_FILE_COUNT).contains(&file_count) {
         return model_err!(

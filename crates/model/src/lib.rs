@@ -36,9 +36,10 @@ pub mod vocab;
 mod workflow;
 
 pub use datasource::{
-    DatasourceDesc, DatasourceList, DatasourceSpec, FusionSourceSpec, HdfsSourceSpec, KodoSourceSpec, PATH_FORBIDDEN,
-    RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry, SourceSpec, UpdateDatasourceInput, check_delimiter,
-    check_schema_only_grows, validate_schema,
+    CSV_DEFAULT_DELIMITER, DatasourceDesc, DatasourceList, DatasourceSpec, FusionSourceSpec, HdfsSourceSpec,
+    KodoSourceSpec, PATH_FORBIDDEN, RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry, SourceSpec,
+    TEXT_DEFAULT_DELIMITER, UpdateDatasourceInput, check_delimiter, check_schema_only_grows, parse_delimiter,
+    validate_schema,
 };
 pub use de::parse_body;
 pub use error::{Error, ErrorCode, Result};

@@ -14,6 +14,9 @@ mapping. Every rule lives in the engine and the model.
   most `[server] max_body_bytes` (`E18005`, 413); a needed body may not be
   empty (`E18006`), must parse (`E18007`, with the position) and may not hold
   a string longer than [`MAX_FIELD_BYTES`] (`E18008`).
+
+Sits on top, beside the CLI: it depends on `pbatch-engine` and
+`pbatch-model` only.
 */
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]

@@ -34,17 +34,20 @@ pub struct CommitReport {
 }
 
 fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
-    Error::new(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()))
+    Error::with_source(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()), e)
 }
 
 fn store_err(what: &str, target: &str, e: object_store::Error) -> Error {
-    Error::new(ErrorCode::ExportFailed, format!("{what} {target}: {e}"))
+    Error::with_source(ErrorCode::ExportFailed, format!("{what} {target}: {e}"), e)
 }
 
 /// Existing keys of the target that this export's naming owns (see [`Naming::owns`](crate::Naming::owns)).
 async fn existing(staged: &StagedExport) -> Result<Vec<String>> {
     match &staged.export.target {
-        Target::Local(root) => Ok(existing_local(root, staged)?.into_iter().map(|(k, _)| k).collect()),
+        Target::Local(root) => {
+            let (root, naming) = (root.clone(), staged.export.naming.clone());
+            blocking(move || existing_local(&root, &naming)).await
+        }
         Target::Store { store, label } => {
             let scope = staged.export.naming.scope();
             let dir = match scope.rfind('/') {
@@ -68,8 +71,14 @@ async fn existing(staged: &StagedExport) -> Result<Vec<String>> {
     }
 }
 
-fn existing_local(root: &Path, staged: &StagedExport) -> Result<Vec<(String, PathBuf)>> {
-    let naming = &staged.export.naming;
+/// Runs blocking file system work off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("file system task stopped: {e}")))?
+}
+
+fn existing_local(root: &Path, naming: &crate::Naming) -> Result<Vec<String>> {
     let scope = naming.scope();
     let dir_part = match scope.rfind('/') {
         Some(i) => &scope[..i],
@@ -94,7 +103,7 @@ fn existing_local(root: &Path, staged: &StagedExport) -> Result<Vec<(String, Pat
                     stack.push(p);
                 }
             } else if naming.owns(&key) {
-                out.push((key, p));
+                out.push(key);
             }
         }
     }
@@ -115,7 +124,7 @@ fn exists_error(staged: &StagedExport, key: &str) -> Error {
 
 /// Checks, before anything of the batch is committed, that the target can
 /// be listed and that `errorIfExists` will not fail.
-pub async fn precheck(staged: &StagedExport) -> Result<()> {
+pub(crate) async fn precheck(staged: &StagedExport) -> Result<()> {
     // listing every target (not only errorIfExists ones) also finds a store
     // that cannot be reached or refuses the credentials before any commit
     let found = existing(staged).await?;
@@ -130,7 +139,7 @@ pub async fn precheck(staged: &StagedExport) -> Result<()> {
 /// Checks every export of a batch before any is committed: no `errorIfExists`
 /// will fail, and no export would overwrite, or count as existing, what
 /// another export of the same batch writes.
-pub async fn precheck_all(staged: &[StagedExport]) -> Result<()> {
+pub(crate) async fn precheck_all(staged: &[&StagedExport]) -> Result<()> {
     for s in staged {
         precheck(s).await?;
     }
@@ -170,7 +179,7 @@ pub async fn precheck_all(staged: &[StagedExport]) -> Result<()> {
 ///
 /// Then, with `retention`, older outputs are swept; `now` is the clock
 /// their age is measured against.
-pub async fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<CommitReport> {
+pub(crate) async fn commit_files(staged: StagedExport, now: std::time::SystemTime) -> Result<CommitReport> {
     let ex = &staged.export;
     let found = existing(&staged).await?;
     let mut report = CommitReport {
@@ -184,44 +193,57 @@ pub async fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<
         invalid: 0,
     };
     match ex.save_mode {
-        SaveMode::ErrorIfExists if !found.is_empty() => {
-            discard_files(&staged);
-            return Err(exists_error(&staged, &found[0]));
-        }
+        // the staged files go with the export's staging folder
+        SaveMode::ErrorIfExists if !found.is_empty() => return Err(exists_error(&staged, &found[0])),
         SaveMode::Ignore if !found.is_empty() => {
-            discard_files(&staged);
             report.skipped = true;
             return Ok(report);
         }
         _ => {}
     }
-    for f in &staged.files {
-        match &ex.target {
-            Target::Local(root) => move_into(root, &f.staging, &f.key)?,
-            Target::Store { store, label } => {
+    match &ex.target {
+        Target::Local(root) => {
+            let moves: Vec<(PathBuf, String)> = staged
+                .files
+                .iter()
+                .map(|f| (f.staging.clone(), f.key.clone()))
+                .collect();
+            let root = root.clone();
+            blocking(move || moves.iter().try_for_each(|(from, key)| move_into(&root, from, key))).await?;
+        }
+        Target::Store { store, label } => {
+            for f in &staged.files {
                 upload(store.as_ref(), label, &f.staging, &f.key).await?;
-                let _ = std::fs::remove_file(&f.staging);
+                let _ = tokio::fs::remove_file(&f.staging).await;
             }
         }
+    }
+    for f in &staged.files {
         report.keys.push(f.key.clone());
         report.rows += f.rows;
         report.bytes += f.bytes;
     }
     if ex.save_mode == SaveMode::Overwrite {
         let written: std::collections::HashSet<&String> = report.keys.iter().collect();
-        for key in &found {
-            if written.contains(key) {
-                continue;
+        let stale: Vec<String> = found.iter().filter(|k| !written.contains(k)).cloned().collect();
+        match &ex.target {
+            Target::Local(root) => {
+                let root = root.clone();
+                blocking(move || {
+                    stale.iter().try_for_each(|key| {
+                        let p = root.join(key);
+                        std::fs::remove_file(&p).map_err(|e| fs_err("removing", &p, e))
+                    })
+                })
+                .await?
             }
-            match &ex.target {
-                Target::Local(root) => {
-                    let p = root.join(key);
-                    std::fs::remove_file(&p).map_err(|e| fs_err("removing", &p, e))?;
+            Target::Store { store, label } => {
+                for key in &stale {
+                    store
+                        .delete(&StorePath::from(key.as_str()))
+                        .await
+                        .map_err(|e| store_err(&format!("deleting {key} from"), label, e))?;
                 }
-                Target::Store { store, label } => store
-                    .delete(&StorePath::from(key.as_str()))
-                    .await
-                    .map_err(|e| store_err(&format!("deleting {key} from"), label, e))?,
             }
         }
         report.replaced = found.len();
@@ -229,10 +251,18 @@ pub async fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<
     if ex.retention_days > 0
         && let Some(pattern) = &ex.retention_pattern
     {
-        let keep = report.keys.iter().cloned().collect();
+        let keep: std::collections::HashSet<String> = report.keys.iter().cloned().collect();
         report.expired = match &ex.target {
             Target::Local(root) => {
-                crate::sweep(root, &ex.retention_prefix, pattern, ex.retention_days, now, &keep)?.len()
+                let (root, prefix, pattern, days) = (
+                    root.clone(),
+                    ex.retention_prefix.clone(),
+                    pattern.clone(),
+                    ex.retention_days,
+                );
+                blocking(move || crate::sweep(&root, &prefix, &pattern, days, now, &keep))
+                    .await?
+                    .len()
             }
             Target::Store { store, label } => crate::retention::sweep_store(
                 store.as_ref(),
@@ -247,6 +277,12 @@ pub async fn commit(staged: StagedExport, now: std::time::SystemTime) -> Result<
             .len(),
         };
     }
+    tracing::info!(
+        keys = report.keys.len(),
+        rows = report.rows,
+        bytes = report.bytes,
+        "export committed"
+    );
     Ok(report)
 }
 
@@ -270,7 +306,8 @@ async fn upload(store: &dyn ObjectStore, label: &str, staging: &Path, key: &str)
     use tokio::io::AsyncReadExt;
     let path = StorePath::from(key);
     let what = format!("uploading {key} to");
-    let size = std::fs::metadata(staging)
+    let size = tokio::fs::metadata(staging)
+        .await
         .map_err(|e| fs_err("reading", staging, e))?
         .len();
     if size <= SINGLE_PUT_MAX {
@@ -302,19 +339,4 @@ async fn upload(store: &dyn ObjectStore, label: &str, staging: &Path, key: &str)
     }
     w.finish().await.map_err(|e| store_err(&what, label, e))?;
     Ok(())
-}
-
-fn discard_files(staged: &StagedExport) {
-    for f in &staged.files {
-        let _ = std::fs::remove_file(&f.staging);
-    }
-}
-
-/// Removes a staging folder (after a failure or once committed).
-pub fn discard(staging_dir: &Path) {
-    if staging_dir.exists()
-        && let Err(e) = std::fs::remove_dir_all(staging_dir)
-    {
-        tracing::warn!(dir = %staging_dir.display(), error = %e, "could not remove staging");
-    }
 }

@@ -1,45 +1,52 @@
 /*!
-File exports of pbatch: writers for every format x compression of
-`pbatch_model::FORMAT_COMPRESSION`, file naming, staging and commit.
+Exports of pbatch: every export behind one [`Sink`] trait, and the one
+[`commit`] of a batch.
 
-An export is written in two steps, so that a failed or canceled batch
-leaves nothing visible:
+- [`open`] builds the sink of an `ExportSpec` with the batch's
+  [`SinkContext`] (its variables, schema, staging folder, the engine's
+  [`Targets`] and [`ServiceUrls`]). What can fail before the first row fails
+  there: a key prefix leaving its folder, an unset service URL, a bad
+  mapping. Naming is decided once, in this crate: a manual job's `keyPrefix`
+  is the file name, a variable-free one gets the batch-time folder, append
+  mode adds the batch token, extensions come from
+  `pbatch_model::FORMAT_COMPRESSION`.
+- A sink takes the batch's record batches ([`Sink::write`]) and stages them
+  in a private folder: file exports write `fileCount` files (rows spread
+  evenly, Hive-style `col=value/` folders with `partitionBy`) in any format
+  x compression; http, tsdb, logdb and report exports stage one record line
+  per row. [`Sink::finish`] returns a [`Staged`] value, which removes its
+  staged files when dropped uncommitted.
+- [`commit`] takes every `Staged` value of the batch: it lists every target
+  first (nothing is visible if a store is unreachable or an `errorIfExists`
+  would fail), sends service records, then moves files into place with
+  their `saveMode`, and sweeps outputs older than `retention` days.
 
-1. [`spawn_file_writer`] starts a blocking writer that takes record batches
-   from a channel and writes `fileCount` files into a private staging folder,
-   spreading rows evenly (no two files differ by more than one row); with
-   `partitionBy`, rows go to Hive-style `col=value/` directories (values
-   escaped, nulls as `__HIVE_DEFAULT_PARTITION__`, partition columns left out
-   of the files) and each directory gets at most `fileCount` files.
-2. When every export of the batch has been staged, [`precheck`] makes sure
-   no `saveMode` will fail, then [`commit`] applies it at the final location
-   and moves the staged files into place; [`discard`] removes staging after
-   a failure.
-3. [`sweep`] deletes outputs older than the export's `retention` days.
-
-Sits beside `pbatch-source`, above `pbatch-model` and `pbatch-magic`.
+Sits above `pbatch-model` and `pbatch-magic`, beside `pbatch-source` and
+`pbatch-exec`; `pbatch-engine` opens the sinks, fans the plan's stream out to
+them and commits.
 */
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
 
 mod codec;
 mod commit;
+mod export;
 mod naming;
 mod partition;
 mod report;
 mod retention;
 mod service;
+mod sink;
 mod writer;
 
-pub use commit::{CommitReport, commit, discard, precheck, precheck_all};
+pub use commit::CommitReport;
+pub use export::{RESULT_RETENTION_DAYS, ServiceUrls, Targets, batch_time_name, result_dir};
 pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT, retention_pattern};
 pub use partition::{NULL_PARTITION, escape_value};
 pub use report::{ReportTarget, SqlType};
 pub use retention::{static_prefix, sweep};
-pub use service::{
-    DEFAULT_BATCH_RECORDS, SendReport, ServiceExport, ServiceHandle, ServiceKind, StagedService, finish_service_writer,
-    mapped_column, send, spawn_service_writer, timestamp_ns,
-};
+pub use service::{DEFAULT_BATCH_RECORDS, mapped_column, timestamp_ns};
+pub use sink::{CommitContext, Sink, SinkContext, Staged, StagingDir, commit, open, open_result};
 pub use writer::FormatOptions;
 
 use arrow::datatypes::SchemaRef;
@@ -79,7 +86,7 @@ impl Target {
 
 /// Where and how one file export writes.
 #[derive(Debug, Clone)]
-pub struct FileExport {
+pub(crate) struct FileExport {
     /// The export's name (for messages).
     pub name: String,
     /// The target bucket.
@@ -119,21 +126,19 @@ pub struct StagedFile {
 
 /// An export whose files are all staged.
 #[derive(Debug, Clone)]
-pub struct StagedExport {
+pub(crate) struct StagedExport {
     /// The export.
     pub export: FileExport,
     /// Its files.
     pub files: Vec<StagedFile>,
-    /// Unique token of this batch attempt (append mode names files with it).
-    pub token: String,
 }
 
 /// A running writer: send batches, drop the sender, then await the handle.
-pub struct WriterHandle {
+pub(crate) struct WriterHandle<T> {
     /// Where batches go.
-    pub sender: mpsc::Sender<RecordBatch>,
+    pub(crate) sender: mpsc::Sender<RecordBatch>,
     /// The staged result.
-    pub join: tokio::task::JoinHandle<Result<StagedExport>>,
+    pub(crate) join: tokio::task::JoinHandle<Result<T>>,
 }
 
 fn staging_path(staging_dir: &std::path::Path, dir: &str, i: usize, ext: &str) -> PathBuf {
@@ -213,7 +218,12 @@ impl FileSet {
 }
 
 /// Starts the blocking writer of one export. Files go to `staging_dir`.
-pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: PathBuf, token: String) -> WriterHandle {
+pub(crate) fn spawn_file_writer(
+    export: FileExport,
+    schema: SchemaRef,
+    staging_dir: PathBuf,
+    token: String,
+) -> WriterHandle<StagedExport> {
     let (sender, mut rx) = mpsc::channel::<RecordBatch>(4);
     let join = tokio::task::spawn_blocking(move || {
         let n = export.file_count.max(1);
@@ -284,17 +294,15 @@ pub fn spawn_file_writer(export: FileExport, schema: SchemaRef, staging_dir: Pat
                 bytes,
             })
             .collect();
-        Ok(StagedExport { export, files, token })
+        Ok(StagedExport { export, files })
     });
     WriterHandle { sender, join }
 }
 
-/// Awaits a writer, turning a panic or cancellation into an error.
-pub async fn finish_writer(handle: WriterHandle) -> Result<StagedExport> {
-    drop(handle.sender);
-    handle
-        .join
-        .await
+/// Awaits a writer (its sender dropped), turning a panic or cancellation
+/// into an error.
+pub(crate) async fn finish_writer<T>(join: tokio::task::JoinHandle<Result<T>>) -> Result<T> {
+    join.await
         .map_err(|e| Error::new(ErrorCode::Internal, format!("export writer stopped: {e}")))?
 }
 
@@ -365,7 +373,9 @@ mod tests {
             });
             h.sender.send(b).await.unwrap();
         }
-        let staged = finish_writer(handle.unwrap()).await.unwrap();
+        let handle = handle.unwrap();
+        drop(handle.sender);
+        let staged = finish_writer(handle.join).await.unwrap();
         let rows: u64 = staged.files.iter().map(|f| f.rows).sum();
         assert_eq!(rows, (folders * 3) as u64);
         let mut keys: Vec<&str> = staged.files.iter().map(|f| f.key.as_str()).collect();
@@ -387,7 +397,8 @@ mod tests {
             "t".into(),
         );
         h.sender.send(b).await.unwrap();
-        let staged = finish_writer(h).await.unwrap();
+        drop(h.sender);
+        let staged = finish_writer(h.join).await.unwrap();
         assert_eq!(staged.files.len(), 5);
     }
 }

@@ -108,12 +108,13 @@ fn create_table(
     types: &[(String, SqlType)],
     quote: fn(&str) -> String,
     type_name: fn(SqlType) -> &'static str,
+    options: &str,
 ) -> String {
     let cols: Vec<String> = types
         .iter()
         .map(|(c, t)| format!("{} {}", quote(c), type_name(*t)))
         .collect();
-    format!("CREATE TABLE IF NOT EXISTS {table} ({})", cols.join(", "))
+    format!("CREATE TABLE IF NOT EXISTS {table} ({}){options}", cols.join(", "))
 }
 
 /// Writes the staged rows (one JSON object per line, keyed by report column).
@@ -166,7 +167,7 @@ async fn write_postgres(
     let mut driver = tokio::task::JoinSet::new();
     driver.spawn(conn);
     let table = quote_pg(&target.table);
-    let create = create_table(&table, types, quote_pg, SqlType::postgres);
+    let create = create_table(&table, types, quote_pg, SqlType::postgres, "");
     client
         .batch_execute(&create)
         .await
@@ -260,7 +261,15 @@ async fn write_mysql(
         ));
     }
     let table = format!("{}.{}", quote_my(&target.db), quote_my(&target.table));
-    let create = create_table(&table, types, quote_my, SqlType::mysql);
+    // utf8mb4 whatever the database's default: text of any language fits
+    // (a latin1 default refuses CJK text; MySQL's `utf8` refuses emoji)
+    let create = create_table(
+        &table,
+        types,
+        quote_my,
+        SqlType::mysql,
+        " DEFAULT CHARACTER SET utf8mb4",
+    );
     conn.query_drop(&create)
         .await
         .map_err(|e| fail(format!("{create}: {e}")))?;

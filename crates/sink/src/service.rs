@@ -25,7 +25,7 @@ const ATTEMPTS: u32 = 4;
 
 /// What a service export sends, and where.
 #[derive(Debug, Clone)]
-pub enum ServiceKind {
+pub(crate) enum ServiceKind {
     /// `POST <url>`: text (`k=v` TAB-joined) or json (one object per line).
     Http {
         /// Full URL (scheme, host, uri).
@@ -69,7 +69,7 @@ pub enum ServiceKind {
 
 /// One service export of a batch.
 #[derive(Debug, Clone)]
-pub struct ServiceExport {
+pub(crate) struct ServiceExport {
     /// Export name (for messages).
     pub name: String,
     /// What and where.
@@ -80,7 +80,7 @@ pub struct ServiceExport {
 
 /// A service export whose records are staged.
 #[derive(Debug)]
-pub struct StagedService {
+pub(crate) struct StagedService {
     /// The export.
     pub export: ServiceExport,
     /// One record per line.
@@ -95,7 +95,7 @@ pub struct StagedService {
 
 /// What a send delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendReport {
+pub(crate) struct SendReport {
     /// Export name.
     pub export: String,
     /// Records the service accepted.
@@ -104,14 +104,6 @@ pub struct SendReport {
     pub invalid: u64,
     /// Requests made (retries included).
     pub requests: u64,
-}
-
-/// A running service writer.
-pub struct ServiceHandle {
-    /// Where batches go.
-    pub sender: mpsc::Sender<RecordBatch>,
-    /// The staged result.
-    pub join: tokio::task::JoinHandle<Result<StagedService>>,
 }
 
 /// The `#column` a mapping value names (`E18324` without `#`, `E18313` empty).
@@ -373,7 +365,11 @@ fn record(kind: &ServiceKind, row: &Map<String, Value>) -> std::result::Result<O
 
 /// Starts the writer of one service export: rows become record lines in
 /// `staging_dir/payload`.
-pub fn spawn_service_writer(export: ServiceExport, schema: SchemaRef, staging_dir: PathBuf) -> ServiceHandle {
+pub(crate) fn spawn_service_writer(
+    export: ServiceExport,
+    schema: SchemaRef,
+    staging_dir: PathBuf,
+) -> crate::WriterHandle<StagedService> {
     let (sender, mut rx) = mpsc::channel::<RecordBatch>(4);
     let join = tokio::task::spawn_blocking(move || {
         check_columns(&export, &schema)?;
@@ -447,16 +443,7 @@ pub fn spawn_service_writer(export: ServiceExport, schema: SchemaRef, staging_di
             report_types,
         })
     });
-    ServiceHandle { sender, join }
-}
-
-/// Awaits a service writer.
-pub async fn finish_service_writer(handle: ServiceHandle) -> Result<StagedService> {
-    drop(handle.sender);
-    handle
-        .join
-        .await
-        .map_err(|e| Error::new(ErrorCode::Internal, format!("export writer stopped: {e}")))?
+    crate::WriterHandle { sender, join }
 }
 
 fn send_err(export: &str, url: &str, what: String) -> Error {
@@ -506,6 +493,8 @@ async fn post(
 ) -> std::result::Result<String, PostFail> {
     let mut delay = Duration::from_millis(200);
     let mut last = String::new();
+    // the connection error of the last attempt, kept as the cause
+    let mut cause: Option<reqwest::Error> = None;
     for attempt in 1..=ATTEMPTS {
         *requests += 1;
         let r = client
@@ -527,7 +516,10 @@ async fn post(
                     });
                 }
             }
-            Err(e) => last = format!("{e}"),
+            Err(e) => {
+                last = format!("{e}");
+                cause = Some(e);
+            }
         }
         if attempt < ATTEMPTS {
             tracing::info!(export, url, attempt, error = %last, "retrying");
@@ -535,20 +527,22 @@ async fn post(
             delay *= 2;
         }
     }
+    let error = send_err(export, url, format!("{last} (after {ATTEMPTS} attempts)"));
     Err(PostFail {
         status: None,
-        error: send_err(export, url, format!("{last} (after {ATTEMPTS} attempts)")),
+        error: match cause {
+            Some(e) => Error::with_source(error.code(), error.message(), e),
+            None => error,
+        },
     })
 }
 
 /// Sends a staged service export's records.
-pub async fn send(staged: StagedService, client: &reqwest::Client) -> Result<SendReport> {
+pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Result<SendReport> {
     let ex = &staged.export;
     let text = tokio::fs::read_to_string(&staged.payload).await.map_err(|e| {
-        Error::new(
-            ErrorCode::ExportFailed,
-            format!("export {}: reading {}: {e}", ex.name, staged.payload.display()),
-        )
+        let message = format!("export {}: reading {}: {e}", ex.name, staged.payload.display());
+        Error::with_source(ErrorCode::ExportFailed, message, e)
     })?;
     let lines: Vec<&str> = text.lines().collect();
     let mut report = SendReport {

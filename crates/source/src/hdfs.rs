@@ -47,7 +47,9 @@ impl HdfsPath {
             None => format!("hdfs://{host}/"),
         };
         let namenode = Url::parse(&namenode).map_err(|_| bad("names no NameNode"))?;
-        let path = percent_decode(url.path()).trim_start_matches('/').to_string();
+        let path = pbatch_model::names::percent_decode(url.path())
+            .trim_start_matches('/')
+            .to_string();
         if path.split('/').any(|s| s == "." || s == "..") {
             return Err(bad("holds a '.' or '..' segment"));
         }
@@ -58,29 +60,6 @@ impl HdfsPath {
     pub fn label(&self) -> String {
         self.namenode.as_str().trim_end_matches('/').to_string()
     }
-}
-
-/// Percent-decodes a URL path (as [`HdfsPath::parse`] does), for export
-/// paths split before they are parsed.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(v) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The store of a NameNode. Nothing is contacted until the first call;

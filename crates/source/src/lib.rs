@@ -12,7 +12,7 @@ batch reads, and how DataFusion scans them.
   by compression (`.gz`, `.bz2`, `.xz`, `.zst`, or none).
 - [`arrow_schema`] is the one valtype x Arrow type table.
 
-Sits above `pbatch-model` and `pbatch-magic`; `pbatch-exec` registers what
+Sits above `pbatch-model` only (beside `pbatch-magic`); `pbatch-exec` registers what
 this crate builds.
 */
 #![warn(missing_docs, unreachable_pub)]
@@ -34,7 +34,7 @@ pub use fusion::{
     FUSION_FIELDS, FusionClient, LogFile, LogLine, cdn_zone, check_domain, fusion_entries, fusion_schema, fusion_table,
     log_file_hour, parse_line, qbox_authorization, sync_logs,
 };
-pub use hdfs::{HdfsPath, hdfs_store, percent_decode};
+pub use hdfs::{HdfsPath, hdfs_store};
 pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
@@ -55,7 +55,11 @@ pub fn read_error(what: &str, e: impl std::fmt::Display) -> Error {
 pub fn store_error(what: &str, e: object_store::Error) -> Error {
     let text = e.to_string();
     if matches!(e, object_store::Error::NotFound { .. }) || text.contains("NoSuchBucket") {
-        return Error::new(ErrorCode::BucketNotFound, format!("{what}: the bucket does not exist"));
+        return Error::with_source(
+            ErrorCode::BucketNotFound,
+            format!("{what}: the bucket does not exist"),
+            e,
+        );
     }
     let hint = if [
         "AccessDenied",
@@ -75,5 +79,5 @@ pub fn store_error(what: &str, e: object_store::Error) -> Error {
     } else {
         ""
     };
-    Error::new(ErrorCode::StatFileFailed, format!("{what}: {}{hint}", text.trim()))
+    Error::with_source(ErrorCode::StatFileFailed, format!("{what}: {}{hint}", text.trim()), e)
 }

@@ -88,6 +88,11 @@ impl RowTable {
         self.files.len()
     }
 
+    /// Bytes of the files the table reads, as listed.
+    pub fn file_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
     /// Invalid records the scans of this table skipped.
     pub fn stats(&self) -> Arc<ReadStats> {
         Arc::clone(&self.stats)

@@ -30,17 +30,8 @@ pub struct FileOptions {
 impl FileOptions {
     /// From a datasource spec's fields; validates the delimiter is one byte.
     pub fn new(file_type: &FileType, delimiter: Option<&str>, header: Option<bool>) -> Result<Self> {
-        let delimiter = match delimiter {
-            None | Some("") => b',',
-            Some("\\t") => b'\t',
-            Some(d) if d.len() == 1 => d.as_bytes()[0],
-            Some(d) => {
-                return Err(Error::new(
-                    ErrorCode::InvalidRepoSpec,
-                    format!("spec.delimiter {d:?} must be a single ASCII character"),
-                ));
-            }
-        };
+        let delimiter =
+            pbatch_model::parse_delimiter("spec.delimiter", delimiter)?.unwrap_or(pbatch_model::CSV_DEFAULT_DELIMITER);
         Ok(Self {
             file_type: file_type.clone(),
             delimiter,

@@ -4,10 +4,19 @@
 //! `timezone` says otherwise) and what must come out: rows read back by
 //! pyarrow / DuckDB, or an error code with words its message must hold.
 //! `PBATCH_BLESS=1` rewrites expected rows from what the reader printed.
+//!
+//! One test per case (`harness = false`, libtest-mimic): `cargo test --test
+//! fixtures -- <case>` runs one, and a failure names its case. Adding a case
+//! needs no Rust code.
 
-use crate::util::{copy_dir, pbatch, read_rows, root};
+#[path = "it/util.rs"]
+#[allow(dead_code)]
+mod util;
+
+use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use util::{pbatch, read_rows, root};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +36,20 @@ struct Case {
     error: Option<ExpectError>,
     #[serde(default)]
     output: Vec<ExpectOutput>,
+}
+
+/// Copies a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walking fixture data");
+        let rel = entry.path().strip_prefix(from).expect("inside the tree");
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &dest).expect("copy");
+        }
+    }
 }
 
 fn default_batch_time() -> String {
@@ -180,38 +203,36 @@ fn run_case(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn fixtures() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures"))
-        .expect("fixtures/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("case.toml").is_file())
-        .collect();
-    cases.sort();
-    assert!(
-        cases.len() >= 15,
-        "expected at least 15 fixture cases, found {}",
-        cases.len()
-    );
-    let mut failures = Vec::new();
-    for c in &cases {
-        let name = c
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        match run_case(c) {
-            Ok(()) => eprintln!("fixture {name} ... ok"),
-            Err(e) => {
-                eprintln!("fixture {name} ... FAILED");
-                failures.push(format!("{name}: {e}"));
-            }
+/// At least this many cases: a fixtures folder that fails to be found or
+/// read must not pass as an empty suite.
+const MIN_CASES: usize = 15;
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut cases: Vec<PathBuf> = match std::fs::read_dir(root().join("fixtures")) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("case.toml").is_file())
+            .collect(),
+        Err(e) => {
+            eprintln!("fixtures/: {e}");
+            std::process::exit(101);
         }
+    };
+    cases.sort();
+    if cases.len() < MIN_CASES {
+        eprintln!("expected at least {MIN_CASES} fixture cases, found {}", cases.len());
+        std::process::exit(101);
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} fixtures failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    let trials = cases
+        .into_iter()
+        .map(|dir| {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            Trial::test(name, move || run_case(&dir).map_err(Failed::from))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
 }

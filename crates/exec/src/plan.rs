@@ -1,0 +1,140 @@
+//! [`BatchPlan`]: one batch's physical plan and what it will read.
+
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::{ExecutionPlan, execute_stream};
+use datafusion::prelude::SessionContext;
+use pbatch_magic::Expander;
+use pbatch_model::{Error, ErrorCode, Result};
+use std::sync::Arc;
+
+use crate::session::{Sizing, plan_sql, session, strip_df};
+use crate::srcs::{ReadPlan, ResolvedSrc, SourceEnv, register};
+
+/// What one batch computes.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchInput<'a> {
+    /// The job's `computation.code`, variables unexpanded.
+    pub code: &'a str,
+    /// The job's srcs, resolved.
+    pub srcs: &'a [ResolvedSrc],
+    /// Variables at the batch time, with the start's params.
+    pub expander: &'a Expander,
+    /// From the job's container.
+    pub sizing: Sizing,
+    /// Sort the result by these columns (a partitioned export's `partitionBy`)
+    /// when they are all in it, so each folder's rows arrive together.
+    pub sort_by: &'a [String],
+}
+
+/// One batch planned in DataFusion: the physical plan, its output schema,
+/// and what its scans will read. [`execute`](Self::execute) runs it in this
+/// process.
+pub struct BatchPlan {
+    ctx: SessionContext,
+    plan: Arc<dyn ExecutionPlan>,
+    schema: SchemaRef,
+    read: ReadPlan,
+}
+
+impl std::fmt::Debug for BatchPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchPlan")
+            .field("schema", &self.schema)
+            .field("read", &self.read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchPlan {
+    /// Registers the srcs, expands and plans the SQL. Errors name the src,
+    /// field or SQL at fault.
+    pub async fn build(env: &SourceEnv, input: BatchInput<'_>) -> Result<Self> {
+        let ctx = session(input.sizing)?;
+        let mut read = ReadPlan::default();
+        register(env, &ctx, input.srcs, input.expander, &mut read).await?;
+        let sql = input.expander.expand(input.code, "computation.code")?;
+        let mut df = plan_sql(&ctx, &sql).await?;
+        let cols = input.sort_by;
+        if !cols.is_empty() && cols.iter().all(|c| df.schema().has_column_with_unqualified_name(c)) {
+            let sort = cols
+                .iter()
+                .map(|c| datafusion::prelude::ident(c).sort(true, true))
+                .collect();
+            df = df.sort(sort).map_err(exec_error)?;
+        }
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let plan = df.create_physical_plan().await.map_err(exec_error)?;
+        Ok(Self {
+            ctx,
+            plan,
+            schema,
+            read,
+        })
+    }
+
+    /// The result's schema.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// Files and bytes the scans will read, as listed.
+    pub fn read_plan(&self) -> ReadPlan {
+        self.read
+    }
+
+    /// The physical plan.
+    pub fn physical(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.plan
+    }
+
+    /// Runs the plan in this process. Dropping the stream stops it.
+    pub fn execute(&self) -> Result<SendableRecordBatchStream> {
+        execute_stream(Arc::clone(&self.plan), self.ctx.task_ctx()).map_err(exec_error)
+    }
+
+    /// Rows the scans produced (after the plan ran).
+    pub fn rows_read(&self) -> u64 {
+        crate::rows_read(&self.plan)
+    }
+
+    /// Invalid records the scans skipped (`omitInvalid`): count and the
+    /// first few, as `file line N: why`.
+    pub fn skipped_records(&self) -> (u64, Vec<String>) {
+        pbatch_source::skipped_records(&self.plan)
+    }
+}
+
+/// Maps an error met while the plan ran to the code that says whose it is:
+/// data that does not decode is `E18623`, a query that fails on the data
+/// (division by zero, a bad cast) `E18618`, storage `E18338`, memory
+/// `E18621`. A pbatch error raised inside a scan comes out as it was.
+pub fn exec_error(e: DataFusionError) -> Error {
+    use arrow::error::ArrowError as A;
+    use datafusion::error::DataFusionError as D;
+    if let D::External(inner) = e.find_root()
+        && let Some(err) = inner.downcast_ref::<Error>()
+    {
+        return err.clone();
+    }
+    let code = match e.find_root() {
+        D::ArrowError(a, _) => match a.as_ref() {
+            A::DivideByZero
+            | A::CastError(_)
+            | A::ComputeError(_)
+            | A::ArithmeticOverflow(_)
+            | A::InvalidArgumentError(_) => ErrorCode::InvalidJobSql,
+            _ => ErrorCode::FileFormatMismatch,
+        },
+        D::ParquetError(..) => ErrorCode::FileFormatMismatch,
+        D::ObjectStore(..) | D::IoError(..) => ErrorCode::StatFileFailed,
+        D::ResourcesExhausted(..) => ErrorCode::StartJobFailed,
+        D::Plan(..) | D::SQL(..) | D::SchemaError(..) => ErrorCode::InvalidSql,
+        D::Execution(..) => ErrorCode::InvalidJobSql,
+        D::NotImplemented(..) => ErrorCode::NotImplemented,
+        _ => ErrorCode::Internal,
+    };
+    let message = format!("batch failed: {}", strip_df(&e.to_string()));
+    Error::with_source(code, message, e)
+}

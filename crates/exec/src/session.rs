@@ -1,0 +1,173 @@
+//! One batch's DataFusion session, sized by the job's container, and its SQL.
+
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use pbatch_model::{Container, Error, ErrorCode, Result};
+use std::sync::Arc;
+
+/// Memory per container GiB.
+const GIB: usize = 1 << 30;
+
+/// Sizing of one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizing {
+    /// DataFusion target partitions.
+    pub partitions: usize,
+    /// Memory pool bytes (spilling beyond).
+    pub memory: usize,
+}
+
+impl Sizing {
+    /// From a container (type x count); without one, the machine's cores and 2 GiB per core.
+    /// Partitions are capped by the cores this machine has: more would only add overhead.
+    pub fn for_container(container: Option<&Container>) -> Self {
+        let machine = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let (cores, gib) = match container {
+            Some(c) => {
+                let (cores, gib) = c.total();
+                (cores as usize, gib as usize)
+            }
+            None => (machine, 2 * machine),
+        };
+        Self {
+            partitions: cores.clamp(1, machine),
+            memory: gib.max(1).saturating_mul(GIB),
+        }
+    }
+}
+
+/// A session for one batch.
+pub fn session(sizing: Sizing) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(sizing.partitions)
+        .with_information_schema(false);
+    let opts = config.options_mut();
+    // Plain Utf8 rather than view types: every writer (ORC included) takes it,
+    // and readers of our output see ordinary strings.
+    opts.execution.parquet.schema_force_view_types = false;
+    opts.sql_parser.map_string_types_to_utf8view = false;
+    opts.sql_parser.enable_ident_normalization = true;
+    // The memory a sort keeps back for merging its spills: DataFusion's
+    // 10 MiB default, but never more than a sixteenth of the pool, so small
+    // pools still spill rather than fail.
+    opts.execution.sort_spill_reservation_bytes = (sizing.memory / 16).min(10 << 20);
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(sizing.memory)))
+        .with_disk_manager_builder(DiskManagerBuilder::default())
+        .build_arc()
+        .map_err(|e| Error::internal(format!("building the runtime: {e}")))?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Plans a job's SQL (already expanded). Only queries are allowed: DDL, DML
+/// and session statements are refused with `E18209`.
+pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    ctx.sql_with_options(sql, options).await.map_err(|e| {
+        let message = format!("computation.code: {}", strip_df(&e.to_string()));
+        Error::with_source(ErrorCode::InvalidSql, message, e)
+    })
+}
+
+/// DataFusion's messages carry a context prefix the user does not need.
+pub fn strip_df(msg: &str) -> String {
+    let mut m = msg.trim();
+    for p in [
+        "Error during planning: ",
+        "SQL error: ",
+        "Schema error: ",
+        "Execution error: ",
+    ] {
+        if let Some(rest) = m.strip_prefix(p) {
+            m = rest;
+        }
+    }
+    m.to_string()
+}
+
+/// Rows the plan's leaves (the scans) produced, after it ran.
+pub fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    if plan.children().is_empty() {
+        return plan
+            .metrics()
+            .and_then(|m| m.output_rows())
+            .map(|n| n as u64)
+            .unwrap_or(0);
+    }
+    plan.children().into_iter().map(rows_read).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sql_errors_name_the_problem() {
+        let ctx = session(Sizing::for_container(None)).unwrap();
+        let e = plan_sql(&ctx, "selec 1").await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidSql);
+        // the parser's error stays as the cause
+        let cause = std::error::Error::source(&e).expect("a cause");
+        assert!(
+            cause.downcast_ref::<datafusion::error::DataFusionError>().is_some(),
+            "{cause}"
+        );
+        let e = plan_sql(&ctx, "select x from nowhere").await.unwrap_err();
+        assert!(e.message().contains("nowhere"), "{e}");
+        let e = plan_sql(&ctx, "create table t as select 1").await.unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidSql);
+        let df = plan_sql(&ctx, "select 1 as a").await.unwrap();
+        assert_eq!(df.count().await.unwrap(), 1);
+    }
+
+    /// A sort and a GROUP BY bigger than the memory pool finish by spilling
+    /// to disk instead of failing or growing past the pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sort_and_group_by_spill_past_the_pool() {
+        use datafusion::physical_plan::collect;
+        let ctx = session(Sizing {
+            partitions: 2,
+            memory: 32 << 20,
+        })
+        .unwrap();
+        // ~ 1.5M rows with distinct keys: far more than 32 MiB of sort/group state
+        let sql = "SELECT v, count(*) AS n FROM (SELECT (value * 7919) % 1500000 AS v FROM generate_series(1, 1500000)) GROUP BY v ORDER BY v DESC";
+        let df = plan_sql(&ctx, sql).await.unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let batches = collect(plan.clone(), ctx.task_ctx()).await.unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 1_500_000);
+        let first = batches.iter().find(|b| b.num_rows() > 0).unwrap();
+        let v = first
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        assert_eq!(v.value(0), 1_499_999, "sorted descending");
+        fn spills(p: &Arc<dyn ExecutionPlan>) -> usize {
+            p.metrics().and_then(|m| m.spill_count()).unwrap_or(0) + p.children().into_iter().map(spills).sum::<usize>()
+        }
+        assert!(
+            spills(&plan) > 0,
+            "the plan finished without spilling: the pool did not bind"
+        );
+    }
+
+    #[test]
+    fn sizing() {
+        let c = Container {
+            ty: "2U4G".into(),
+            count: 3,
+        };
+        let s = Sizing::for_container(Some(&c));
+        assert_eq!(s.memory, 12 * GIB);
+        assert!(s.partitions >= 1 && s.partitions <= 6);
+    }
+}

@@ -1,0 +1,325 @@
+//! A job's srcs as DataFusion tables: kodo and hdfs files, fusion logs, and
+//! upstream jobs (their kept result, or their SQL as a view).
+
+use datafusion::catalog::TableProvider;
+use datafusion::prelude::SessionContext;
+use futures::future::BoxFuture;
+use pbatch_magic::Expander;
+use pbatch_model::{DatasourceSpec, Error, ErrorCode, FusionSourceSpec, Result, SchemaEntry, SourceSpec, model_err};
+use pbatch_source::{
+    FileOptions, FusionClient, HdfsPath, RecordRules, Sample, Stores, arrow_schema, hdfs_store, infer_entries,
+    infer_schema, list_keys, table_for, verify_schema,
+};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::session::{plan_sql, strip_df};
+
+/// A job src, resolved against the catalog by the engine: what `exec` needs
+/// to register it, and nothing it would have to look up.
+#[derive(Debug, Clone)]
+pub enum ResolvedSrc {
+    /// A kodo, hdfs or fusion datasource.
+    Datasource {
+        /// The SQL table name (`tableName`, lower-cased).
+        table: String,
+        /// The datasource's name (for messages).
+        name: String,
+        /// Its spec.
+        spec: Box<DatasourceSpec>,
+        /// The src's `fileFilter` (variables unexpanded).
+        file_filter: String,
+    },
+    /// An upstream job's committed result of this batch time (parquet).
+    KeptResult {
+        /// The SQL table name.
+        table: String,
+        /// The upstream job.
+        job: String,
+        /// The folder holding the result's files.
+        dir: PathBuf,
+    },
+    /// An upstream job without a kept result: its SQL, computed in the same
+    /// session over its own srcs.
+    Upstream {
+        /// The SQL table name.
+        table: String,
+        /// The upstream job.
+        job: String,
+        /// Its `computation.code` (variables unexpanded).
+        code: String,
+        /// Its srcs.
+        srcs: Vec<ResolvedSrc>,
+    },
+}
+
+/// The fusion log-list API (`[fusion]`).
+#[derive(Debug, Clone, Default)]
+pub struct FusionAccess {
+    /// The API's base URL; `None`: read the local folder only.
+    pub endpoint: Option<String>,
+    /// Access key.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+}
+
+/// Where srcs are read from: the same for every batch of an engine.
+#[derive(Debug, Clone)]
+pub struct SourceEnv {
+    /// Kodo buckets.
+    pub stores: Stores,
+    /// The fusion log-list API.
+    pub fusion: FusionAccess,
+    /// `<data_dir>/fusion`: one folder per CDN domain.
+    pub fusion_root: PathBuf,
+    /// How much of a source schema inference reads.
+    pub sample: Sample,
+}
+
+/// Where a kodo or hdfs datasource's files are.
+pub struct SourceLocation {
+    /// Rooted at the bucket or the NameNode.
+    pub store: Arc<dyn object_store::ObjectStore>,
+    /// What DataFusion knows the store by.
+    pub url: url::Url,
+    /// For messages.
+    pub place: String,
+    /// Expanded key prefixes (kodo `keyPrefixes`, hdfs `paths`).
+    pub prefixes: Vec<String>,
+    /// File layout.
+    pub options: FileOptions,
+}
+
+impl SourceEnv {
+    /// The store, prefixes and layout of a kodo or hdfs source, variables
+    /// expanded with `expander`. `name` names the datasource in messages
+    /// (empty for a request body). The paths of an hdfs source must share
+    /// one NameNode.
+    pub fn location(&self, name: &str, source: &SourceSpec, expander: &Expander) -> Result<SourceLocation> {
+        // names a field: `datasource <name> spec.x`, or `spec.x` for a request body
+        let at = |f: String| {
+            if name.is_empty() {
+                f
+            } else {
+                format!("datasource {name} {f}")
+            }
+        };
+        match source {
+            SourceSpec::Kodo(k) => {
+                let mut prefixes = Vec::new();
+                for (i, p) in k.key_prefixes.iter().enumerate() {
+                    prefixes.push(expander.expand(p, &at(format!("spec.keyPrefixes[{i}]")))?);
+                }
+                Ok(SourceLocation {
+                    store: self.stores.bucket(&k.bucket)?,
+                    url: Stores::bucket_url(&k.bucket)?,
+                    place: self.stores.describe(&k.bucket),
+                    prefixes,
+                    options: FileOptions::new(&k.file_type, k.delimiter.as_deref(), k.contains_header)?,
+                })
+            }
+            SourceSpec::Hdfs(h) => {
+                let mut first: Option<HdfsPath> = None;
+                let mut prefixes = Vec::new();
+                for (i, p) in h.paths.iter().enumerate() {
+                    let field = at(format!("spec.paths[{i}]"));
+                    let path = HdfsPath::parse(&field, &expander.expand(p, &field)?)?;
+                    if let Some(f) = &first
+                        && f.namenode != path.namenode
+                    {
+                        return model_err!(
+                            InvalidRepoSpec,
+                            "{field} is on NameNode {} but spec.paths[0] on {}: one datasource reads one cluster",
+                            path.label(),
+                            f.label()
+                        );
+                    }
+                    prefixes.push(path.path.clone());
+                    first.get_or_insert(path);
+                }
+                let Some(nn) = first else {
+                    return model_err!(InvalidRepoSpec, "{} is empty", at("spec.paths".into()));
+                };
+                Ok(SourceLocation {
+                    store: hdfs_store(&nn.namenode)?,
+                    url: nn.namenode.clone(),
+                    place: format!("hdfs NameNode {}", nn.label()),
+                    prefixes,
+                    options: FileOptions::new(&h.file_type, h.delimiter.as_deref(), h.contains_header)?,
+                })
+            }
+            SourceSpec::Fusion(_) => {
+                model_err!(Internal, "{}: fusion sources have no file location", at("type".into()))
+            }
+        }
+    }
+}
+
+impl SourceEnv {
+    /// `POST /v2/schemas`: samples the files a kodo or hdfs source lists
+    /// (its prefixes expanded with `expander`) and maps their inferred
+    /// schema to valtypes.
+    pub async fn infer(&self, source: &SourceSpec, expander: &Expander) -> Result<Vec<SchemaEntry>> {
+        let loc = self.location("", source, expander)?;
+        let files = list_keys(loc.store.as_ref(), &loc.place, &loc.prefixes, "").await?;
+        let ctx = SessionContext::new();
+        ctx.register_object_store(&loc.url, Arc::clone(&loc.store));
+        infer_entries(&ctx.state(), &loc.store, &loc.place, &files, &loc.options, self.sample).await
+    }
+}
+
+/// What the registered srcs will read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// Files listed.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+fn registering(table: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("registering {table}: {e}"))
+}
+
+/// Registers `srcs` in `ctx`; upstream jobs become views of their SQL.
+pub(crate) fn register<'a>(
+    env: &'a SourceEnv,
+    ctx: &'a SessionContext,
+    srcs: &'a [ResolvedSrc],
+    expander: &'a Expander,
+    read: &'a mut ReadPlan,
+) -> BoxFuture<'a, Result<()>> {
+    Box::pin(async move {
+        for src in srcs {
+            match src {
+                ResolvedSrc::KeptResult { table, job, dir } => {
+                    let path = format!("{}/", dir.display());
+                    ctx.register_parquet(table.as_str(), &path, Default::default())
+                        .await
+                        .map_err(|e| {
+                            Error::new(
+                                ErrorCode::FileFormatMismatch,
+                                format!("kept result of job {job} at {path}: {}", strip_df(&e.to_string())),
+                            )
+                        })?;
+                    tracing::debug!(job, path, "reading the upstream's kept result");
+                }
+                ResolvedSrc::Upstream { table, job, code, srcs } => {
+                    register(env, ctx, srcs, expander, read).await?;
+                    let sql = expander.expand(code, &format!("job {job} computation.code"))?;
+                    let df = plan_sql(ctx, &sql)
+                        .await
+                        .map_err(|e| e.context(format!("upstream job {job}")))?;
+                    ctx.register_table(table.as_str(), df.into_view())
+                        .map_err(|e| registering(table, e))?;
+                }
+                ResolvedSrc::Datasource {
+                    table,
+                    name,
+                    spec,
+                    file_filter,
+                } => {
+                    let provider = match &spec.source {
+                        SourceSpec::Fusion(fu) => {
+                            let filter = if file_filter.trim().is_empty() {
+                                &fu.file_filter
+                            } else {
+                                file_filter
+                            };
+                            fusion_table(env, name, fu, filter, expander, spec.omit_invalid, read).await?
+                        }
+                        _ => file_table(env, ctx, name, spec, file_filter, expander, read).await?,
+                    };
+                    ctx.register_table(table.as_str(), provider)
+                        .map_err(|e| registering(table, e))?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A kodo or hdfs datasource's files as a table: listed, schema inferred or
+/// verified, bad-record rules applied.
+async fn file_table(
+    env: &SourceEnv,
+    ctx: &SessionContext,
+    name: &str,
+    ds: &DatasourceSpec,
+    file_filter: &str,
+    expander: &Expander,
+    read: &mut ReadPlan,
+) -> Result<Arc<dyn TableProvider>> {
+    let in_ds = |e: Error| e.context(format!("datasource {name}"));
+    let filter = expander.expand(file_filter, &format!("src {name} fileFilter"))?;
+    let loc = env.location(name, &ds.source, expander)?;
+    ctx.register_object_store(&loc.url, Arc::clone(&loc.store));
+    let files = list_keys(loc.store.as_ref(), &loc.place, &loc.prefixes, &filter)
+        .await
+        .map_err(in_ds)?;
+    read.files += files.len();
+    read.bytes += files.iter().map(|f| f.size).sum::<u64>();
+    let (store, opts) = (&loc.store, &loc.options);
+    let schema = if ds.schema.is_empty() {
+        infer_schema(&ctx.state(), store, &loc.place, &files, opts, env.sample)
+            .await
+            .map_err(in_ds)?
+    } else {
+        if !ds.no_verify_schema {
+            verify_schema(&ctx.state(), store, &loc.place, &files, opts, &ds.schema, env.sample)
+                .await
+                .map_err(in_ds)?;
+        }
+        arrow_schema(&ds.schema)
+    };
+    let rules = RecordRules {
+        required: ds.schema.iter().filter(|f| f.required).map(|f| f.key.clone()).collect(),
+        omit_invalid: ds.omit_invalid,
+    };
+    table_for(store, &loc.url, &loc.place, &files, opts, schema, &rules).map_err(in_ds)
+}
+
+/// A fusion datasource's table: the log files of its domain for the hours
+/// of `filter` (empty: the 24 hours before the batch time), downloaded
+/// first when `[fusion] endpoint` is set.
+async fn fusion_table(
+    env: &SourceEnv,
+    name: &str,
+    fu: &FusionSourceSpec,
+    filter: &str,
+    expander: &Expander,
+    omit_invalid: bool,
+    read: &mut ReadPlan,
+) -> Result<Arc<dyn TableProvider>> {
+    use chrono::Timelike;
+    let in_ds = |e: Error| e.context(format!("datasource {name}"));
+    let Some(domain) = fu.domains.first() else {
+        return model_err!(InvalidRepoSpec, "datasource {name}: spec.domains is empty");
+    };
+    let (start, end) = if filter.trim().is_empty() {
+        let t = expander.batch_time();
+        let hour = t
+            .with_minute(0)
+            .and_then(|t| t.with_second(0))
+            .and_then(|t| t.with_nanosecond(0))
+            .unwrap_or(t);
+        (hour - chrono::Duration::hours(24), hour)
+    } else {
+        expander.hour_range(filter).map_err(in_ds)?
+    };
+    let client = match env.fusion.endpoint.as_deref().filter(|e| !e.is_empty()) {
+        Some(endpoint) => Some(FusionClient::new(
+            endpoint,
+            &env.fusion.access_key,
+            &env.fusion.secret_key,
+        )?),
+        None => None,
+    };
+    let table = pbatch_source::fusion_table(&env.fusion_root, client.as_ref(), domain, start, end, omit_invalid)
+        .await
+        .map_err(in_ds)?;
+    read.files += table.file_count();
+    read.bytes += table.file_bytes();
+    Ok(Arc::new(table))
+}

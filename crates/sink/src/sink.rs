@@ -1,0 +1,279 @@
+//! Every export behind one trait: record batches in, a [`Staged`] value out,
+//! and one [`commit`] for all the `Staged` values of a batch.
+
+use crate::commit::{CommitReport, commit_files, precheck_all};
+use crate::export::{RESULT_EXPORT, ServiceUrls, Targets, file_export, result_export, service_export};
+use crate::service::{StagedService, send, spawn_service_writer};
+use crate::{StagedExport, Target, WriterHandle, finish_writer, spawn_file_writer};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use pbatch_magic::Expander;
+use pbatch_model::{Error, ExportSpec, Result};
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// One export of a running batch. [`write`](Sink::write) takes the batch's
+/// record batches in order; [`finish`](Sink::finish) returns what was staged.
+/// Nothing a sink does is visible before [`commit`].
+#[async_trait]
+pub trait Sink: Send {
+    /// The export's name.
+    fn name(&self) -> &str;
+
+    /// Takes one record batch. An error means the sink stopped; its cause
+    /// comes out of [`finish`](Sink::finish).
+    async fn write(&mut self, batch: RecordBatch) -> Result<()>;
+
+    /// Ends the input and returns the staged output. On error nothing of
+    /// this sink is left in staging.
+    async fn finish(self: Box<Self>) -> Result<Staged>;
+}
+
+/// A folder of staged output, removed when dropped. Each [`Staged`] value
+/// owns one; a batch owns the folder holding them all.
+#[derive(Debug)]
+pub struct StagingDir {
+    path: PathBuf,
+}
+
+impl StagingDir {
+    /// Takes charge of `path` (which need not exist yet).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        // runs on the failure path (and after a commit, on an emptied
+        // folder): small, and a drop cannot await
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(dir = %self.path.display(), error = %e, "could not remove staging"),
+        }
+    }
+}
+
+/// What one export staged: files waiting to be moved into place, or
+/// records waiting to be sent. Dropped without being committed, it removes
+/// its staged files.
+#[derive(Debug)]
+pub struct Staged {
+    kind: StagedKind,
+    dir: StagingDir,
+}
+
+#[derive(Debug)]
+enum StagedKind {
+    Files(StagedExport),
+    Service(StagedService),
+}
+
+impl Staged {
+    /// The export's name.
+    pub fn name(&self) -> &str {
+        match &self.kind {
+            StagedKind::Files(f) => &f.export.name,
+            StagedKind::Service(s) => &s.export.name,
+        }
+    }
+
+    /// Rows staged.
+    pub fn rows(&self) -> u64 {
+        match &self.kind {
+            StagedKind::Files(f) => f.files.iter().map(|f| f.rows).sum(),
+            StagedKind::Service(s) => s.records,
+        }
+    }
+
+    /// Where the staged output is.
+    pub fn staging_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The staged files of a file export (empty for a service export).
+    pub fn files(&self) -> &[crate::StagedFile] {
+        match &self.kind {
+            StagedKind::Files(f) => &f.files,
+            StagedKind::Service(_) => &[],
+        }
+    }
+}
+
+/// What a batch's sinks share.
+pub struct SinkContext<'a> {
+    /// The job.
+    pub job: &'a str,
+    /// A manual job: its `keyPrefix` names the file.
+    pub manual: bool,
+    /// The batch's variables.
+    pub expander: &'a Expander,
+    /// The result's schema.
+    pub schema: SchemaRef,
+    /// The batch's staging folder; each sink stages in `<staging>/<export>`.
+    pub staging: &'a Path,
+    /// Unique per batch attempt (append mode names files with it).
+    pub token: &'a str,
+    /// Buckets and NameNodes.
+    pub targets: &'a dyn Targets,
+    /// Service URLs.
+    pub services: &'a ServiceUrls,
+}
+
+/// Opens the sink of one export: a file writer for kodo and hdfs exports, a
+/// record stager for http, tsdb, logdb and report exports. What can be
+/// known before the first row (a bad mapping, an unset service URL, a key
+/// prefix leaving its folder) fails here.
+pub fn open(name: &str, spec: &ExportSpec, cx: &SinkContext<'_>) -> Result<Box<dyn Sink>> {
+    let dir = StagingDir::new(cx.staging.join(name));
+    let staging = dir.path().to_path_buf();
+    if spec.file_options().is_some() {
+        let export = file_export(name, spec, cx.expander, cx.manual, cx.targets)?;
+        let handle = spawn_file_writer(export, cx.schema.clone(), staging, cx.token.to_string());
+        Ok(ChannelSink::files(name, handle, dir))
+    } else {
+        let export = service_export(name, spec, cx.expander, cx.services)?;
+        let handle = spawn_service_writer(export, cx.schema.clone(), staging);
+        let finish = Box::pin(async move { finish_writer(handle.join).await.map(StagedKind::Service) });
+        Ok(Box::new(ChannelSink {
+            name: name.to_string(),
+            sender: Some(handle.sender),
+            finish,
+            dir,
+        }))
+    }
+}
+
+/// Opens the sink of a job's kept result (read by its downstream jobs):
+/// parquet under `results`, see [`result_dir`](crate::result_dir). Its
+/// commit is not reported.
+pub fn open_result(results: &Path, cx: &SinkContext<'_>) -> Result<Box<dyn Sink>> {
+    let export = result_export(results, cx.job, &cx.expander.batch_time())?;
+    let dir = StagingDir::new(cx.staging.join(RESULT_EXPORT));
+    let staging = dir.path().to_path_buf();
+    let handle = spawn_file_writer(export, cx.schema.clone(), staging, cx.token.to_string());
+    Ok(ChannelSink::files(RESULT_EXPORT, handle, dir))
+}
+
+/// A sink whose writer runs on a blocking thread, fed through a channel:
+/// file exports write files, service exports stage record lines.
+struct ChannelSink {
+    name: String,
+    /// Dropped to end the writer's input.
+    sender: Option<mpsc::Sender<RecordBatch>>,
+    /// The writer's end.
+    finish: BoxFuture<'static, Result<StagedKind>>,
+    dir: StagingDir,
+}
+
+impl ChannelSink {
+    fn files(name: &str, handle: WriterHandle<StagedExport>, dir: StagingDir) -> Box<dyn Sink> {
+        let join = handle.join;
+        Box::new(Self {
+            name: name.to_string(),
+            sender: Some(handle.sender),
+            finish: Box::pin(async move { finish_writer(join).await.map(StagedKind::Files) }),
+            dir,
+        })
+    }
+}
+
+#[async_trait]
+impl Sink for ChannelSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        match &self.sender {
+            Some(s) => s.send(batch).await.map_err(|_| stopped(&self.name)),
+            None => Err(stopped(&self.name)),
+        }
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<Staged> {
+        drop(self.sender.take());
+        let ChannelSink { finish, dir, .. } = *self;
+        Ok(Staged {
+            kind: finish.await?,
+            dir,
+        })
+    }
+}
+
+fn stopped(name: &str) -> Error {
+    Error::internal(format!("export {name}: the writer stopped"))
+}
+
+/// What a batch's commit needs besides the staged exports.
+pub struct CommitContext<'a> {
+    /// The HTTP client of service exports.
+    pub http: &'a reqwest::Client,
+    /// Retention ages are measured against it.
+    pub now: std::time::SystemTime,
+    /// Called before each service send and before the file exports move;
+    /// an error (a stop) ends the commit there.
+    pub check: &'a (dyn Fn() -> Result<()> + Send + Sync),
+}
+
+/// Commits every export of a batch, or fails having made as little visible
+/// as it can:
+///
+/// 1. every file export's target is listed (an unreachable store or an
+///    `errorIfExists` that would fail stops the batch before anything is
+///    visible), and no two exports write the same key;
+/// 2. service exports send their records (a send that fails leaves every
+///    file export uncommitted);
+/// 3. file exports commit, remote targets (uploads, which can fail) before
+///    local folders (renames).
+///
+/// Returns one report per export, in that order; the kept result is not
+/// reported. Staged output is removed in every case.
+pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<CommitReport>> {
+    let mut files = Vec::new();
+    let mut services = Vec::new();
+    for s in staged {
+        match s.kind {
+            StagedKind::Files(f) => files.push((f, s.dir)),
+            StagedKind::Service(v) => services.push((v, s.dir)),
+        }
+    }
+    files.sort_by_key(|(s, _)| matches!(s.export.target, Target::Local(_)));
+    let exports: Vec<&StagedExport> = files.iter().map(|(f, _)| f).collect();
+    precheck_all(&exports).await?;
+    let mut reports = Vec::new();
+    for (svc, _dir) in services {
+        (cx.check)()?;
+        let span = tracing::info_span!("export", name = %svc.export.name);
+        let r = send(svc, cx.http).instrument(span).await?;
+        reports.push(CommitReport {
+            export: r.export,
+            keys: Vec::new(),
+            rows: r.records,
+            bytes: 0,
+            replaced: 0,
+            skipped: false,
+            expired: 0,
+            invalid: r.invalid,
+        });
+    }
+    // the last point a stop is taken: once files move, every export moves
+    (cx.check)()?;
+    for (f, _dir) in files {
+        let span = tracing::info_span!("export", name = %f.export.name);
+        let r = commit_files(f, cx.now).instrument(span).await?;
+        if r.export != RESULT_EXPORT {
+            reports.push(r);
+        }
+    }
+    Ok(reports)
+}
