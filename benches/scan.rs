@@ -18,20 +18,16 @@ const QUERY: &str = "SELECT status, COUNT(*) AS n, SUM(bytes) AS bytes, MAX(dura
 
 fn bench(c: &mut Criterion) {
     let rows = shared::rows();
-    let shared::Setup {
-        data: _data,
-        engine,
-        rt,
-        time: t,
-    } = shared::setup(rows);
+    let s = shared::setup(rows);
+    let (engine, rt, t) = (&s.engine, &s.rt, s.time);
     for (fmt, extra) in [("csv", r#","delimiter":",","containsHeader":true"#), ("parquet", "")] {
         let export = format!(
             r#"{{"type":"kodo","spec":{{"bucket":"scan-{fmt}","keyPrefix":"f/","format":"{fmt}","fileCount":8{extra}}}}}"#
         );
-        job(&engine, &format!("to_{fmt}"), "src_json", "SELECT * FROM t", &export);
+        job(engine, &format!("to_{fmt}"), "src_json", "SELECT * FROM t", &export);
         rt.block_on(engine.run_once(&format!("to_{fmt}"), &[], t))
             .expect("convert");
-        datasource(&engine, &format!("src_{fmt}"), &format!("scan-{fmt}"), "f/", fmt);
+        datasource(engine, &format!("src_{fmt}"), &format!("scan-{fmt}"), "f/", fmt);
     }
 
     let mut group = c.benchmark_group("scan");
@@ -40,12 +36,9 @@ fn bench(c: &mut Criterion) {
         let name = format!("scan_{fmt}");
         let export =
             format!(r#"{{"type":"kodo","spec":{{"bucket":"scan-out","keyPrefix":"{fmt}/$(date)/","format":"json"}}}}"#);
-        job(&engine, &name, &format!("src_{fmt}"), QUERY, &export);
-        group.bench_function(format!("{label}_{rows}_rows"), |b| {
-            b.iter(|| {
-                let r = rt.block_on(engine.run_once(&name, &[], t)).expect("batch");
-                assert_eq!(r.rows_read, rows);
-            })
+        job(engine, &name, &format!("src_{fmt}"), QUERY, &export);
+        s.bench_batch(&mut group, format!("{label}_{rows}_rows"), &name, |r| {
+            assert_eq!(r.rows_read, rows)
         });
     }
     group.finish();

@@ -16,21 +16,17 @@ use std::time::Duration;
 
 fn bench(c: &mut Criterion) {
     let rows = shared::rows();
-    let shared::Setup {
-        data: _data,
-        engine,
-        rt,
-        time: t,
-    } = shared::setup(rows);
+    let s = shared::setup(rows);
+    let (engine, rt, t) = (&s.engine, &s.rt, s.time);
     job(
-        &engine,
+        engine,
         "to_parquet",
         "src_json",
         "SELECT * FROM t",
         r#"{"type":"kodo","spec":{"bucket":"write-in","keyPrefix":"f/","format":"parquet","fileCount":8}}"#,
     );
     rt.block_on(engine.run_once("to_parquet", &[], t)).expect("convert");
-    datasource(&engine, "src", "write-in", "f/", "parquet");
+    datasource(engine, "src", "write-in", "f/", "parquet");
 
     let mut group = c.benchmark_group("write");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
@@ -51,12 +47,9 @@ fn bench(c: &mut Criterion) {
         } else {
             "SELECT * FROM t"
         };
-        job(&engine, &name, "src", sql, &export);
-        group.bench_function(format!("{fmt}_{compression}_{rows}_rows"), |b| {
-            b.iter(|| {
-                let r = rt.block_on(engine.run_once(&name, &[], t)).expect("batch");
-                assert_eq!(r.rows_out, rows);
-            })
+        job(engine, &name, "src", sql, &export);
+        s.bench_batch(&mut group, format!("{fmt}_{compression}_{rows}_rows"), &name, |r| {
+            assert_eq!(r.rows_out, rows)
         });
     }
     group.finish();

@@ -51,7 +51,8 @@ pub fn rows() -> u64 {
 /// (kept alive by the `TempDir`), an engine on it with datasource `src_json`
 /// over them, a runtime, and the batch time.
 pub struct Setup {
-    pub data: tempfile::TempDir,
+    /// Holds the data dir until the bench ends.
+    pub _data: tempfile::TempDir,
     pub engine: pbatch::Engine,
     pub rt: tokio::runtime::Runtime,
     pub time: chrono::DateTime<chrono::FixedOffset>,
@@ -69,9 +70,30 @@ pub fn setup(rows: u64) -> Setup {
         "json",
     );
     Setup {
-        data,
+        _data: data,
         engine,
         rt: tokio::runtime::Runtime::new().expect("runtime"),
         time: chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time"),
+    }
+}
+
+impl Setup {
+    /// Benches one batch of job `name` as `id`; `check` looks at each report.
+    pub fn bench_batch(
+        &self,
+        group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        id: String,
+        name: &str,
+        check: impl Fn(&pbatch::RunReport),
+    ) {
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                let r = self
+                    .rt
+                    .block_on(self.engine.run_once(name, &[], self.time))
+                    .expect("batch");
+                check(&r);
+            })
+        });
     }
 }

@@ -6,7 +6,9 @@
 //!   InfluxDB `/query`, OpenSearch `_search`, `psql` / `mariadb`);
 //! - [`failure_before_commit`]: a batch that fails after staging (a stop
 //!   taken at the commit's check) leaves nothing visible and nothing staged;
-//! - [`dropped_staged`]: a `Staged` dropped uncommitted removes its files.
+//! - [`dropped_staged`]: a `Staged` dropped uncommitted removes its files;
+//! - [`dropped_sink`]: a sink dropped before `finish` (a batch that failed
+//!   while writing) leaves no staging once its writer has stopped.
 
 use crate::s3::S3Server;
 use crate::servers::{Maria, Postgres, Receiver, start_influx, start_osmem};
@@ -29,14 +31,13 @@ const CHUNK: i64 = 500;
 trait Backend: Send + Sync {
     /// The export spec writing to `dest` (a fresh prefix, index or table).
     fn spec(&self, dest: &str) -> String;
-    /// Buckets for file exports.
-    fn targets(&self) -> &dyn Targets;
+    /// Buckets for file exports (a service backend has none).
+    fn targets(&self) -> &dyn Targets {
+        no_buckets()
+    }
     /// Service URLs for service exports.
     fn urls(&self) -> ServiceUrls {
-        ServiceUrls {
-            batch_records: 100,
-            ..ServiceUrls::default()
-        }
+        urls_with(|_| {})
     }
     /// The rows visible at `dest`, as `(id, name)` sorted by id.
     async fn read(&self, dest: &str) -> Vec<(i64, String)>;
@@ -82,8 +83,8 @@ fn batch_time() -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::parse_from_rfc3339("2026-03-01T09:00:00+08:00").expect("time")
 }
 
-/// Opens the export to `dest`, writes every row and returns what it staged.
-async fn stage(b: &dyn Backend, dest: &str, staging: &Path) -> Result<Staged> {
+/// Opens the export to `dest` and writes every row into it.
+async fn open_and_write(b: &dyn Backend, dest: &str, staging: &Path, rows: bool) -> Result<Box<dyn pbatch_sink::Sink>> {
     let spec = ExportSpec::from_json(b.spec(dest).as_bytes(), None)?;
     let expander = pbatch::magic::Expander::new(batch_time());
     let urls = b.urls();
@@ -98,10 +99,15 @@ async fn stage(b: &dyn Backend, dest: &str, staging: &Path) -> Result<Staged> {
         services: &urls,
     };
     let mut sink = pbatch_sink::open("out", &spec, &cx)?;
-    for batch in batches() {
+    for batch in batches().into_iter().filter(|_| rows) {
         sink.write(batch).await?;
     }
-    sink.finish().await
+    Ok(sink)
+}
+
+/// Opens the export to `dest`, writes every row and returns what it staged.
+async fn stage(b: &dyn Backend, dest: &str, staging: &Path) -> Result<Staged> {
+    open_and_write(b, dest, staging, true).await?.finish().await
 }
 
 async fn commit(staged: Staged, fail: bool) -> Result<Vec<pbatch_sink::CommitReport>> {
@@ -168,11 +174,36 @@ async fn dropped_staged(b: &dyn Backend, dest: &str) {
     assert!(b.read(dest).await.is_empty(), "{dest}: visible though never committed");
 }
 
+async fn dropped_sink(b: &dyn Backend, dest: &str, rows: bool) {
+    let staging = tempfile::tempdir().expect("tmp");
+    let sink = open_and_write(b, dest, staging.path(), rows).await.expect("write");
+    // dropped before `finish`: its writer may still be writing, and the
+    // folder goes when the writer has stopped
+    drop(sink);
+    let dir = staging.path().join("out");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while dir.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!dir.exists(), "an abandoned writer left {}", dir.display());
+    // and nothing comes back: a writer that outlived its folder would make it again
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !dir.exists(),
+        "an abandoned writer wrote {} after it was removed",
+        dir.display()
+    );
+    assert!(b.read(dest).await.is_empty(), "{dest}: visible though never committed");
+}
+
 /// Runs the whole suite, each check on its own destination.
 async fn suite(b: &dyn Backend) {
     round_trip(b, "rt").await;
     failure_before_commit(b, "fail").await;
     dropped_staged(b, "drop").await;
+    dropped_sink(b, "gone", true).await;
+    // no rows: a finishing writer would still create its first (empty) file
+    dropped_sink(b, "gone0", false).await;
 }
 
 fn parse_rows(rows: Vec<serde_json::Value>) -> Vec<(i64, String)> {
@@ -276,6 +307,16 @@ async fn conformance_s3_files() {
     .await;
 }
 
+/// Service URLs, 100 records per request, as `set` leaves them.
+fn urls_with(set: impl FnOnce(&mut ServiceUrls)) -> ServiceUrls {
+    let mut u = ServiceUrls {
+        batch_records: 100,
+        ..ServiceUrls::default()
+    };
+    set(&mut u);
+    u
+}
+
 /// A service backend needs no buckets.
 fn no_buckets() -> &'static dyn Targets {
     static NONE: std::sync::OnceLock<LocalBuckets> = std::sync::OnceLock::new();
@@ -291,9 +332,6 @@ impl Backend for Http {
             r#"{{"type":"http","spec":{{"host":"{}","uri":"/{dest}","format":"json"}}}}"#,
             self.0.url
         )
-    }
-    fn targets(&self) -> &dyn Targets {
-        no_buckets()
     }
     async fn read(&self, dest: &str) -> Vec<(i64, String)> {
         let path = format!("/{dest}");
@@ -328,15 +366,8 @@ impl Backend for Tsdb {
             r##"{{"type":"tsdb","spec":{{"destRepoName":"conf","series":"{dest}","tags":{{"id":"#id"}},"fields":{{"name":"#name"}}}}}}"##
         )
     }
-    fn targets(&self) -> &dyn Targets {
-        no_buckets()
-    }
     fn urls(&self) -> ServiceUrls {
-        ServiceUrls {
-            tsdb: Some(self.0.clone()),
-            batch_records: 100,
-            ..ServiceUrls::default()
-        }
+        urls_with(|u| u.tsdb = Some(self.0.clone()))
     }
     async fn read(&self, dest: &str) -> Vec<(i64, String)> {
         let c = reqwest::Client::new();
@@ -387,15 +418,8 @@ impl Backend for Logdb {
     fn spec(&self, dest: &str) -> String {
         format!(r##"{{"type":"logdb","spec":{{"destRepoName":"{dest}","doc":{{"id":"#id","name":"#name"}}}}}}"##)
     }
-    fn targets(&self) -> &dyn Targets {
-        no_buckets()
-    }
     fn urls(&self) -> ServiceUrls {
-        ServiceUrls {
-            logdb: Some(self.0.clone()),
-            batch_records: 100,
-            ..ServiceUrls::default()
-        }
+        urls_with(|u| u.logdb = Some(self.0.clone()))
     }
     async fn read(&self, dest: &str) -> Vec<(i64, String)> {
         let c = reqwest::Client::new();
@@ -433,15 +457,8 @@ impl Backend for Report {
             r##"{{"type":"report","spec":{{"dbName":"reports","tableName":"{dest}","columns":{{"id":"#id","name":"#name"}}}}}}"##
         )
     }
-    fn targets(&self) -> &dyn Targets {
-        no_buckets()
-    }
     fn urls(&self) -> ServiceUrls {
-        ServiceUrls {
-            report: Some(self.url.clone()),
-            batch_records: 100,
-            ..ServiceUrls::default()
-        }
+        urls_with(|u| u.report = Some(self.url.clone()))
     }
     async fn read(&self, dest: &str) -> Vec<(i64, String)> {
         // `id|hex(name)`: no client escaping to undo

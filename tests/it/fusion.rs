@@ -6,7 +6,6 @@
 use crate::servers::{Reply, reply};
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
-use http_body_util::BodyExt;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -112,23 +111,9 @@ async fn answer(
     if path != "/v2/tune/log/list" || req.method() != hyper::Method::POST {
         return reply(404, "{\"error\":\"no such route\"}");
     }
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let json_body = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let auth = crate::servers::header(&req, "authorization");
+    let json_body = crate::servers::header(&req, "content-type").starts_with("application/json");
+    let body = crate::servers::body(req).await;
     if auth != expected_auth("sk", "/v2/tune/log/list") || !json_body {
         seen.lock().expect("lock").refused += 1;
         return reply(401, "{\"error\":\"bad token\"}");
@@ -183,12 +168,26 @@ fn engine_for(data: &std::path::Path, endpoint: &str, sk: &str) -> pbatch::Engin
     engine
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logs_are_listed_downloaded_once_and_read_for_the_hours_of_the_filter() {
+/// The fake CDN API, a data dir, an engine signing with `sk`, and a batch
+/// time reading the hours [22:00, 02:00).
+fn start(
+    sk: &str,
+) -> (
+    FakeCdn,
+    tempfile::TempDir,
+    pbatch::Engine,
+    chrono::DateTime<chrono::FixedOffset>,
+) {
     let cdn = FakeCdn::start();
     let data = tempfile::tempdir().expect("tmp");
-    let engine = engine_for(data.path(), &cdn.url, "sk");
+    let engine = engine_for(data.path(), &cdn.url, sk);
     let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T03:00:00+08:00").expect("time");
+    (cdn, data, engine, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_listed_downloaded_once_and_read_for_the_hours_of_the_filter() {
+    let (cdn, data, engine, t) = start("sk");
     let report = engine.run_once("traffic", &[], t).await.expect("batch");
     assert_eq!(report.files_read, 4, "hours 22, 23, 00 and 01 of [22:00, 02:00)");
     {
@@ -219,10 +218,7 @@ async fn logs_are_listed_downloaded_once_and_read_for_the_hours_of_the_filter() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_key_or_an_unreachable_api_fails_naming_the_endpoint() {
-    let cdn = FakeCdn::start();
-    let data = tempfile::tempdir().expect("tmp");
-    let engine = engine_for(data.path(), &cdn.url, "wrong-secret");
-    let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T03:00:00+08:00").expect("time");
+    let (cdn, _data, engine, t) = start("wrong-secret");
     let e = engine.run_once("traffic", &[], t).await.expect_err("refused");
     assert_eq!(e.code().code(), "E18338", "{e}");
     assert!(e.message().contains(&cdn.url), "{e}");

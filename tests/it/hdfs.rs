@@ -143,13 +143,7 @@ async fn live_hdfs_round_trip() {
     let export = format!(
         r#"{{"type":"hdfs","spec":{{"path":"{url}/tmp/{run}/$(date)/","format":"json","compression":"gzip","fileCount":2}}}}"#
     );
-    engine
-        .create_export(
-            "w",
-            "out",
-            &ExportSpec::from_json(export.as_bytes(), None).expect("export"),
-        )
-        .expect("create export");
+    crate::util::add_export(&engine, "w", "out", &export);
     let r = engine.run_once("w", &[], batch_time()).await.expect("write to hdfs");
     assert_eq!(r.exports[0].keys.len(), 2);
     hdfs_source(&engine, "back", &[format!("{url}/tmp/{run}/$(date)/")]);
@@ -160,13 +154,7 @@ async fn live_hdfs_round_trip() {
         "SELECT who, COUNT(*) AS n, SUM(id) AS s FROM t GROUP BY who",
     );
     let export = r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"r/","format":"json"}}"#;
-    engine
-        .create_export(
-            "r",
-            "out",
-            &ExportSpec::from_json(export.as_bytes(), None).expect("export"),
-        )
-        .expect("create export");
+    crate::util::add_export(&engine, "r", "out", export);
     let r = engine.run_once("r", &[], batch_time()).await.expect("read from hdfs");
     assert_eq!((r.files_read, r.rows_read, r.rows_out), (2, 3, 2));
 }

@@ -43,28 +43,18 @@ async fn retention_deletes_old_outputs_with_an_injected_clock() {
         .build()
         .expect("engine");
     ev_datasource(&engine, data.path(), "{\"id\":1}\n{\"id\":2}\n");
-    engine
-        .create_job(
-            "daily",
-            &JobSpec::from_json(
-                br#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
-                     "computation":{"type":"sql","code":"SELECT COUNT(*) AS n FROM ev"},
-                     "scheduler":{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}}"#,
-            )
-            .expect("job"),
-        )
-        .expect("create job");
-    engine
-        .create_export(
-            "daily",
-            "out",
-            &ExportSpec::from_json(
-                br#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"daily/$(date)/","format":"json","retention":7}}"#,
-                None,
-            )
-            .expect("export"),
-        )
-        .expect("create export");
+    crate::util::add_job(
+        &engine,
+        "daily",
+        "SELECT COUNT(*) AS n FROM ev",
+        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
+    );
+    crate::util::add_export(
+        &engine,
+        "daily",
+        "out",
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"daily/$(date)/","format":"json","retention":7}}"#,
+    );
     let out = data.path().join("buckets/out-bkt");
     old_file(&out.join("daily/2026-10-01/part-00000.json"), 20, now);
     old_file(&out.join("daily/2026-10-20/part-00000.json"), 3, now);
@@ -208,28 +198,18 @@ async fn a_partitioned_export_with_many_folders_writes_one_file_each() {
     let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
     let lines: String = (0..3000).map(|i| format!("{{\"id\":{i}}}\n")).collect();
     ev_datasource(&engine, data.path(), &lines);
-    engine
-        .create_job(
-            "p",
-            &JobSpec::from_json(
-                br#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
-                     "computation":{"type":"sql","code":"SELECT id % 300 AS bucket, id FROM ev"},
-                     "scheduler":{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}}"#,
-            )
-            .expect("job"),
-        )
-        .expect("create job");
-    engine
-        .create_export(
-            "p",
-            "out",
-            &ExportSpec::from_json(
-                br#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"p/$(date)/","format":"parquet","partitionBy":["bucket"]}}"#,
-                None,
-            )
-            .expect("export"),
-        )
-        .expect("create export");
+    crate::util::add_job(
+        &engine,
+        "p",
+        "SELECT id % 300 AS bucket, id FROM ev",
+        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
+    );
+    crate::util::add_export(
+        &engine,
+        "p",
+        "out",
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"p/$(date)/","format":"parquet","partitionBy":["bucket"]}}"#,
+    );
     let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");
     let r = engine.run_once("p", &[], t).await.expect("batch");
     let e = &r.exports[0];

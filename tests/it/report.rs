@@ -4,7 +4,6 @@
 //! through their own command-line clients.
 
 use crate::servers::{Maria, Postgres};
-use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec};
 
 const ROWS: &str = r#"{"id":1,"name":"a'b","v":1.5,"ok":true,"ts":"2026-03-01T00:00:00Z"}
 {"id":2,"name":null,"v":2.25,"ok":false,"ts":"2026-03-01T00:00:01Z"}
@@ -12,47 +11,36 @@ const ROWS: &str = r#"{"id":1,"name":"a'b","v":1.5,"ok":true,"ts":"2026-03-01T00
 "#;
 
 fn engine(url: &str) -> (pbatch::Engine, tempfile::TempDir) {
-    let data = tempfile::tempdir().expect("tmp");
     let mut c = pbatch::Config::default();
     c.set("engine.timezone", "Asia/Shanghai").expect("tz");
     c.set("engine.sink_batch_records", "2").expect("batch");
     c.set("report.url", url).expect("url");
-    let engine = pbatch::Engine::builder()
-        .config(c)
-        .data_dir(data.path())
-        .build()
-        .expect("engine");
-    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
-    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), ROWS).expect("write");
-    let ds = DatasourceSpec::from_json(
-        br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
-             "schema":[{"key":"id","valtype":"long"},{"key":"name","valtype":"string"},{"key":"v","valtype":"float"},
-                       {"key":"ok","valtype":"boolean"},{"key":"ts","valtype":"date"}],"noVerifySchema":true}"#,
-    )
-    .expect("ds");
-    engine.create_datasource("ev", &ds).expect("create ds");
-    let job = JobSpec::from_json(
-        br#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
-             "computation":{"type":"sql","code":"SELECT id, name, v, ok, ts FROM ev"},
-             "scheduler":{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}}"#,
-    )
-    .expect("job");
-    engine.create_job("j", &job).expect("create job");
+    let (engine, data) = crate::util::engine_with_ev(
+        c,
+        ROWS,
+        r#"[{"key":"id","valtype":"long"},{"key":"name","valtype":"string"},{"key":"v","valtype":"float"},
+            {"key":"ok","valtype":"boolean"},{"key":"ts","valtype":"date"}]"#,
+    );
+    crate::util::add_job(
+        &engine,
+        "j",
+        "SELECT id, name, v, ok, ts FROM ev",
+        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
+    );
     (engine, data)
 }
 
 fn export(engine: &pbatch::Engine, db: &str, save_mode: &str) {
     let _ = engine.delete_export("j", "rep");
-    let e = ExportSpec::from_json(
-        format!(
+    crate::util::add_export(
+        engine,
+        "j",
+        "rep",
+        &format!(
             r##"{{"type":"report","spec":{{"dbName":"{db}","tableName":"daily","saveMode":"{save_mode}",
                 "columns":{{"rid":"#id","who":"#name","val":"#v","good":"#ok","at":"#ts"}}}}}}"##
-        )
-        .as_bytes(),
-        None,
-    )
-    .expect("export");
-    engine.create_export("j", "rep", &e).expect("create export");
+        ),
+    );
 }
 
 fn t() -> chrono::DateTime<chrono::FixedOffset> {

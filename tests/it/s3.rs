@@ -80,13 +80,7 @@ impl S3Server {
 }
 
 fn new_engine(config: pbatch::Config) -> (pbatch::Engine, tempfile::TempDir) {
-    let data = tempfile::tempdir().expect("tmp");
-    let e = pbatch::Engine::builder()
-        .config(config)
-        .data_dir(data.path())
-        .build()
-        .expect("engine");
-    (e, data)
+    crate::util::engine_in_tmp(config)
 }
 
 fn define(engine: &pbatch::Engine, bucket: &str, out_bucket: &str) {

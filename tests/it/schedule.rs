@@ -73,6 +73,17 @@ fn fixture_in(data: tempfile::TempDir, start: &str, slots: usize, durable: bool)
 }
 
 impl Fixture {
+    /// Job `hourly` (crontab on the hour) counting `ev`, started.
+    fn hourly_started(&self) {
+        self.job(
+            "hourly",
+            "SELECT count(*) AS n FROM ev",
+            r#"{"type":"crontab","spec":{"crontab":"0 0 * * * *"}}"#,
+            "",
+        );
+        self.engine.start_job("hourly", &[]).expect("start");
+    }
+
     fn job(&self, name: &str, sql: &str, scheduler: &str, extra: &str) {
         let src = if scheduler.contains("depend") {
             r#"{"name":"up","type":"job","tableName":"up_t"}"#
@@ -133,13 +144,7 @@ fn ok(t: &str) -> (String, RunStatus) {
 #[tokio::test]
 async fn crontab_fires_at_cron_times_and_collapses_missed_times_into_one_batch() {
     let f = fixture("2026-03-01 10:30:00", 4);
-    f.job(
-        "hourly",
-        "SELECT count(*) AS n FROM ev",
-        r#"{"type":"crontab","spec":{"crontab":"0 0 * * * *"}}"#,
-        "",
-    );
-    f.engine.start_job("hourly", &[]).expect("start");
+    f.hourly_started();
     assert!(f.tick_and_wait("2026-03-01 10:59:59").await.is_empty());
     assert_eq!(f.tick_and_wait("2026-03-01 11:00:00").await.len(), 1);
     assert!(
@@ -325,13 +330,7 @@ async fn a_trigger_waits_for_the_jobs_running_batch_and_slots_limit_batches_acro
 #[tokio::test]
 async fn a_started_schedule_survives_a_restart_with_one_catch_up_batch() {
     let f = fixture_in(tempfile::tempdir().expect("tmp"), "2026-03-01 10:30:00", 4, true);
-    f.job(
-        "hourly",
-        "SELECT count(*) AS n FROM ev",
-        r#"{"type":"crontab","spec":{"crontab":"0 0 * * * *"}}"#,
-        "",
-    );
-    f.engine.start_job("hourly", &[]).expect("start");
+    f.hourly_started();
     let Fixture { engine, data, .. } = f;
     drop(engine);
     // down from 10:30 to 15:10: one batch, at 15:00, when the engine is back

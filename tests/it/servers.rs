@@ -92,25 +92,14 @@ where
 impl Receiver {
     /// Answers `fail_first` requests with `fail_status`, then 200.
     pub fn start(fail_first: usize, fail_status: u16) -> Self {
-        use http_body_util::BodyExt;
         let got: Arc<Mutex<Vec<Got>>> = Default::default();
         let seen = Arc::clone(&got);
         let (url, runtime) = serve(move |req: hyper::Request<hyper::body::Incoming>| {
             let seen = Arc::clone(&seen);
             async move {
                 let path = req.uri().to_string();
-                let content_type = req
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                let body = req
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
+                let content_type = header(&req, "content-type");
+                let body = body(req).await;
                 let n = {
                     let mut g = seen.lock().expect("lock");
                     g.push(Got {
@@ -134,6 +123,25 @@ impl Receiver {
     pub fn got(&self) -> Vec<Got> {
         self.got.lock().expect("lock").clone()
     }
+}
+
+/// A request header as text (empty when missing or not text).
+pub fn header<B>(req: &hyper::Request<B>, name: &str) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A request's whole body (empty when it cannot be read).
+pub async fn body(req: hyper::Request<hyper::body::Incoming>) -> hyper::body::Bytes {
+    use http_body_util::BodyExt;
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 /// A server process stopped when dropped.

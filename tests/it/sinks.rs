@@ -9,25 +9,15 @@
 //! A missing server fails the test with what to install; nothing is skipped.
 
 use crate::servers::{Receiver, start_influx, start_osmem};
-use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec, RunStatus};
+use pbatch::model::{ExportSpec, RunStatus};
 
 fn engine_with(config: pbatch::Config, rows: &str) -> (pbatch::Engine, tempfile::TempDir) {
-    let data = tempfile::tempdir().expect("tmp");
-    let engine = pbatch::Engine::builder()
-        .config(config)
-        .data_dir(data.path())
-        .build()
-        .expect("engine");
-    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
-    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), rows).expect("write");
-    let ds = DatasourceSpec::from_json(
-        br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
-             "schema":[{"key":"id","valtype":"long"},{"key":"name","valtype":"string"},{"key":"v","valtype":"float"},
-                       {"key":"ts","valtype":"string"}],"noVerifySchema":true}"#,
+    crate::util::engine_with_ev(
+        config,
+        rows,
+        r#"[{"key":"id","valtype":"long"},{"key":"name","valtype":"string"},{"key":"v","valtype":"float"},
+            {"key":"ts","valtype":"string"}]"#,
     )
-    .expect("ds");
-    engine.create_datasource("ev", &ds).expect("create ds");
-    (engine, data)
 }
 
 fn config(batch: usize) -> pbatch::Config {
@@ -38,20 +28,16 @@ fn config(batch: usize) -> pbatch::Config {
 }
 
 fn job(engine: &pbatch::Engine, sql: &str) {
-    let spec = JobSpec::from_json(
-        format!(
-            r#"{{"srcs":[{{"name":"ev","type":"datasource","tableName":"ev"}}],"computation":{{"type":"sql","code":"{sql}"}},
-                "scheduler":{{"type":"crontab","spec":{{"crontab":"0 0 1 * * *"}}}}}}"#
-        )
-        .as_bytes(),
-    )
-    .expect("job");
-    engine.create_job("j", &spec).expect("create job");
+    crate::util::add_job(
+        engine,
+        "j",
+        sql,
+        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
+    );
 }
 
 fn export(engine: &pbatch::Engine, name: &str, body: &str) {
-    let e = ExportSpec::from_json(body.as_bytes(), None).expect("export spec");
-    engine.create_export("j", name, &e).expect("create export");
+    crate::util::add_export(engine, "j", name, body);
 }
 
 fn t() -> chrono::DateTime<chrono::FixedOffset> {

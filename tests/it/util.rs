@@ -52,3 +52,50 @@ pub fn read_rows(format: &str, files: &[PathBuf], header: bool, delim: &str) -> 
         .map(|l| serde_json::from_str(l).expect("reader printed JSON"))
         .collect()
 }
+
+/// An engine with `config` over a fresh data dir (dropped with the dir).
+pub fn engine_in_tmp(config: pbatch::Config) -> (pbatch::Engine, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder()
+        .config(config)
+        .data_dir(data.path())
+        .build()
+        .expect("engine");
+    (engine, data)
+}
+
+/// [`engine_in_tmp`] with datasource `ev`: `rows` (NDJSON) in
+/// `in-bkt/ev/a.json`, read with the schema entries `schema` (a JSON list).
+pub fn engine_with_ev(config: pbatch::Config, rows: &str, schema: &str) -> (pbatch::Engine, tempfile::TempDir) {
+    let (engine, data) = engine_in_tmp(config);
+    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
+    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), rows).expect("write");
+    let ds = pbatch::model::DatasourceSpec::from_json(
+        format!(
+            r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"}},
+                 "schema":{schema},"noVerifySchema":true}}"#
+        )
+        .as_bytes(),
+    )
+    .expect("ds");
+    engine.create_datasource("ev", &ds).expect("create ds");
+    (engine, data)
+}
+
+/// Creates job `name` over datasource `ev` (table `ev`) running `sql`,
+/// with the scheduler `scheduler` (a JSON object).
+pub fn add_job(engine: &pbatch::Engine, name: &str, sql: &str, scheduler: &str) {
+    let body = serde_json::json!({
+        "srcs": [{"name": "ev", "type": "datasource", "tableName": "ev"}],
+        "computation": {"type": "sql", "code": sql},
+        "scheduler": serde_json::from_str::<serde_json::Value>(scheduler).expect("scheduler JSON"),
+    });
+    let spec = pbatch::model::JobSpec::from_json(body.to_string().as_bytes()).expect("job");
+    engine.create_job(name, &spec).expect("create job");
+}
+
+/// Creates export `name` of `job` from its JSON body.
+pub fn add_export(engine: &pbatch::Engine, job: &str, name: &str, body: &str) {
+    let spec = pbatch::model::ExportSpec::from_json(body.as_bytes(), None).expect("export spec");
+    engine.create_export(job, name, &spec).expect("create export");
+}

@@ -234,12 +234,16 @@ impl Engine {
             targets: &targets,
             services: &self.inner.services,
         };
+        let results = self.data_dir().join(RESULTS_DIR);
+        let keep_result = !self.list_jobs(None, Some(job))?.is_empty();
         let mut sinks = Vec::new();
-        for (name, export) in &exports {
-            sinks.push(pbatch_sink::open(name, export, &cx)?);
-        }
-        if !self.list_jobs(None, Some(job))?.is_empty() {
-            sinks.push(pbatch_sink::open_result(&self.data_dir().join(RESULTS_DIR), &cx)?);
+        let opened = open_sinks(&exports, keep_result.then_some(results.as_path()), &cx, &mut sinks);
+        if let Err(e) = opened {
+            // the writers already started end before their folders go
+            for s in sinks {
+                let _ = s.finish().await;
+            }
+            return Err(e);
         }
         progress(Progress::Stage("running".into()));
         let (rows_out, staged) = fan_out(&plan, sinks, &progress, cancel).await?;
@@ -259,7 +263,7 @@ impl Engine {
             },
         )
         .await?;
-        drop(staging);
+        staging.remove().await;
         let (invalid_skipped, invalid_samples) = plan.skipped_records();
         let report = RunReport {
             job: job.to_string(),
@@ -308,6 +312,22 @@ impl Engine {
         };
         BatchPlan::build(&self.inner.sources, input).await
     }
+}
+
+/// Opens a sink per export, and the kept result's under `results` when given.
+fn open_sinks(
+    exports: &[(String, pbatch_model::ExportSpec)],
+    results: Option<&std::path::Path>,
+    cx: &SinkContext<'_>,
+    sinks: &mut Vec<Box<dyn Sink>>,
+) -> Result<()> {
+    for (name, export) in exports {
+        sinks.push(pbatch_sink::open(name, export, cx)?);
+    }
+    if let Some(results) = results {
+        sinks.push(pbatch_sink::open_result(results, cx)?);
+    }
+    Ok(())
 }
 
 /// Records how an attempt ended in its run record.

@@ -57,5 +57,7 @@ mod session;
 mod srcs;
 
 pub use plan::{BatchInput, BatchPlan, exec_error};
-pub use session::{Sizing, plan_sql, rows_read, session, strip_df};
-pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv, SourceLocation};
+pub use session::Sizing;
+pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv};
+
+use session::rows_read;

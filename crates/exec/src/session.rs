@@ -41,7 +41,7 @@ impl Sizing {
 }
 
 /// A session for one batch.
-pub fn session(sizing: Sizing) -> Result<SessionContext> {
+pub(crate) fn session(sizing: Sizing) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_target_partitions(sizing.partitions)
         .with_information_schema(false);
@@ -65,7 +65,7 @@ pub fn session(sizing: Sizing) -> Result<SessionContext> {
 
 /// Plans a job's SQL (already expanded). Only queries are allowed: DDL, DML
 /// and session statements are refused with `E18209`.
-pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+pub(crate) async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -77,7 +77,7 @@ pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
 }
 
 /// DataFusion's messages carry a context prefix the user does not need.
-pub fn strip_df(msg: &str) -> String {
+pub(crate) fn strip_df(msg: &str) -> String {
     let mut m = msg.trim();
     for p in [
         "Error during planning: ",
@@ -93,7 +93,7 @@ pub fn strip_df(msg: &str) -> String {
 }
 
 /// Rows the plan's leaves (the scans) produced, after it ran.
-pub fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+pub(crate) fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
     if plan.children().is_empty() {
         return plan
             .metrics()

@@ -8,7 +8,7 @@ use pbatch_magic::Expander;
 use pbatch_model::{DatasourceSpec, Error, ErrorCode, FusionSourceSpec, Result, SchemaEntry, SourceSpec, model_err};
 use pbatch_source::{
     FileOptions, FusionClient, HdfsPath, RecordRules, Sample, Stores, arrow_schema, hdfs_store, infer_entries,
-    infer_schema, list_keys, table_for, verify_schema,
+    list_keys, table_for, verify_schema,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ pub struct SourceEnv {
 }
 
 /// Where a kodo or hdfs datasource's files are.
-pub struct SourceLocation {
+pub(crate) struct SourceLocation {
     /// Rooted at the bucket or the NameNode.
     pub store: Arc<dyn object_store::ObjectStore>,
     /// What DataFusion knows the store by.
@@ -96,7 +96,7 @@ impl SourceEnv {
     /// expanded with `expander`. `name` names the datasource in messages
     /// (empty for a request body). The paths of an hdfs source must share
     /// one NameNode.
-    pub fn location(&self, name: &str, source: &SourceSpec, expander: &Expander) -> Result<SourceLocation> {
+    pub(crate) fn location(&self, name: &str, source: &SourceSpec, expander: &Expander) -> Result<SourceLocation> {
         // names a field: `datasource <name> spec.x`, or `spec.x` for a request body
         let at = |f: String| {
             if name.is_empty() {
@@ -262,9 +262,10 @@ async fn file_table(
     read.bytes += files.iter().map(|f| f.size).sum::<u64>();
     let (store, opts) = (&loc.store, &loc.options);
     let schema = if ds.schema.is_empty() {
-        infer_schema(&ctx.state(), store, &loc.place, &files, opts, env.sample)
+        let entries = infer_entries(&ctx.state(), store, &loc.place, &files, opts, env.sample)
             .await
-            .map_err(in_ds)?
+            .map_err(in_ds)?;
+        arrow_schema(&entries)
     } else {
         if !ds.no_verify_schema {
             verify_schema(&ctx.state(), store, &loc.place, &files, opts, &ds.schema, env.sample)

@@ -184,24 +184,16 @@ impl Cron {
     /// The first time strictly after `t` the schedule fires (wall-clock), or
     /// `None` when it never does within five years (e.g. `0 0 0 31 2 *`).
     pub fn next_after(&self, t: NaiveDateTime) -> Option<NaiveDateTime> {
-        let CronFields {
-            sec,
-            min,
-            hour,
-            dom,
-            month,
-            dow,
-            dom_any,
-            dow_any,
-        } = match self {
+        let f = match self {
             Cron::Every(d) => return t.checked_add_signed(*d),
             Cron::Fields(f) => *f,
         };
+        let (sec, min, hour, month) = (f.sec, f.min, f.hour, f.month);
         let has = |bits: u64, v: u32| bits & (1 << v) != 0;
         let day_ok = |d: NaiveDate| {
-            let a = has(dom, d.day());
-            let b = has(dow, d.weekday().num_days_from_sunday());
-            if dom_any || dow_any { a && b } else { a || b }
+            let a = has(f.dom, d.day());
+            let b = has(f.dow, d.weekday().num_days_from_sunday());
+            if f.dom_any || f.dow_any { a && b } else { a || b }
         };
         let start = t.with_nanosecond(0)? + Duration::seconds(1);
         let limit = start.date().year() + 5;

@@ -179,7 +179,11 @@ pub(crate) async fn precheck_all(staged: &[&StagedExport]) -> Result<()> {
 ///
 /// Then, with `retention`, older outputs are swept; `now` is the clock
 /// their age is measured against.
-pub(crate) async fn commit_files(staged: StagedExport, now: std::time::SystemTime) -> Result<CommitReport> {
+pub(crate) async fn commit_files(
+    staged: StagedExport,
+    dir: crate::StagingDir,
+    now: std::time::SystemTime,
+) -> Result<CommitReport> {
     let ex = &staged.export;
     let found = existing(&staged).await?;
     let mut report = CommitReport {
@@ -194,8 +198,12 @@ pub(crate) async fn commit_files(staged: StagedExport, now: std::time::SystemTim
     };
     match ex.save_mode {
         // the staged files go with the export's staging folder
-        SaveMode::ErrorIfExists if !found.is_empty() => return Err(exists_error(&staged, &found[0])),
+        SaveMode::ErrorIfExists if !found.is_empty() => {
+            dir.remove().await;
+            return Err(exists_error(&staged, &found[0]));
+        }
         SaveMode::Ignore if !found.is_empty() => {
+            dir.remove().await;
             report.skipped = true;
             return Ok(report);
         }
@@ -209,13 +217,21 @@ pub(crate) async fn commit_files(staged: StagedExport, now: std::time::SystemTim
                 .map(|f| (f.staging.clone(), f.key.clone()))
                 .collect();
             let root = root.clone();
-            blocking(move || moves.iter().try_for_each(|(from, key)| move_into(&root, from, key))).await?;
+            // the staging folder goes in the same blocking call, after the
+            // moves: an abandoned commit never races its own renames
+            blocking(move || {
+                let moved = moves.iter().try_for_each(|(from, key)| move_into(&root, from, key));
+                drop(dir);
+                moved
+            })
+            .await?;
         }
         Target::Store { store, label } => {
             for f in &staged.files {
                 upload(store.as_ref(), label, &f.staging, &f.key).await?;
                 let _ = tokio::fs::remove_file(&f.staging).await;
             }
+            dir.remove().await;
         }
     }
     for f in &staged.files {
@@ -248,33 +264,16 @@ pub(crate) async fn commit_files(staged: StagedExport, now: std::time::SystemTim
         }
         report.replaced = found.len();
     }
-    if ex.retention_days > 0
-        && let Some(pattern) = &ex.retention_pattern
-    {
+    if let Some(rule) = &ex.retention {
         let keep: std::collections::HashSet<String> = report.keys.iter().cloned().collect();
         report.expired = match &ex.target {
             Target::Local(root) => {
-                let (root, prefix, pattern, days) = (
-                    root.clone(),
-                    ex.retention_prefix.clone(),
-                    pattern.clone(),
-                    ex.retention_days,
-                );
-                blocking(move || crate::sweep(&root, &prefix, &pattern, days, now, &keep))
-                    .await?
-                    .len()
+                let (root, rule) = (root.clone(), rule.clone());
+                blocking(move || crate::sweep(&root, &rule, now, &keep)).await?.len()
             }
-            Target::Store { store, label } => crate::retention::sweep_store(
-                store.as_ref(),
-                label,
-                &ex.retention_prefix,
-                pattern,
-                ex.retention_days,
-                now,
-                &keep,
-            )
-            .await?
-            .len(),
+            Target::Store { store, label } => crate::retention::sweep_store(store.as_ref(), label, rule, now, &keep)
+                .await?
+                .len(),
         };
     }
     tracing::info!(

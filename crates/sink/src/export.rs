@@ -3,7 +3,7 @@
 
 use crate::naming::{Naming, TIMESTAMP_SUFFIX_FORMAT, retention_pattern};
 use crate::report::ReportTarget;
-use crate::retention::static_prefix;
+use crate::retention::{Retention, static_prefix};
 use crate::service::{ServiceExport, ServiceKind, mapped_column};
 use crate::writer::FormatOptions;
 use crate::{FileExport, Target};
@@ -35,7 +35,7 @@ pub trait Targets: Send + Sync {
 
 /// The URLs of the services the http-less service exports write to
 /// (`[tsdb]`, `[logdb]`, `[report]`), and how many records go per request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServiceUrls {
     /// InfluxDB 1.x.
     pub tsdb: Option<String>,
@@ -45,6 +45,18 @@ pub struct ServiceUrls {
     pub report: Option<String>,
     /// Records per request.
     pub batch_records: usize,
+}
+
+impl Default for ServiceUrls {
+    /// No service configured; [`DEFAULT_BATCH_RECORDS`](crate::DEFAULT_BATCH_RECORDS) per request.
+    fn default() -> Self {
+        Self {
+            tsdb: None,
+            logdb: None,
+            report: None,
+            batch_records: crate::DEFAULT_BATCH_RECORDS,
+        }
+    }
 }
 
 impl ServiceUrls {
@@ -146,7 +158,7 @@ pub(crate) fn service_export(
 /// The batch-time folder name (`yyyy-MM-dd-HH-mm-ss`): the suffix of a
 /// variable-free `keyPrefix`, a manual job's default file name, and a kept
 /// result's folder.
-pub fn batch_time_name(batch_time: &DateTime<FixedOffset>) -> String {
+pub(crate) fn batch_time_name(batch_time: &DateTime<FixedOffset>) -> String {
     format_java(batch_time, TIMESTAMP_SUFFIX_FORMAT)
 }
 
@@ -179,9 +191,11 @@ pub(crate) fn result_export(results: &Path, job: &str, batch_time: &DateTime<Fix
         file_count: 1,
         partition_by: Vec::new(),
         save_mode: SaveMode::Overwrite,
-        retention_days: RESULT_RETENTION_DAYS,
-        retention_prefix: String::new(),
-        retention_pattern: Some(retention_pattern("", false, true, &ext)?),
+        retention: Some(Retention {
+            days: RESULT_RETENTION_DAYS,
+            prefix: String::new(),
+            owned: retention_pattern("", false, true, &ext)?,
+        }),
     })
 }
 
@@ -234,8 +248,12 @@ pub(crate) fn file_export(
             "{field} {prefix:?} ends with '/': for a manual job the keyPrefix is the file name"
         );
     }
-    let retention_pattern = if k.retention() > 0 {
-        Some(retention_pattern(&template, manual, !manual && vars == 0, &ext)?)
+    let retention = if k.retention() > 0 {
+        Some(Retention {
+            days: k.retention(),
+            prefix: static_prefix(&template).to_string(),
+            owned: retention_pattern(&template, manual, !manual && vars == 0, &ext)?,
+        })
     } else {
         None
     };
@@ -272,8 +290,6 @@ pub(crate) fn file_export(
         file_count: k.file_count(),
         partition_by: k.partition_by().to_vec(),
         save_mode: k.save_mode(),
-        retention_days: k.retention(),
-        retention_prefix: static_prefix(&template).to_string(),
-        retention_pattern,
+        retention,
     })
 }

@@ -40,14 +40,14 @@ mod sink;
 mod writer;
 
 pub use commit::CommitReport;
-pub use export::{RESULT_RETENTION_DAYS, ServiceUrls, Targets, batch_time_name, result_dir};
-pub use naming::{Naming, TIMESTAMP_SUFFIX_FORMAT, retention_pattern};
-pub use partition::{NULL_PARTITION, escape_value};
-pub use report::{ReportTarget, SqlType};
-pub use retention::{static_prefix, sweep};
-pub use service::{DEFAULT_BATCH_RECORDS, mapped_column, timestamp_ns};
+pub use export::{RESULT_RETENTION_DAYS, ServiceUrls, Targets, result_dir};
+pub use partition::NULL_PARTITION;
+pub use service::DEFAULT_BATCH_RECORDS;
 pub use sink::{CommitContext, Sink, SinkContext, Staged, StagingDir, commit, open, open_result};
-pub use writer::FormatOptions;
+
+use naming::Naming;
+use retention::{Retention, sweep};
+use writer::FormatOptions;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -101,14 +101,8 @@ pub(crate) struct FileExport {
     pub partition_by: Vec<String>,
     /// What to do with existing output.
     pub save_mode: SaveMode,
-    /// Days to keep this export's outputs (<= 0: forever).
-    pub retention_days: i64,
-    /// Everything this export writes lies under this key prefix (the
-    /// `keyPrefix` before its first variable); retention walks it.
-    pub retention_prefix: String,
-    /// The keys this export may have written in any batch (see
-    /// [`retention_pattern`]); retention deletes only those.
-    pub retention_pattern: Option<regex::Regex>,
+    /// `retention`: older outputs deleted after each commit (`None`: kept forever).
+    pub retention: Option<Retention>,
 }
 
 /// One staged file.
@@ -139,6 +133,59 @@ pub(crate) struct WriterHandle<T> {
     pub(crate) sender: mpsc::Sender<RecordBatch>,
     /// The staged result.
     pub(crate) join: tokio::task::JoinHandle<Result<T>>,
+    /// Who cleans up when the sink is dropped unfinished.
+    pub(crate) state: Arc<WriterState>,
+}
+
+/// The hand-over between a writer thread and its sink: whoever comes second
+/// when the sink is dropped without `finish` removes the staging folder, so
+/// it is never removed while the writer still writes into it.
+#[derive(Debug, Default)]
+pub(crate) struct WriterState(std::sync::atomic::AtomicU8);
+
+const RUNNING: u8 = 0;
+const DONE: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl WriterState {
+    /// Writer side, once it has stopped writing: when the sink was dropped
+    /// unfinished, removes `staging_dir` and returns true.
+    pub(crate) fn writer_done(&self, staging_dir: &std::path::Path) -> bool {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        if self.0.compare_exchange(RUNNING, DONE, AcqRel, Acquire).is_ok() {
+            return false;
+        }
+        if let Err(e) = std::fs::remove_dir_all(staging_dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %staging_dir.display(), error = %e, "could not remove an abandoned export's staging");
+        }
+        true
+    }
+
+    /// Sink side, dropped unfinished: true when the writer still runs and
+    /// will remove the folder itself; false when it is done (the caller removes it).
+    pub(crate) fn abandon(&self) -> bool {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        self.0.compare_exchange(RUNNING, ABANDONED, AcqRel, Acquire).is_ok()
+    }
+}
+
+/// Runs a writer's body on a blocking thread, then hands over per [`WriterState`].
+pub(crate) fn spawn_writer<T: Send + 'static>(
+    staging_dir: PathBuf,
+    body: impl FnOnce() -> Result<T> + Send + 'static,
+) -> (tokio::task::JoinHandle<Result<T>>, Arc<WriterState>) {
+    let state = Arc::new(WriterState::default());
+    let mine = Arc::clone(&state);
+    let join = tokio::task::spawn_blocking(move || {
+        let result = body();
+        if mine.writer_done(&staging_dir) {
+            return Err(Error::internal("export writer abandoned: its sink was dropped"));
+        }
+        result
+    });
+    (join, state)
 }
 
 fn staging_path(staging_dir: &std::path::Path, dir: &str, i: usize, ext: &str) -> PathBuf {
@@ -225,7 +272,7 @@ pub(crate) fn spawn_file_writer(
     token: String,
 ) -> WriterHandle<StagedExport> {
     let (sender, mut rx) = mpsc::channel::<RecordBatch>(4);
-    let join = tokio::task::spawn_blocking(move || {
+    let (join, state) = spawn_writer(staging_dir.clone(), move || {
         let n = export.file_count.max(1);
         let ext = export.naming.extension().to_string();
         let partitioner = if export.partition_by.is_empty() {
@@ -296,7 +343,7 @@ pub(crate) fn spawn_file_writer(
             .collect();
         Ok(StagedExport { export, files })
     });
-    WriterHandle { sender, join }
+    WriterHandle { sender, join, state }
 }
 
 /// Awaits a writer (its sender dropped), turning a panic or cancellation
@@ -330,9 +377,7 @@ mod tests {
             file_count,
             partition_by,
             save_mode: SaveMode::Overwrite,
-            retention_days: 0,
-            retention_prefix: String::new(),
-            retention_pattern: None,
+            retention: None,
         }
     }
 

@@ -4,7 +4,7 @@ use pbatch_model::{Compression, Error, ErrorCode, ExportFormat, Result, codec, f
 use regex::Regex;
 
 /// The suffix added to a variable-free `keyPrefix` (seed, note 2).
-pub const TIMESTAMP_SUFFIX_FORMAT: &str = "yyyy-MM-dd-HH-mm-ss";
+pub(crate) const TIMESTAMP_SUFFIX_FORMAT: &str = "yyyy-MM-dd-HH-mm-ss";
 
 /// How the files of one export are named.
 ///
@@ -12,7 +12,7 @@ pub const TIMESTAMP_SUFFIX_FORMAT: &str = "yyyy-MM-dd-HH-mm-ss";
 /// - `Exact`: a manual job's `keyPrefix` is the file name; with several
 ///   files they are `<name>-00000`, `<name>-00001`, ...
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Naming {
+pub(crate) enum Naming {
     /// Files under a prefix.
     Parts {
         /// The expanded prefix (what saveMode looks at).
@@ -31,20 +31,20 @@ pub enum Naming {
 
 impl Naming {
     /// The full extension (`.csv.gz`) of a format and compression.
-    pub fn extension_of(format: &ExportFormat, compression: &Compression) -> String {
+    pub(crate) fn extension_of(format: &ExportFormat, compression: &Compression) -> String {
         let codec_ext = codec(format, compression).map(|(ext, _)| ext).unwrap_or("");
         format!("{}{codec_ext}", format_extension(format))
     }
 
     /// The staged files' extension.
-    pub fn extension(&self) -> &str {
+    pub(crate) fn extension(&self) -> &str {
         match self {
             Naming::Parts { ext, .. } | Naming::Exact { ext, .. } => ext,
         }
     }
 
     /// What existing output saveMode considers: every key starting with this.
-    pub fn scope(&self) -> &str {
+    pub(crate) fn scope(&self) -> &str {
         match self {
             Naming::Parts { prefix, .. } => prefix,
             Naming::Exact { name, .. } => name,
@@ -55,7 +55,7 @@ impl Naming {
     /// token or partition folder, and this export's extension. `overwrite`,
     /// `errorIfExists` and `ignore` look at these keys only, so an export never
     /// touches files it could not have written.
-    pub fn owns(&self, key: &str) -> bool {
+    pub(crate) fn owns(&self, key: &str) -> bool {
         match self {
             Naming::Parts { prefix, ext } => key
                 .strip_prefix(prefix.as_str())
@@ -71,7 +71,7 @@ impl Naming {
 
     /// The key of file `i` of `n` in partition directory `dir` (`""` or `col=v/`).
     /// A manual job's file name becomes a folder when the export is partitioned.
-    pub fn key(&self, dir: &str, i: usize, n: usize, token: &str, append: bool) -> String {
+    pub(crate) fn key(&self, dir: &str, i: usize, n: usize, token: &str, append: bool) -> String {
         match self {
             Naming::Parts { prefix, ext } if append => {
                 format!("{prefix}{dir}part-{i:05}-{token}{ext}")
@@ -114,7 +114,7 @@ fn is_digits_token(s: &str) -> bool {
 /// times: the raw `keyPrefix` with each system variable replaced by the
 /// digits it expands to and any other variable by text without `/`, then the
 /// naming's file part. Retention deletes only keys matching it.
-pub fn retention_pattern(raw_key_prefix: &str, exact: bool, timestamp_folder: bool, ext: &str) -> Result<Regex> {
+pub(crate) fn retention_pattern(raw_key_prefix: &str, exact: bool, timestamp_folder: bool, ext: &str) -> Result<Regex> {
     let mut re = String::from("^");
     let mut rest = raw_key_prefix;
     while let Some(i) = rest.find("$(") {

@@ -13,7 +13,7 @@ pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// Escapes a partition value as Hive's `escapePathName` does: `%XX` for
 /// control characters and `"#%'*/:=?\{[]^` and DEL.
-pub fn escape_value(v: &str) -> String {
+pub(crate) fn escape_value(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
         let needs = (c as u32) < 0x20 || c == '\u{7f}' || "\"#%'*/:=?\\{[]^".contains(c);

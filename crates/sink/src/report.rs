@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 /// A report column's SQL type, from the job column's Arrow type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SqlType {
+pub(crate) enum SqlType {
     /// BIGINT.
     BigInt,
     /// DOUBLE (PRECISION).
@@ -28,7 +28,7 @@ pub enum SqlType {
 
 impl SqlType {
     /// From an Arrow type.
-    pub fn of(dt: &arrow::datatypes::DataType) -> Self {
+    pub(crate) fn of(dt: &arrow::datatypes::DataType) -> Self {
         use arrow::datatypes::DataType as D;
         match dt {
             D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32 | D::UInt64 => Self::BigInt,
@@ -62,7 +62,7 @@ impl SqlType {
 
 /// Where and how a report export writes.
 #[derive(Debug, Clone)]
-pub struct ReportTarget {
+pub(crate) struct ReportTarget {
     /// `postgres://…` or `mysql://…` (the database part is replaced by `db`).
     pub url: String,
     /// Database (`dbName`).

@@ -8,11 +8,24 @@ use std::time::{Duration, SystemTime};
 
 /// The part of a `keyPrefix` before its first variable: everything this
 /// export ever writes lies under it.
-pub fn static_prefix(key_prefix: &str) -> &str {
+pub(crate) fn static_prefix(key_prefix: &str) -> &str {
     match key_prefix.find("$(") {
         Some(i) => &key_prefix[..i],
         None => key_prefix,
     }
+}
+
+/// An export's `retention`: which keys are its outputs, and how long they stay.
+#[derive(Debug, Clone)]
+pub(crate) struct Retention {
+    /// Days to keep outputs (`<= 0`: forever).
+    pub days: i64,
+    /// Everything the export writes lies under this key prefix (the
+    /// `keyPrefix` before its first variable); the sweep walks only it.
+    pub prefix: String,
+    /// The keys the export may have written in any batch (see
+    /// [`retention_pattern`](crate::retention_pattern)); only those are deleted.
+    pub owned: Regex,
 }
 
 /// Outputs modified before this are older than `days` days at `now`.
@@ -21,19 +34,13 @@ fn cutoff(days: i64, now: SystemTime) -> SystemTime {
     now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-/// Deletes the files of `root` that match `owned` (an export's
+/// Deletes the files of `root` that the rule owns (an export's
 /// [`retention_pattern`](crate::retention_pattern)) and were modified more
 /// than `days` days before `now`, except `keep` (what the current batch just
 /// wrote). Only the folder of `static_prefix` is walked. `days <= 0` keeps
 /// everything. Folders left empty are removed. Returns the deleted keys, sorted.
-pub fn sweep(
-    root: &Path,
-    static_prefix: &str,
-    owned: &Regex,
-    days: i64,
-    now: SystemTime,
-    keep: &HashSet<String>,
-) -> Result<Vec<String>> {
+pub(crate) fn sweep(root: &Path, rule: &Retention, now: SystemTime, keep: &HashSet<String>) -> Result<Vec<String>> {
+    let (static_prefix, owned, days) = (rule.prefix.as_str(), &rule.owned, rule.days);
     if days <= 0 || !root.is_dir() {
         return Ok(Vec::new());
     }
@@ -105,14 +112,13 @@ pub fn sweep(
 pub(crate) async fn sweep_store(
     store: &dyn object_store::ObjectStore,
     label: &str,
-    static_prefix: &str,
-    owned: &Regex,
-    days: i64,
+    rule: &Retention,
     now: SystemTime,
     keep: &HashSet<String>,
 ) -> Result<Vec<String>> {
     use futures::TryStreamExt;
     use object_store::ObjectStoreExt;
+    let (static_prefix, owned, days) = (rule.prefix.as_str(), &rule.owned, rule.days);
     if days <= 0 {
         return Ok(Vec::new());
     }
@@ -194,8 +200,13 @@ mod tests {
         file(dir.path(), "daily/2026-11-02/part-00000.parquet", 30, now);
         file(dir.path(), "daily/2026-11-05/part-00000.parquet", 9, now);
         let keep: HashSet<String> = ["daily/2026-11-05/part-00000.parquet".to_string()].into();
-        let owned = crate::retention_pattern("daily/$(date)/", false, false, ".parquet").unwrap();
-        let deleted = sweep(dir.path(), static_prefix("daily/$(date)/"), &owned, 3, now, &keep).unwrap();
+        let owned = crate::naming::retention_pattern("daily/$(date)/", false, false, ".parquet").unwrap();
+        let rule = |days| Retention {
+            days,
+            prefix: static_prefix("daily/$(date)/").to_string(),
+            owned: owned.clone(),
+        };
+        let deleted = sweep(dir.path(), &rule(3), now, &keep).unwrap();
         assert_eq!(
             deleted,
             vec![
@@ -219,9 +230,9 @@ mod tests {
         );
         assert!(dir.path().join("daily/notes.txt").exists(), "not a part file");
         assert!(
-            sweep(dir.path(), "daily/", &owned, 0, now, &keep).unwrap().is_empty(),
+            sweep(dir.path(), &rule(0), now, &keep).unwrap().is_empty(),
             "0 keeps forever"
         );
-        assert!(sweep(dir.path(), "daily/", &owned, -1, now, &keep).unwrap().is_empty());
+        assert!(sweep(dir.path(), &rule(-1), now, &keep).unwrap().is_empty());
     }
 }

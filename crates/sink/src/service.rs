@@ -107,7 +107,7 @@ pub(crate) struct SendReport {
 }
 
 /// The `#column` a mapping value names (`E18324` without `#`, `E18313` empty).
-pub fn mapped_column<'a>(export: &str, field: &str, value: &'a str) -> Result<&'a str> {
+pub(crate) fn mapped_column<'a>(export: &str, field: &str, value: &'a str) -> Result<&'a str> {
     match value.strip_prefix('#') {
         Some("") => Err(Error::new(
             ErrorCode::EmptySourceField,
@@ -230,7 +230,7 @@ fn escape(s: &str, chars: &[char]) -> String {
 /// Nanoseconds since the epoch of a timestamp value: an integer by its
 /// magnitude (seconds, milliseconds, microseconds or nanoseconds), or an
 /// RFC 3339 string (a zone-less one is UTC).
-pub fn timestamp_ns(v: &Value) -> Option<i64> {
+pub(crate) fn timestamp_ns(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => {
             let i = n.as_i64()?;
@@ -371,7 +371,7 @@ pub(crate) fn spawn_service_writer(
     staging_dir: PathBuf,
 ) -> crate::WriterHandle<StagedService> {
     let (sender, mut rx) = mpsc::channel::<RecordBatch>(4);
-    let join = tokio::task::spawn_blocking(move || {
+    let (join, state) = crate::spawn_writer(staging_dir.clone(), move || {
         check_columns(&export, &schema)?;
         let io = |e: std::io::Error| {
             Error::new(
@@ -443,7 +443,7 @@ pub(crate) fn spawn_service_writer(
             report_types,
         })
     });
-    crate::WriterHandle { sender, join }
+    crate::WriterHandle { sender, join, state }
 }
 
 fn send_err(export: &str, url: &str, what: String) -> Error {

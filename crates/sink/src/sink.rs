@@ -4,7 +4,7 @@
 use crate::commit::{CommitReport, commit_files, precheck_all};
 use crate::export::{RESULT_EXPORT, ServiceUrls, Targets, file_export, result_export, service_export};
 use crate::service::{StagedService, send, spawn_service_writer};
-use crate::{StagedExport, Target, WriterHandle, finish_writer, spawn_file_writer};
+use crate::{StagedExport, Target, WriterHandle, WriterState, finish_writer, spawn_file_writer};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -12,14 +12,18 @@ use futures::future::BoxFuture;
 use pbatch_magic::Expander;
 use pbatch_model::{Error, ExportSpec, Result};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// One export of a running batch. [`write`](Sink::write) takes the batch's
 /// record batches in order; [`finish`](Sink::finish) returns what was staged.
 /// Nothing a sink does is visible before [`commit`].
+///
+/// The trait is sealed: only [`open`] and [`open_result`] make sinks, so
+/// every `Staged` value comes from a writer this crate knows how to commit.
 #[async_trait]
-pub trait Sink: Send {
+pub trait Sink: Send + sealed::Sealed {
     /// The export's name.
     fn name(&self) -> &str;
 
@@ -32,33 +36,59 @@ pub trait Sink: Send {
     async fn finish(self: Box<Self>) -> Result<Staged>;
 }
 
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::ChannelSink {}
+}
+
 /// A folder of staged output, removed when dropped. Each [`Staged`] value
 /// owns one; a batch owns the folder holding them all.
 #[derive(Debug)]
 pub struct StagingDir {
-    path: PathBuf,
+    /// `None` once removed or handed over.
+    path: Option<PathBuf>,
 }
 
 impl StagingDir {
     /// Takes charge of `path` (which need not exist yet).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: Some(path.into()),
+        }
     }
 
     /// The folder.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.path.as_deref().unwrap_or(Path::new(""))
+    }
+
+    /// Removes the folder off the async workers (the path a batch takes
+    /// when all went well; a drop removes it in place).
+    pub async fn remove(mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = tokio::task::spawn_blocking(move || remove_tree(&path)).await;
+        }
+    }
+
+    /// Leaves the folder to someone else (a writer still writing into it).
+    fn disarm(&mut self) {
+        self.path = None;
+    }
+}
+
+fn remove_tree(path: &Path) {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(dir = %path.display(), error = %e, "could not remove staging"),
     }
 }
 
 impl Drop for StagingDir {
     fn drop(&mut self) {
-        // runs on the failure path (and after a commit, on an emptied
-        // folder): small, and a drop cannot await
-        match std::fs::remove_dir_all(&self.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(dir = %self.path.display(), error = %e, "could not remove staging"),
+        // the failure path: a drop cannot await
+        if let Some(path) = self.path.take() {
+            remove_tree(&path);
         }
     }
 }
@@ -134,22 +164,18 @@ pub struct SinkContext<'a> {
 /// known before the first row (a bad mapping, an unset service URL, a key
 /// prefix leaving its folder) fails here.
 pub fn open(name: &str, spec: &ExportSpec, cx: &SinkContext<'_>) -> Result<Box<dyn Sink>> {
+    // the name becomes a folder under the batch's staging folder
+    pbatch_model::names::check_name(pbatch_model::ErrorCode::InvalidExportName, "export name", name)?;
     let dir = StagingDir::new(cx.staging.join(name));
     let staging = dir.path().to_path_buf();
     if spec.file_options().is_some() {
         let export = file_export(name, spec, cx.expander, cx.manual, cx.targets)?;
         let handle = spawn_file_writer(export, cx.schema.clone(), staging, cx.token.to_string());
-        Ok(ChannelSink::files(name, handle, dir))
+        Ok(ChannelSink::boxed(name, handle, dir, StagedKind::Files))
     } else {
         let export = service_export(name, spec, cx.expander, cx.services)?;
         let handle = spawn_service_writer(export, cx.schema.clone(), staging);
-        let finish = Box::pin(async move { finish_writer(handle.join).await.map(StagedKind::Service) });
-        Ok(Box::new(ChannelSink {
-            name: name.to_string(),
-            sender: Some(handle.sender),
-            finish,
-            dir,
-        }))
+        Ok(ChannelSink::boxed(name, handle, dir, StagedKind::Service))
     }
 }
 
@@ -161,7 +187,7 @@ pub fn open_result(results: &Path, cx: &SinkContext<'_>) -> Result<Box<dyn Sink>
     let dir = StagingDir::new(cx.staging.join(RESULT_EXPORT));
     let staging = dir.path().to_path_buf();
     let handle = spawn_file_writer(export, cx.schema.clone(), staging, cx.token.to_string());
-    Ok(ChannelSink::files(RESULT_EXPORT, handle, dir))
+    Ok(ChannelSink::boxed(RESULT_EXPORT, handle, dir, StagedKind::Files))
 }
 
 /// A sink whose writer runs on a blocking thread, fed through a channel:
@@ -170,20 +196,39 @@ struct ChannelSink {
     name: String,
     /// Dropped to end the writer's input.
     sender: Option<mpsc::Sender<RecordBatch>>,
-    /// The writer's end.
-    finish: BoxFuture<'static, Result<StagedKind>>,
+    /// The writer's end; `None` once awaited.
+    finish: Option<BoxFuture<'static, Result<StagedKind>>>,
     dir: StagingDir,
+    state: Arc<WriterState>,
 }
 
 impl ChannelSink {
-    fn files(name: &str, handle: WriterHandle<StagedExport>, dir: StagingDir) -> Box<dyn Sink> {
+    fn boxed<T: Send + 'static>(
+        name: &str,
+        handle: WriterHandle<T>,
+        dir: StagingDir,
+        kind: fn(T) -> StagedKind,
+    ) -> Box<dyn Sink> {
         let join = handle.join;
         Box::new(Self {
             name: name.to_string(),
             sender: Some(handle.sender),
-            finish: Box::pin(async move { finish_writer(join).await.map(StagedKind::Files) }),
+            finish: Some(Box::pin(async move { finish_writer(join).await.map(kind) })),
             dir,
+            state: handle.state,
         })
+    }
+}
+
+impl Drop for ChannelSink {
+    /// Dropped unfinished (a batch that failed before its sinks were
+    /// finished): the input ends, and the folder is removed by whoever comes
+    /// last, the writer or this drop, never while files are being written.
+    fn drop(&mut self) {
+        if self.finish.is_some() && self.state.abandon() {
+            self.dir.disarm();
+        }
+        drop(self.sender.take());
     }
 }
 
@@ -202,11 +247,12 @@ impl Sink for ChannelSink {
 
     async fn finish(mut self: Box<Self>) -> Result<Staged> {
         drop(self.sender.take());
-        let ChannelSink { finish, dir, .. } = *self;
-        Ok(Staged {
-            kind: finish.await?,
-            dir,
-        })
+        let Some(finish) = self.finish.take() else {
+            return Err(stopped(&self.name));
+        };
+        let kind = finish.await?;
+        let dir = std::mem::replace(&mut self.dir, StagingDir { path: None });
+        Ok(Staged { kind, dir })
     }
 }
 
@@ -220,8 +266,8 @@ pub struct CommitContext<'a> {
     pub http: &'a reqwest::Client,
     /// Retention ages are measured against it.
     pub now: std::time::SystemTime,
-    /// Called before each service send and before the file exports move;
-    /// an error (a stop) ends the commit there.
+    /// Called first and before each service send; an error (a stop) ends
+    /// the commit there. Once the files begin to move, it is not stopped.
     pub check: &'a (dyn Fn() -> Result<()> + Send + Sync),
 }
 
@@ -247,14 +293,16 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
             StagedKind::Service(v) => services.push((v, s.dir)),
         }
     }
+    (cx.check)()?;
     files.sort_by_key(|(s, _)| matches!(s.export.target, Target::Local(_)));
     let exports: Vec<&StagedExport> = files.iter().map(|(f, _)| f).collect();
     precheck_all(&exports).await?;
     let mut reports = Vec::new();
-    for (svc, _dir) in services {
+    for (svc, dir) in services {
         (cx.check)()?;
         let span = tracing::info_span!("export", name = %svc.export.name);
         let r = send(svc, cx.http).instrument(span).await?;
+        dir.remove().await;
         reports.push(CommitReport {
             export: r.export,
             keys: Vec::new(),
@@ -266,11 +314,10 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
             invalid: r.invalid,
         });
     }
-    // the last point a stop is taken: once files move, every export moves
-    (cx.check)()?;
-    for (f, _dir) in files {
+    // no stop is taken from here: once files move, every export moves
+    for (f, dir) in files {
         let span = tracing::info_span!("export", name = %f.export.name);
-        let r = commit_files(f, cx.now).instrument(span).await?;
+        let r = commit_files(f, dir, cx.now).instrument(span).await?;
         if r.export != RESULT_EXPORT {
             reports.push(r);
         }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 /// Format options of a file writer.
 #[derive(Debug, Clone)]
-pub struct FormatOptions {
+pub(crate) struct FormatOptions {
     /// Format.
     pub format: ExportFormat,
     /// Compression (already checked against the table).

@@ -41,7 +41,7 @@ pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
 pub use scan::{RowScanExec, RowTable, skipped_records};
 pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::{S3Endpoint, Stores};
-pub use table::{FileOptions, RecordRules, infer_entries, infer_schema, table_for, text_schema, verify_schema};
+pub use table::{FileOptions, RecordRules, infer_entries, table_for, text_schema, verify_schema};
 
 use pbatch_model::{Error, ErrorCode};
 

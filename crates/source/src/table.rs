@@ -3,8 +3,8 @@
 use crate::infer::{Sample, sample_files};
 use crate::rows::RowFormat;
 use crate::scan::RowTable;
+use crate::valtype_of;
 use crate::{SourceFile, read_error};
-use crate::{arrow_schema, valtype_of};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
@@ -57,22 +57,9 @@ fn row_format(opts: &FileOptions) -> Option<RowFormat> {
     }
 }
 
-/// Infers the schema of `files` from a sample (text: one `text` column;
-/// parquet: its own types, mapped to valtypes).
-pub async fn infer_schema(
-    state: &SessionState,
-    store: &Arc<dyn ObjectStore>,
-    place: &str,
-    files: &[SourceFile],
-    opts: &FileOptions,
-    sample: Sample,
-) -> Result<SchemaRef> {
-    Ok(arrow_schema(
-        &infer_entries(state, store, place, files, opts, sample).await?,
-    ))
-}
-
-/// Like [`infer_schema`], as the seed's schema entries.
+/// Infers the schema of `files` from a sample, as the seed's schema
+/// entries (text: one `text` column; parquet: its own types, mapped to
+/// valtypes). [`arrow_schema`](crate::arrow_schema) turns them into Arrow's.
 pub async fn infer_entries(
     state: &SessionState,
     store: &Arc<dyn ObjectStore>,
