@@ -12,6 +12,13 @@ FIELDS = [("ts", "date", "TIMESTAMPTZ"), ("domain", "string", "VARCHAR"), ("clie
 DUCK_COLUMNS = "{" + ",".join(f"'{k}':'{t}'" for k, _, t in FIELDS) + "}"
 
 
+def timing(label, times):
+    """`label 0.123 s (runs 0.120, 0.123, 0.130)`: the median and every run."""
+    import statistics
+    runs = ", ".join(f"{t:.3f}" for t in times)
+    return f"{label} {statistics.median(times):.3f} s (runs {runs})"
+
+
 def max_rss_kib(cmd, env):
     """Runs cmd under GNU time and returns its peak RSS in KiB (a child forked
     from a big Python process would report that process's RSS instead)."""

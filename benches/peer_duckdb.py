@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import bench_util
 from bench_util import args_and_data, DUCK_COLUMNS, max_rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,8 +58,8 @@ def main():
     want = con.execute(f"SELECT count(*), sum(requests) FROM '{out}'").fetchone()
     got = con.execute(f"SELECT count(*), sum(requests) FROM '{data}/buckets/reports/daily_traffic/2026-11-25/part-00000.parquet'").fetchone()
     assert want == got, f"results differ: duckdb {want}, pbatch {got}"
-    print(f"rows {a.rows}: pbatch {pbatch_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in times)}), peak {pbatch_rss:.0f} MiB")
-    print(f"rows {a.rows}: duckdb {duck_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in dtimes)}), peak {duck_rss:.0f} MiB (a fresh python process)")
+    print(f"rows {a.rows}: {bench_util.timing('pbatch', times)}, peak {pbatch_rss:.0f} MiB")
+    print(f"rows {a.rows}: {bench_util.timing('duckdb', dtimes)}, peak {duck_rss:.0f} MiB (a fresh python process)")
     print(f"ratio pbatch / duckdb = {pbatch_s / duck_s:.2f}")
 
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 
+import bench_util
 from bench_util import args_and_data, DUCK_COLUMNS, FIELDS, max_rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,8 +96,7 @@ def main():
         got = [tuple(json.loads(l)[k] for k in ["status", "n", "bytes", "slowest", "domains"])
                for l in open(got_file)]
         assert sorted(got) == sorted(want), f"{fmt}: results differ: duckdb {want}, pbatch {got}"
-        print(f"{fmt:8} rows {a.rows}: pbatch {pbatch_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in times)}), "
-              f"duckdb {duck_s:.3f} s (runs {', '.join(f'{t:.3f}' for t in dtimes)}), "
+        print(f"{fmt:8} rows {a.rows}: {bench_util.timing('pbatch', times)}, {bench_util.timing('duckdb', dtimes)}, "
               f"ratio pbatch / duckdb = {pbatch_s / duck_s:.2f}; peak RSS pbatch {rss:.0f} MiB, "
               f"duckdb {duck_rss:.0f} MiB (a fresh python process)")
     shutil.rmtree(data, ignore_errors=True)

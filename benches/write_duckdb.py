@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 
+import bench_util
 from bench_util import args_and_data, DUCK_COLUMNS, FIELDS, max_rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,8 +87,8 @@ def main():
         want = con.execute(check.format(reader.format(p=out))).fetchone()
         assert got == want, f"{name}: outputs differ: pbatch {got}, duckdb {want}"
         p, d = statistics.median(times), statistics.median(dtimes)
-        print(f"{name:15} rows {a.rows}: pbatch {p:.3f} s (runs {', '.join(f'{t:.3f}' for t in times)}), "
-              f"duckdb COPY {d:.3f} s (runs {', '.join(f'{t:.3f}' for t in dtimes)}), ratio pbatch / duckdb = {p / d:.2f}; "
+        print(f"{name:15} rows {a.rows}: {bench_util.timing('pbatch', times)}, "
+              f"{bench_util.timing('duckdb COPY', dtimes)}, ratio pbatch / duckdb = {p / d:.2f}; "
               f"peak RSS pbatch {rss:.0f} MiB, duckdb {duck_rss:.0f} MiB, "
               f"sizes pbatch {os.path.getsize(written[0]) / 2**20:.1f} MiB, duckdb {os.path.getsize(out) / 2**20:.1f} MiB")
     shutil.rmtree(data, ignore_errors=True)

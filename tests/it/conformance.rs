@@ -84,7 +84,12 @@ fn batch_time() -> chrono::DateTime<chrono::FixedOffset> {
 }
 
 /// Opens the export to `dest` and writes every row into it.
-async fn open_and_write(b: &dyn Backend, dest: &str, staging: &Path, rows: bool) -> Result<Box<dyn pbatch_sink::Sink>> {
+async fn open_and_write(
+    b: &dyn Backend,
+    dest: &str,
+    staging: &Path,
+    rows: bool,
+) -> pbatch_sink::Result<Box<dyn pbatch_sink::Sink>> {
     let spec = ExportSpec::from_json(b.spec(dest).as_bytes(), None)?;
     let expander = pbatch::magic::Expander::new(batch_time());
     let urls = b.urls();
@@ -106,11 +111,11 @@ async fn open_and_write(b: &dyn Backend, dest: &str, staging: &Path, rows: bool)
 }
 
 /// Opens the export to `dest`, writes every row and returns what it staged.
-async fn stage(b: &dyn Backend, dest: &str, staging: &Path) -> Result<Staged> {
+async fn stage(b: &dyn Backend, dest: &str, staging: &Path) -> pbatch_sink::Result<Staged> {
     open_and_write(b, dest, staging, true).await?.finish().await
 }
 
-async fn commit(staged: Staged, fail: bool) -> Result<Vec<pbatch_sink::CommitReport>> {
+async fn commit(staged: Staged, fail: bool) -> pbatch_sink::Result<Vec<pbatch_sink::CommitReport>> {
     let http = reqwest::Client::new();
     let check = move || {
         if fail {

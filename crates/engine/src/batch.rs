@@ -310,7 +310,7 @@ impl Engine {
             sizing: Sizing::for_container(root.container.as_ref()),
             sort_by: if let [cols] = partitioned.as_slice() { cols } else { &[] },
         };
-        BatchPlan::build(&self.inner.sources, input).await
+        Ok(BatchPlan::build(&self.inner.sources, input).await?)
     }
 }
 
@@ -373,7 +373,7 @@ async fn fan_out(
     let mut rows: u64 = 0;
     let mut failed: Option<Error> = None;
     match plan.execute() {
-        Err(e) => failed = Some(e),
+        Err(e) => failed = Some(e.into()),
         Ok(mut stream) => loop {
             let next = tokio::select! {
                 next = stream.next() => next,
@@ -386,7 +386,7 @@ async fn fan_out(
                 None => break,
                 Some(Ok(b)) => b,
                 Some(Err(e)) => {
-                    failed = Some(exec_error(e));
+                    failed = Some(exec_error(e).into());
                     break;
                 }
             };
@@ -406,7 +406,7 @@ async fn fan_out(
         match s.finish().await {
             Ok(st) => staged.push(st),
             Err(e) => {
-                failed.get_or_insert(e);
+                failed.get_or_insert(e.into());
             }
         }
     }

@@ -19,17 +19,20 @@ and hands them to [`BatchPlan::build`] with the job's SQL, an
 
 The [`BatchPlan`] knows what it will read (files, bytes) and runs in this
 process ([`BatchPlan::execute`]); errors met while it runs map to the
-seed's codes in [`exec_error`]. This is the one place that builds plans.
+seed's codes in [`exec_error`]. Errors are [`Error`]: a seed rule with its
+code, or DataFusion's error kept whole as the cause; both turn into
+`pbatch_model::Error` (code and message, cause kept) at the engine.
+This is the one place that builds plans.
 
 Sits above `pbatch-model`, `pbatch-magic` and `pbatch-source`;
 `pbatch-engine` drives it and fans its stream out to `pbatch-sink`.
 
 ```
 # #[tokio::main(flavor = "current_thread")]
-# async fn main() -> pbatch_model::Result<()> {
+# async fn main() -> Result<(), Box<dyn std::error::Error>> {
 use pbatch_exec::{BatchInput, BatchPlan, FusionAccess, Sizing, SourceEnv};
 use futures::TryStreamExt;
-let dir = tempfile::tempdir().map_err(|e| pbatch_model::Error::internal(e.to_string()))?;
+let dir = tempfile::tempdir()?;
 let env = SourceEnv {
     stores: pbatch_source::Stores::new(dir.path()),
     fusion: FusionAccess::default(),
@@ -52,10 +55,12 @@ assert_eq!(batches[0].num_rows(), 1);
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
 
+mod error;
 mod plan;
 mod session;
 mod srcs;
 
+pub use error::{Error, Result};
 pub use plan::{BatchInput, BatchPlan, exec_error};
 pub use session::Sizing;
 pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv};

@@ -1,12 +1,13 @@
 //! [`BatchPlan`]: one batch's physical plan and what it will read.
 
+use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
 use pbatch_magic::Expander;
-use pbatch_model::{Error, ErrorCode, Result};
+use pbatch_model::ErrorCode;
 use std::sync::Arc;
 
 use crate::session::{Sizing, plan_sql, session, strip_df};
@@ -114,9 +115,9 @@ pub fn exec_error(e: DataFusionError) -> Error {
     use arrow::error::ArrowError as A;
     use datafusion::error::DataFusionError as D;
     if let D::External(inner) = e.find_root()
-        && let Some(err) = inner.downcast_ref::<Error>()
+        && let Some(err) = inner.downcast_ref::<pbatch_model::Error>()
     {
-        return err.clone();
+        return Error::Spec(err.clone());
     }
     let code = match e.find_root() {
         D::ArrowError(a, _) => match a.as_ref() {
@@ -136,5 +137,5 @@ pub fn exec_error(e: DataFusionError) -> Error {
         _ => ErrorCode::Internal,
     };
     let message = format!("batch failed: {}", strip_df(&e.to_string()));
-    Error::with_source(code, message, e)
+    Error::DataFusion(pbatch_model::Caused::new(code, message, e))
 }

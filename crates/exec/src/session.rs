@@ -1,12 +1,13 @@
 //! One batch's DataFusion session, sized by the job's container, and its SQL.
 
+use crate::error::{Error, Result};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
-use pbatch_model::{Container, Error, ErrorCode, Result};
+use pbatch_model::{Container, ErrorCode};
 use std::sync::Arc;
 
 /// Memory per container GiB.
@@ -59,7 +60,7 @@ pub(crate) fn session(sizing: Sizing) -> Result<SessionContext> {
         .with_memory_pool(Arc::new(FairSpillPool::new(sizing.memory)))
         .with_disk_manager_builder(DiskManagerBuilder::default())
         .build_arc()
-        .map_err(|e| Error::internal(format!("building the runtime: {e}")))?;
+        .map_err(|e| pbatch_model::Error::internal(format!("building the runtime: {e}")))?;
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
@@ -72,7 +73,7 @@ pub(crate) async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFram
         .with_allow_statements(false);
     ctx.sql_with_options(sql, options).await.map_err(|e| {
         let message = format!("computation.code: {}", strip_df(&e.to_string()));
-        Error::with_source(ErrorCode::InvalidSql, message, e)
+        Error::DataFusion(pbatch_model::Caused::new(ErrorCode::InvalidSql, message, e))
     })
 }
 
@@ -120,7 +121,7 @@ mod tests {
             "{cause}"
         );
         let e = plan_sql(&ctx, "select x from nowhere").await.unwrap_err();
-        assert!(e.message().contains("nowhere"), "{e}");
+        assert!(e.to_string().contains("nowhere"), "{e}");
         let e = plan_sql(&ctx, "create table t as select 1").await.unwrap_err();
         assert_eq!(e.code(), ErrorCode::InvalidSql);
         let df = plan_sql(&ctx, "select 1 as a").await.unwrap();

@@ -160,12 +160,12 @@ impl SourceEnv {
     /// `POST /v2/schemas`: samples the files a kodo or hdfs source lists
     /// (its prefixes expanded with `expander`) and maps their inferred
     /// schema to valtypes.
-    pub async fn infer(&self, source: &SourceSpec, expander: &Expander) -> Result<Vec<SchemaEntry>> {
+    pub async fn infer(&self, source: &SourceSpec, expander: &Expander) -> crate::Result<Vec<SchemaEntry>> {
         let loc = self.location("", source, expander)?;
         let files = list_keys(loc.store.as_ref(), &loc.place, &loc.prefixes, "").await?;
         let ctx = SessionContext::new();
         ctx.register_object_store(&loc.url, Arc::clone(&loc.store));
-        infer_entries(&ctx.state(), &loc.store, &loc.place, &files, &loc.options, self.sample).await
+        Ok(infer_entries(&ctx.state(), &loc.store, &loc.place, &files, &loc.options, self.sample).await?)
     }
 }
 
@@ -210,7 +210,7 @@ pub(crate) fn register<'a>(
                     let sql = expander.expand(code, &format!("job {job} computation.code"))?;
                     let df = plan_sql(ctx, &sql)
                         .await
-                        .map_err(|e| e.context(format!("upstream job {job}")))?;
+                        .map_err(|e| Error::from(e).context(format!("upstream job {job}")))?;
                     ctx.register_table(table.as_str(), df.into_view())
                         .map_err(|e| registering(table, e))?;
                 }
@@ -251,7 +251,7 @@ async fn file_table(
     expander: &Expander,
     read: &mut ReadPlan,
 ) -> Result<Arc<dyn TableProvider>> {
-    let in_ds = |e: Error| e.context(format!("datasource {name}"));
+    let in_ds = |e: pbatch_source::Error| Error::from(e.context(format!("datasource {name}")));
     let filter = expander.expand(file_filter, &format!("src {name} fileFilter"))?;
     let loc = env.location(name, &ds.source, expander)?;
     ctx.register_object_store(&loc.url, Arc::clone(&loc.store));
@@ -319,7 +319,7 @@ async fn fusion_table(
     };
     let table = pbatch_source::fusion_table(&env.fusion_root, client.as_ref(), domain, start, end, omit_invalid)
         .await
-        .map_err(in_ds)?;
+        .map_err(|e| Error::from(e.context(format!("datasource {name}"))))?;
     read.files += table.file_count();
     read.bytes += table.file_bytes();
     Ok(Arc::new(table))

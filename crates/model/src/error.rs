@@ -286,6 +286,49 @@ impl std::error::Error for Error {
     }
 }
 
+/// A foreign error (DataFusion, object_store, io, HTTP, a database client)
+/// kept whole, with the seed's code and the message users see. The crates
+/// that meet foreign errors build their own error enums from it; at the
+/// `ErrorCode` boundary it becomes an [`Error`] whose source is the cause.
+#[derive(Debug)]
+pub struct Caused<E> {
+    /// The seed's code (whose fault it is).
+    pub code: ErrorCode,
+    /// What users see: the field, file, key or URL, and the cause's words.
+    pub message: String,
+    /// The foreign error.
+    pub source: E,
+}
+
+impl<E> Caused<E> {
+    /// `message` with `code`, caused by `source`.
+    pub fn new(code: ErrorCode, message: impl Into<String>, source: E) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            source,
+        }
+    }
+}
+
+impl<E> fmt::Display for Caused<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Caused<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<Caused<E>> for Error {
+    fn from(c: Caused<E>) -> Self {
+        Error::with_source(c.code, c.message, c.source)
+    }
+}
+
 /// Result with the model [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -1,10 +1,11 @@
 //! saveMode and the move from staging to the final place.
 
+use crate::error::{Error, Result};
 use crate::{StagedExport, Target};
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use pbatch_model::{Error, ErrorCode, Result, SaveMode};
+use pbatch_model::{ErrorCode, SaveMode};
 use std::path::{Path, PathBuf};
 
 /// Files up to this size are uploaded in one request; larger ones in parts.
@@ -34,11 +35,13 @@ pub struct CommitReport {
 }
 
 fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
-    Error::with_source(ErrorCode::ExportFailed, format!("{what} {}: {e}", p.display()), e)
+    let message = format!("{what} {}: {e}", p.display());
+    Error::Io(pbatch_model::Caused::new(ErrorCode::ExportFailed, message, e))
 }
 
 fn store_err(what: &str, target: &str, e: object_store::Error) -> Error {
-    Error::with_source(ErrorCode::ExportFailed, format!("{what} {target}: {e}"), e)
+    let message = format!("{what} {target}: {e}");
+    Error::Store(pbatch_model::Caused::new(ErrorCode::ExportFailed, message, e))
 }
 
 /// Existing keys of the target that this export's naming owns (see [`Naming::owns`](crate::Naming::owns)).

@@ -30,6 +30,7 @@ them and commits.
 
 mod codec;
 mod commit;
+mod error;
 mod export;
 mod naming;
 mod partition;
@@ -40,6 +41,7 @@ mod sink;
 mod writer;
 
 pub use commit::CommitReport;
+pub use error::{Error, Foreign, Result};
 pub use export::{RESULT_RETENTION_DAYS, ServiceUrls, Targets, result_dir};
 pub use partition::NULL_PARTITION;
 pub use service::DEFAULT_BATCH_RECORDS;
@@ -52,7 +54,7 @@ use writer::FormatOptions;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use partition::Partitioner;
-use pbatch_model::{Error, ErrorCode, Result, SaveMode};
+use pbatch_model::{ErrorCode, SaveMode};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,8 +7,9 @@
 //! transaction: `append` inserts, `overwrite` deletes the table's rows first.
 //! Rows go in multi-row INSERTs of up to `batch_records` rows.
 
+use crate::error::{Error, Result};
 use crate::service::timestamp_ns;
-use pbatch_model::{Error, ErrorCode, Result};
+use pbatch_model::ErrorCode;
 use serde_json::{Map, Value};
 
 /// A report column's SQL type, from the job column's Arrow type.
@@ -79,6 +80,16 @@ fn report_err(export: &str, code: ErrorCode, what: String) -> Error {
     Error::new(code, format!("export {export}: {what}"))
 }
 
+/// A database client's error while doing `what`, kept as the cause.
+fn db_err(
+    export: &str,
+    code: ErrorCode,
+    what: impl std::fmt::Display,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::foreign(code, format!("export {export}: {what}: {e}"), e)
+}
+
 /// A value as SQL text (`None` = NULL); times become `yyyy-MM-dd HH:mm:ss.ffffff` UTC.
 fn sql_text(v: &Value, ty: SqlType, mysql: bool) -> Option<String> {
     match (v, ty) {
@@ -147,7 +158,6 @@ async fn write_postgres(
     batch_records: usize,
 ) -> Result<u64> {
     use tokio_postgres::types::ToSql;
-    let fail = |what: String| report_err(export, ErrorCode::ExportFailed, what);
     let mut config: tokio_postgres::Config = target
         .url
         .parse()
@@ -162,7 +172,14 @@ async fn write_postgres(
                 format!("database {:?} does not exist at the [report] url", target.db),
             ));
         }
-        Err(e) => return Err(fail(format!("connecting to the [report] url: {e}"))),
+        Err(e) => {
+            return Err(db_err(
+                export,
+                ErrorCode::ExportFailed,
+                "connecting to the [report] url",
+                e,
+            ));
+        }
     };
     let mut driver = tokio::task::JoinSet::new();
     driver.spawn(conn);
@@ -171,7 +188,7 @@ async fn write_postgres(
     client
         .batch_execute(&create)
         .await
-        .map_err(|e| fail(format!("{create}: {e}")))?;
+        .map_err(|e| db_err(export, ErrorCode::ExportFailed, &create, e))?;
     let have: std::collections::HashMap<String, String> = client
         .query(
             "SELECT column_name::text, data_type::text FROM information_schema.columns \
@@ -179,7 +196,14 @@ async fn write_postgres(
             &[&target.table],
         )
         .await
-        .map_err(|e| fail(format!("reading the columns of {table}: {e}")))?
+        .map_err(|e| {
+            db_err(
+                export,
+                ErrorCode::ExportFailed,
+                format!("reading the columns of {table}"),
+                e,
+            )
+        })?
         .iter()
         .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
         .collect();
@@ -196,11 +220,14 @@ async fn write_postgres(
     }
     let cols = types.iter().map(|(c, _)| quote_pg(c)).collect::<Vec<_>>().join(", ");
     let per = (60_000 / types.len().max(1)).clamp(1, batch_records.max(1));
-    let tx = client.transaction().await.map_err(|e| fail(format!("BEGIN: {e}")))?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| db_err(export, ErrorCode::ExportFailed, "BEGIN", e))?;
     if target.overwrite {
         tx.execute(&format!("DELETE FROM {table}"), &[])
             .await
-            .map_err(|e| fail(format!("DELETE FROM {table}: {e}")))?;
+            .map_err(|e| db_err(export, ErrorCode::ExportFailed, format!("DELETE FROM {table}"), e))?;
     }
     let mut written = 0u64;
     for chunk in rows.chunks(per) {
@@ -217,15 +244,18 @@ async fn write_postgres(
         let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", tuples.join(", "));
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         tx.execute(&sql, &refs).await.map_err(|e| {
-            report_err(
+            db_err(
                 export,
                 ErrorCode::IncompatibleFieldTypes,
-                format!("inserting into {table}: {e}"),
+                format!("inserting into {table}"),
+                e,
             )
         })?;
         written += chunk.len() as u64;
     }
-    tx.commit().await.map_err(|e| fail(format!("COMMIT: {e}")))?;
+    tx.commit()
+        .await
+        .map_err(|e| db_err(export, ErrorCode::ExportFailed, "COMMIT", e))?;
     drop(client);
     while driver.join_next().await.is_some() {}
     Ok(written)
@@ -239,20 +269,26 @@ async fn write_mysql(
     batch_records: usize,
 ) -> Result<u64> {
     use mysql_async::prelude::Queryable;
-    let fail = |what: String| report_err(export, ErrorCode::ExportFailed, what);
     let url = target.url.replacen("mariadb://", "mysql://", 1);
     let opts = mysql_async::Opts::from_url(&url)
         .map_err(|e| report_err(export, ErrorCode::InvalidUrl, format!("[report] url: {e}")))?;
     let mut conn = mysql_async::Conn::new(opts)
         .await
-        .map_err(|e| fail(format!("connecting to the [report] url: {e}")))?;
+        .map_err(|e| db_err(export, ErrorCode::ExportFailed, "connecting to the [report] url", e))?;
     let dbs: Vec<String> = conn
         .exec(
             "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
             (target.db.clone(),),
         )
         .await
-        .map_err(|e| fail(format!("looking up database {:?}: {e}", target.db)))?;
+        .map_err(|e| {
+            db_err(
+                export,
+                ErrorCode::ExportFailed,
+                format!("looking up database {:?}", target.db),
+                e,
+            )
+        })?;
     if dbs.is_empty() {
         return Err(report_err(
             export,
@@ -272,14 +308,21 @@ async fn write_mysql(
     );
     conn.query_drop(&create)
         .await
-        .map_err(|e| fail(format!("{create}: {e}")))?;
+        .map_err(|e| db_err(export, ErrorCode::ExportFailed, &create, e))?;
     let have: Vec<String> = conn
         .exec(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
             (target.db.clone(), target.table.clone()),
         )
         .await
-        .map_err(|e| fail(format!("reading the columns of {table}: {e}")))?;
+        .map_err(|e| {
+            db_err(
+                export,
+                ErrorCode::ExportFailed,
+                format!("reading the columns of {table}"),
+                e,
+            )
+        })?;
     for (c, _) in types {
         if !have.iter().any(|h| h.eq_ignore_ascii_case(c)) {
             return Err(report_err(
@@ -295,11 +338,11 @@ async fn write_mysql(
     let mut tx = conn
         .start_transaction(mysql_async::TxOpts::default())
         .await
-        .map_err(|e| fail(format!("BEGIN: {e}")))?;
+        .map_err(|e| db_err(export, ErrorCode::ExportFailed, "BEGIN", e))?;
     if target.overwrite {
         tx.query_drop(format!("DELETE FROM {table}"))
             .await
-            .map_err(|e| fail(format!("DELETE FROM {table}: {e}")))?;
+            .map_err(|e| db_err(export, ErrorCode::ExportFailed, format!("DELETE FROM {table}"), e))?;
     }
     let mut written = 0u64;
     for chunk in rows.chunks(per) {
@@ -317,15 +360,18 @@ async fn write_mysql(
             vec![tuple.as_str(); chunk.len()].join(", ")
         );
         tx.exec_drop(sql, params).await.map_err(|e| {
-            report_err(
+            db_err(
                 export,
                 ErrorCode::IncompatibleFieldTypes,
-                format!("inserting into {table}: {e}"),
+                format!("inserting into {table}"),
+                e,
             )
         })?;
         written += chunk.len() as u64;
     }
-    tx.commit().await.map_err(|e| fail(format!("COMMIT: {e}")))?;
+    tx.commit()
+        .await
+        .map_err(|e| db_err(export, ErrorCode::ExportFailed, "COMMIT", e))?;
     let _ = conn.disconnect().await;
     Ok(written)
 }

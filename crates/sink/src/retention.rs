@@ -1,6 +1,7 @@
 //! `retention`: outputs of an export older than N days are deleted.
 
-use pbatch_model::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
+use pbatch_model::ErrorCode;
 use regex::Regex;
 use std::collections::HashSet;
 use std::path::Path;

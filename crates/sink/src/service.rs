@@ -8,9 +8,10 @@
 //! fails the batch before any file export is committed; what a failed send
 //! delivered before it failed stays delivered (a rerun sends everything again).
 
+use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use pbatch_model::{Error, ErrorCode, HttpFormat, Result};
+use pbatch_model::{ErrorCode, HttpFormat};
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -531,7 +532,7 @@ async fn post(
     Err(PostFail {
         status: None,
         error: match cause {
-            Some(e) => Error::with_source(error.code(), error.message(), e),
+            Some(source) => Error::Http(pbatch_model::Caused::new(error.code(), error.message(), source)),
             None => error,
         },
     })
@@ -542,7 +543,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
     let ex = &staged.export;
     let text = tokio::fs::read_to_string(&staged.payload).await.map_err(|e| {
         let message = format!("export {}: reading {}: {e}", ex.name, staged.payload.display());
-        Error::with_source(ErrorCode::ExportFailed, message, e)
+        Error::Io(pbatch_model::Caused::new(ErrorCode::ExportFailed, message, e))
     })?;
     let lines: Vec<&str> = text.lines().collect();
     let mut report = SendReport {

@@ -2,6 +2,7 @@
 //! and one [`commit`] for all the `Staged` values of a batch.
 
 use crate::commit::{CommitReport, commit_files, precheck_all};
+use crate::error::{Error, Result};
 use crate::export::{RESULT_EXPORT, ServiceUrls, Targets, file_export, result_export, service_export};
 use crate::service::{StagedService, send, spawn_service_writer};
 use crate::{StagedExport, Target, WriterHandle, WriterState, finish_writer, spawn_file_writer};
@@ -10,7 +11,7 @@ use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use pbatch_magic::Expander;
-use pbatch_model::{Error, ExportSpec, Result};
+use pbatch_model::ExportSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -268,7 +269,7 @@ pub struct CommitContext<'a> {
     pub now: std::time::SystemTime,
     /// Called first and before each service send; an error (a stop) ends
     /// the commit there. Once the files begin to move, it is not stopped.
-    pub check: &'a (dyn Fn() -> Result<()> + Send + Sync),
+    pub check: &'a (dyn Fn() -> pbatch_model::Result<()> + Send + Sync),
 }
 
 /// Commits every export of a batch, or fails having made as little visible

@@ -1,6 +1,7 @@
 //! One output file of one format.
 
 use crate::codec::Encoder;
+use crate::error::{Error, Result};
 use arrow::array::{Array, ArrayRef, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -8,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as PqCompression, GzipLevel};
 use parquet::file::properties::WriterProperties;
-use pbatch_model::{Compression, Error, ErrorCode, ExportFormat, Result};
+use pbatch_model::{Compression, ErrorCode, ExportFormat};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -45,8 +46,8 @@ pub(crate) struct FileWriter {
     rows: u64,
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::new(ErrorCode::ExportFailed, format!("writing {}: {e}", path.display()))
+fn io_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::foreign(ErrorCode::ExportFailed, format!("writing {}: {e}", path.display()), e)
 }
 
 /// The schema ORC can take: types orc-rust cannot write are cast first

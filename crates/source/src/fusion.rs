@@ -8,6 +8,7 @@
 //! `<data_dir>/fusion/<domain>/`, which is then read like a bucket folder;
 //! without it, that folder is the embedded default and holds the files.
 
+use crate::error::{Error, Result};
 use crate::list_keys;
 use crate::rows::{ReadStats, RowSpec};
 use crate::scan::RowTable;
@@ -20,7 +21,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 use hmac::{Hmac, KeyInit, Mac};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
-use pbatch_model::{Error, ErrorCode, Result, SchemaEntry, ValType};
+use pbatch_model::{ErrorCode, SchemaEntry, ValType};
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
@@ -162,7 +163,7 @@ pub(crate) fn read_cdn_log(
     spec: &RowSpec,
     stats: &ReadStats,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
-) -> Result<()> {
+) -> pbatch_model::Result<()> {
     let out = spec.output_schema();
     let n = spec.batch_size;
     let mut b = Builders::new(n);
@@ -376,6 +377,12 @@ impl FusionClient {
         })
     }
 
+    /// The API failed: a reqwest error kept as the cause.
+    fn http_fail(&self, what: &str, e: reqwest::Error) -> Error {
+        let message = format!("fusion log list at {}: {what}: {e}", self.endpoint);
+        Error::Http(pbatch_model::Caused::new(ErrorCode::StatFileFailed, message, e))
+    }
+
     fn fail(&self, what: &str, why: impl std::fmt::Display) -> Error {
         Error::new(
             ErrorCode::StatFileFailed,
@@ -401,12 +408,12 @@ impl FusionClient {
             .json(&body)
             .send()
             .await
-            .map_err(|e| self.fail(&format!("listing {domain} {day}"), e))?;
+            .map_err(|e| self.http_fail(&format!("listing {domain} {day}"), e))?;
         let status = answer.status();
         let text = answer
             .text()
             .await
-            .map_err(|e| self.fail(&format!("listing {domain} {day}"), e))?;
+            .map_err(|e| self.http_fail(&format!("listing {domain} {day}"), e))?;
         if !status.is_success() {
             let head: String = text.chars().take(200).collect();
             return Err(self.fail(&format!("listing {domain} {day}"), format!("status {status}: {head}")));
@@ -430,11 +437,15 @@ impl FusionClient {
     /// download never looks complete).
     pub async fn download(&self, file: &LogFile, dest: &Path) -> Result<()> {
         let fail = |why: String| Error::new(ErrorCode::StatFileFailed, format!("downloading {}: {why}", file.name));
-        let answer = self.http.get(&file.url).send().await.map_err(|e| fail(e.to_string()))?;
+        let http = |e: reqwest::Error| {
+            let message = format!("downloading {}: {e}", file.name);
+            Error::Http(pbatch_model::Caused::new(ErrorCode::StatFileFailed, message, e))
+        };
+        let answer = self.http.get(&file.url).send().await.map_err(http)?;
         if !answer.status().is_success() {
             return Err(fail(format!("status {}", answer.status())));
         }
-        let bytes = answer.bytes().await.map_err(|e| fail(e.to_string()))?;
+        let bytes = answer.bytes().await.map_err(http)?;
         if file.size > 0 && bytes.len() as u64 != file.size {
             return Err(fail(format!(
                 "got {} bytes where the list says {}",
@@ -544,7 +555,7 @@ pub async fn fusion_table(
             ),
         ));
     }
-    RowTable::new(
+    Ok(RowTable::new(
         store,
         place,
         files,
@@ -552,7 +563,7 @@ pub async fn fusion_table(
         fusion_schema(),
         &[],
         omit_invalid,
-    )
+    )?)
 }
 
 #[cfg(test)]

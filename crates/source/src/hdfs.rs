@@ -2,10 +2,11 @@
 //! `hdfs-native` client behind `object_store`, so listing, reading and the
 //! exporter's commits share the code local folders and S3 use).
 
+use crate::error::{Error, Result};
 use crate::store_error;
 use hdfs_native_object_store::HdfsObjectStoreBuilder;
 use object_store::ObjectStore;
-use pbatch_model::{Error, ErrorCode, Result};
+use pbatch_model::ErrorCode;
 use std::sync::Arc;
 use url::Url;
 

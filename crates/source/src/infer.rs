@@ -10,9 +10,10 @@
 //! header.
 
 use crate::SourceFile;
+use crate::error::{Error, Result};
 use crate::rows::{csv_fields, csv_record_len};
 use crate::scan::open_file;
-use pbatch_model::{Error, ErrorCode, Result, SchemaEntry, ValType};
+use pbatch_model::{ErrorCode, SchemaEntry, ValType};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;

@@ -19,6 +19,7 @@ this crate builds.
 #![warn(clippy::unwrap_used)]
 
 mod decompress;
+mod error;
 mod fusion;
 mod hdfs;
 mod infer;
@@ -30,6 +31,7 @@ mod store;
 mod table;
 
 pub use decompress::Codec;
+pub use error::{Error, Result};
 pub use fusion::{
     FUSION_FIELDS, FusionClient, LogFile, LogLine, cdn_zone, check_domain, fusion_entries, fusion_schema, fusion_table,
     log_file_hour, parse_line, qbox_authorization, sync_logs,
@@ -43,11 +45,12 @@ pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::{S3Endpoint, Stores};
 pub use table::{FileOptions, RecordRules, infer_entries, table_for, text_schema, verify_schema};
 
-use pbatch_model::{Error, ErrorCode};
+use pbatch_model::{Caused, ErrorCode};
 
 /// Wraps a DataFusion error met while reading `what` (data that does not decode).
-pub fn read_error(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::new(ErrorCode::FileFormatMismatch, format!("reading {what}: {e}"))
+pub fn read_error(what: &str, e: datafusion::error::DataFusionError) -> Error {
+    let message = format!("reading {what}: {e}");
+    Error::DataFusion(Caused::new(ErrorCode::FileFormatMismatch, message, e))
 }
 
 /// Wraps an object store error met at `what`: a missing bucket is `E18619`;
@@ -55,11 +58,8 @@ pub fn read_error(what: &str, e: impl std::fmt::Display) -> Error {
 pub fn store_error(what: &str, e: object_store::Error) -> Error {
     let text = e.to_string();
     if matches!(e, object_store::Error::NotFound { .. }) || text.contains("NoSuchBucket") {
-        return Error::with_source(
-            ErrorCode::BucketNotFound,
-            format!("{what}: the bucket does not exist"),
-            e,
-        );
+        let message = format!("{what}: the bucket does not exist");
+        return Error::Store(Caused::new(ErrorCode::BucketNotFound, message, e));
     }
     let hint = if [
         "AccessDenied",
@@ -79,5 +79,37 @@ pub fn store_error(what: &str, e: object_store::Error) -> Error {
     } else {
         ""
     };
-    Error::with_source(ErrorCode::StatFileFailed, format!("{what}: {}{hint}", text.trim()), e)
+    let message = format!("{what}: {}{hint}", text.trim());
+    Error::Store(Caused::new(ErrorCode::StatFileFailed, message, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// A missing bucket is E18619 and keeps object_store's error as its cause.
+    #[test]
+    fn store_errors_keep_their_cause() {
+        let e = store_error(
+            "listing bucket \"b\"",
+            object_store::Error::NotFound {
+                path: "b".into(),
+                source: "no such bucket".into(),
+            },
+        );
+        assert_eq!(e.code(), ErrorCode::BucketNotFound);
+        assert_eq!(e.message(), "listing bucket \"b\": the bucket does not exist");
+        let model: pbatch_model::Error = e.context("datasource ds").into();
+        assert_eq!(
+            model.message(),
+            "datasource ds: listing bucket \"b\": the bucket does not exist"
+        );
+        assert!(
+            model
+                .source()
+                .and_then(|c| c.downcast_ref::<object_store::Error>())
+                .is_some()
+        );
+    }
 }

@@ -1,10 +1,11 @@
 //! Listing the objects a batch reads.
 
+use crate::error::{Error, Result};
 use crate::store_error;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
-use pbatch_model::{Error, ErrorCode, Result};
+use pbatch_model::ErrorCode;
 use std::collections::BTreeMap;
 
 /// One object to read.

@@ -319,7 +319,7 @@ pub(crate) fn open_file(
             ErrorCode::StatFileFailed,
             format!("{name} was listed but is gone (deleted while the batch ran?)"),
         ),
-        e => store_error(name, e),
+        e => store_error(name, e).into(),
     })?;
     let mut raw: Box<dyn Read + Send> = match got.payload {
         GetResultPayload::File(file, _) => Box::new(file),

@@ -1,10 +1,11 @@
 //! Buckets -> object stores.
 
+use crate::error::{Error, Result};
 use crate::store_error;
 use datafusion::prelude::SessionContext;
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
-use pbatch_model::{Error, ErrorCode, Result};
+use pbatch_model::ErrorCode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use url::Url;

@@ -1,5 +1,6 @@
 //! Listed files -> a DataFusion table.
 
+use crate::error::{Error, Result};
 use crate::infer::{Sample, sample_files};
 use crate::rows::RowFormat;
 use crate::scan::RowTable;
@@ -12,7 +13,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionState;
 use object_store::ObjectStore;
-use pbatch_model::{Error, ErrorCode, FileType, Result, SchemaEntry, ValType};
+use pbatch_model::{ErrorCode, FileType, SchemaEntry, ValType};
 use std::sync::Arc;
 use url::Url;
 
