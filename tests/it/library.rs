@@ -43,16 +43,10 @@ async fn retention_deletes_old_outputs_with_an_injected_clock() {
         .build()
         .expect("engine");
     ev_datasource(&engine, data.path(), "{\"id\":1}\n{\"id\":2}\n");
-    crate::util::add_job(
+    crate::util::add_daily_job(
         &engine,
         "daily",
         "SELECT COUNT(*) AS n FROM ev",
-        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
-    );
-    crate::util::add_export(
-        &engine,
-        "daily",
-        "out",
         r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"daily/$(date)/","format":"json","retention":7}}"#,
     );
     let out = data.path().join("buckets/out-bkt");
@@ -198,16 +192,10 @@ async fn a_partitioned_export_with_many_folders_writes_one_file_each() {
     let engine = pbatch::Engine::builder().data_dir(data.path()).build().expect("engine");
     let lines: String = (0..3000).map(|i| format!("{{\"id\":{i}}}\n")).collect();
     ev_datasource(&engine, data.path(), &lines);
-    crate::util::add_job(
+    crate::util::add_daily_job(
         &engine,
         "p",
         "SELECT id % 300 AS bucket, id FROM ev",
-        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
-    );
-    crate::util::add_export(
-        &engine,
-        "p",
-        "out",
         r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"p/$(date)/","format":"parquet","partitionBy":["bucket"]}}"#,
     );
     let t = chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time");

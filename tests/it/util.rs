@@ -99,3 +99,14 @@ pub fn add_export(engine: &pbatch::Engine, job: &str, name: &str, body: &str) {
     let spec = pbatch::model::ExportSpec::from_json(body.as_bytes(), None).expect("export spec");
     engine.create_export(job, name, &spec).expect("create export");
 }
+
+/// [`add_job`] on a daily crontab, with one export `out` (a JSON body).
+pub fn add_daily_job(engine: &pbatch::Engine, job: &str, sql: &str, export: &str) {
+    add_job(
+        engine,
+        job,
+        sql,
+        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
+    );
+    add_export(engine, job, "out", export);
+}

@@ -82,25 +82,24 @@ impl Schedule {
     }
 }
 
-fn loop_interval(spec: &JobSpec) -> Duration {
-    let text = spec
-        .scheduler
+/// A field of the job's `scheduler.spec` (empty when there is none).
+fn scheduler_field(spec: &JobSpec, field: impl Fn(&pbatch_model::SchedulerSpec) -> &String) -> String {
+    spec.scheduler
         .as_ref()
         .and_then(|s| s.spec.as_ref())
-        .map(|s| s.loop_.clone())
-        .unwrap_or_default();
+        .map(|s| field(s).clone())
+        .unwrap_or_default()
+}
+
+fn loop_interval(spec: &JobSpec) -> Duration {
+    let text = scheduler_field(spec, |s| &s.loop_);
     // validated at create; a bad stored value runs as a one-year loop, never as 0
     let minutes = pbatch_model::names::loop_minutes(&text).unwrap_or(pbatch_model::names::MAX_LOOP_MINUTES);
     Duration::from_secs(minutes * 60)
 }
 
 fn cron_of(spec: &JobSpec) -> Result<Cron> {
-    let expr = spec
-        .scheduler
-        .as_ref()
-        .and_then(|s| s.spec.as_ref())
-        .map(|s| s.crontab.clone())
-        .unwrap_or_default();
+    let expr = scheduler_field(spec, |s| &s.crontab);
     Cron::parse(&expr)
 }
 

@@ -171,22 +171,14 @@ fn fusion_hour_ranges() {
     assert_eq!(b.to_rfc3339(), "2017-07-01T08:00:00+08:00");
     let (a, _) = ex.hour_range("$(date) 03:00 ~ $(now)").unwrap();
     assert_eq!(a.to_rfc3339(), "2017-07-01T03:00:00+08:00");
-    assert_eq!(
-        ex.hour_range("$(s) ~ $(now)").unwrap_err().code(),
-        ErrorCode::FusionFilterStringVariable
-    );
-    assert_eq!(
-        ex.hour_range("$(nope) ~ $(now)").unwrap_err().code(),
-        ErrorCode::FusionFilterUndefinedVariable
-    );
-    assert_eq!(
-        ex.hour_range("2017-06-01 05:00").unwrap_err().code(),
-        ErrorCode::PathFilterError
-    );
-    assert_eq!(
-        ex.hour_range("2017-07-01 05:00 ~ 2017-06-01 05:00").unwrap_err().code(),
-        ErrorCode::PathFilterError
-    );
+    for (filter, code) in [
+        ("$(s) ~ $(now)", ErrorCode::FusionFilterStringVariable),
+        ("$(nope) ~ $(now)", ErrorCode::FusionFilterUndefinedVariable),
+        ("2017-06-01 05:00", ErrorCode::PathFilterError),
+        ("2017-07-01 05:00 ~ 2017-06-01 05:00", ErrorCode::PathFilterError),
+    ] {
+        assert_eq!(ex.hour_range(filter).unwrap_err().code(), code, "{filter}");
+    }
 }
 
 #[test]

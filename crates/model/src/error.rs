@@ -311,6 +311,41 @@ impl<E> Caused<E> {
     }
 }
 
+impl<E> Caused<E> {
+    /// Prefixes the message with context (the resource it came from).
+    pub fn context(mut self, ctx: impl fmt::Display) -> Self {
+        self.message = format!("{ctx}: {}", self.message);
+        self
+    }
+}
+
+/// What every error of pbatch tells: the seed's code and the message users
+/// see. The crates' error enums answer through it.
+pub trait Coded {
+    /// The seed's code.
+    fn code(&self) -> ErrorCode;
+    /// The message without the code.
+    fn message(&self) -> &str;
+}
+
+impl Coded for Error {
+    fn code(&self) -> ErrorCode {
+        self.code
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl<E> Coded for Caused<E> {
+    fn code(&self) -> ErrorCode {
+        self.code
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl<E> fmt::Display for Caused<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -42,7 +42,7 @@ pub use datasource::{
     validate_schema,
 };
 pub use de::parse_body;
-pub use error::{Caused, Error, ErrorCode, Result};
+pub use error::{Caused, Coded, Error, ErrorCode, Result};
 pub use export::{
     Codec, ExportDesc, ExportList, ExportSpec, FORMAT_COMPRESSION, FileExportOptions, HDFS_PATH_FORBIDDEN,
     HdfsExportSpec, HttpExportSpec, KEY_PREFIX_FORBIDDEN, KodoExportSpec, LogdbExportSpec, MAX_FILE_COUNT,

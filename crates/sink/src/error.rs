@@ -2,7 +2,7 @@
 //! system, object store, HTTP, a report database, a file encoder) kept whole
 //! as the cause.
 
-use pbatch_model::{Caused, ErrorCode};
+use pbatch_model::{Caused, Coded, ErrorCode};
 
 /// What can go wrong staging or committing an export. Every variant has the
 /// seed's code; the message names the export, file, key or URL.
@@ -64,26 +64,25 @@ impl Error {
         Error::Foreign(Caused::new(code, message, Foreign(Box::new(source))))
     }
 
+    /// The code and message, whichever the variant.
+    fn coded(&self) -> &dyn Coded {
+        match self {
+            Error::Spec(e) => e,
+            Error::Io(c) => c,
+            Error::Store(c) => c,
+            Error::Http(c) => c,
+            Error::Foreign(c) => c,
+        }
+    }
+
     /// The seed's code.
     pub fn code(&self) -> ErrorCode {
-        match self {
-            Error::Spec(e) => e.code(),
-            Error::Io(c) => c.code,
-            Error::Store(c) => c.code,
-            Error::Http(c) => c.code,
-            Error::Foreign(c) => c.code,
-        }
+        self.coded().code()
     }
 
     /// The message without the code.
     pub fn message(&self) -> &str {
-        match self {
-            Error::Spec(e) => e.message(),
-            Error::Io(c) => &c.message,
-            Error::Store(c) => &c.message,
-            Error::Http(c) => &c.message,
-            Error::Foreign(c) => &c.message,
-        }
+        self.coded().message()
     }
 }
 

@@ -3,7 +3,7 @@
 //! API, DataFusion) kept whole as the cause.
 
 use datafusion::error::DataFusionError;
-use pbatch_model::{Caused, ErrorCode};
+use pbatch_model::{Caused, Coded, ErrorCode};
 
 /// What can go wrong listing, inferring or reading a source.
 #[derive(Debug, thiserror::Error)]
@@ -37,49 +37,35 @@ impl Error {
         Error::Spec(pbatch_model::Error::internal(message))
     }
 
+    /// The code and message, whichever the variant.
+    fn coded(&self) -> &dyn Coded {
+        match self {
+            Error::Spec(e) => e,
+            Error::Store(c) => c,
+            Error::Io(c) => c,
+            Error::Http(c) => c,
+            Error::DataFusion(c) => c,
+        }
+    }
+
     /// The seed's code.
     pub fn code(&self) -> ErrorCode {
-        match self {
-            Error::Spec(e) => e.code(),
-            Error::Store(c) => c.code,
-            Error::Io(c) => c.code,
-            Error::Http(c) => c.code,
-            Error::DataFusion(c) => c.code,
-        }
+        self.coded().code()
     }
 
     /// The message without the code.
     pub fn message(&self) -> &str {
-        match self {
-            Error::Spec(e) => e.message(),
-            Error::Store(c) => &c.message,
-            Error::Io(c) => &c.message,
-            Error::Http(c) => &c.message,
-            Error::DataFusion(c) => &c.message,
-        }
+        self.coded().message()
     }
 
     /// Prefixes the message with context (the datasource it came from).
     pub fn context(self, ctx: impl std::fmt::Display) -> Self {
-        let prefix = |m: &mut String| *m = format!("{ctx}: {m}");
         match self {
             Error::Spec(e) => Error::Spec(e.context(ctx)),
-            Error::Store(mut c) => {
-                prefix(&mut c.message);
-                Error::Store(c)
-            }
-            Error::Io(mut c) => {
-                prefix(&mut c.message);
-                Error::Io(c)
-            }
-            Error::Http(mut c) => {
-                prefix(&mut c.message);
-                Error::Http(c)
-            }
-            Error::DataFusion(mut c) => {
-                prefix(&mut c.message);
-                Error::DataFusion(c)
-            }
+            Error::Store(c) => Error::Store(c.context(ctx)),
+            Error::Io(c) => Error::Io(c.context(ctx)),
+            Error::Http(c) => Error::Http(c.context(ctx)),
+            Error::DataFusion(c) => Error::DataFusion(c.context(ctx)),
         }
     }
 }
