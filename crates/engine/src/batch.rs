@@ -2,13 +2,13 @@
 
 use crate::catalog::RunRecord;
 use crate::engine::Engine;
+use crate::fanout::{fan_out, open_sinks};
 use crate::inputs::StoreTargets;
 use chrono::{DateTime, FixedOffset};
-use futures::StreamExt;
-use pbatch_exec::{BatchInput, BatchPlan, Sizing, exec_error};
+use pbatch_exec::{BatchInput, BatchPlan, Sizing};
 use pbatch_magic::Expander;
 use pbatch_model::{Error, ErrorCode, ExportSpec, JobSpec, Result, RunStatus, SchedulerType};
-use pbatch_sink::{CommitContext, CommitReport, Sink, SinkContext, Staged, StagingDir};
+use pbatch_sink::{CommitContext, CommitReport, SinkContext, StagingDir};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,7 +58,7 @@ pub enum Progress {
 /// A progress callback.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
-fn canceled_error() -> Error {
+pub(crate) fn canceled_error() -> Error {
     Error::new(
         ErrorCode::BatchRerunCancelError,
         "the batch was stopped; nothing was committed",
@@ -314,22 +314,6 @@ impl Engine {
     }
 }
 
-/// Opens a sink per export, and the kept result's under `results` when given.
-fn open_sinks(
-    exports: &[(String, pbatch_model::ExportSpec)],
-    results: Option<&std::path::Path>,
-    cx: &SinkContext<'_>,
-    sinks: &mut Vec<Box<dyn Sink>>,
-) -> Result<()> {
-    for (name, export) in exports {
-        sinks.push(pbatch_sink::open(name, export, cx)?);
-    }
-    if let Some(results) = results {
-        sinks.push(pbatch_sink::open_result(results, cx)?);
-    }
-    Ok(())
-}
-
 /// Records how an attempt ended in its run record.
 fn outcome(record: &mut RunRecord, result: &Result<RunReport>, canceled: bool) {
     match result {
@@ -358,60 +342,5 @@ fn outcome(record: &mut RunRecord, result: &Result<RunReport>, canceled: bool) {
             record.status = RunStatus::Failed;
             record.message = e.to_string();
         }
-    }
-}
-
-/// Runs the plan and sends every record batch to every sink; a stop drops
-/// the stream, which stops DataFusion's tasks. Every sink is finished
-/// whatever happens, so no writer outlives the batch; the first error wins.
-async fn fan_out(
-    plan: &BatchPlan,
-    mut sinks: Vec<Box<dyn Sink>>,
-    progress: &ProgressFn,
-    cancel: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<(u64, Vec<Staged>)> {
-    let mut rows: u64 = 0;
-    let mut failed: Option<Error> = None;
-    match plan.execute() {
-        Err(e) => failed = Some(e.into()),
-        Ok(mut stream) => loop {
-            let next = tokio::select! {
-                next = stream.next() => next,
-                _ = cancel.wait_for(|c| *c) => {
-                    failed = Some(canceled_error());
-                    break;
-                }
-            };
-            let batch = match next {
-                None => break,
-                Some(Ok(b)) => b,
-                Some(Err(e)) => {
-                    failed = Some(exec_error(e).into());
-                    break;
-                }
-            };
-            rows += batch.num_rows() as u64;
-            progress(Progress::Rows(rows));
-            let mut closed = false;
-            for s in &mut sinks {
-                closed |= s.write(batch.clone()).await.is_err();
-            }
-            if closed {
-                break; // a sink failed: its error comes out of finish
-            }
-        },
-    }
-    let mut staged = Vec::new();
-    for s in sinks {
-        match s.finish().await {
-            Ok(st) => staged.push(st),
-            Err(e) => {
-                failed.get_or_insert(e.into());
-            }
-        }
-    }
-    match failed {
-        Some(e) => Err(e),
-        None => Ok((rows, staged)),
     }
 }

@@ -68,6 +68,7 @@ mod catalog;
 mod config;
 mod control;
 mod engine;
+mod fanout;
 mod inputs;
 mod resources;
 mod runs;

@@ -20,6 +20,14 @@ Exports of pbatch: every export behind one [`Sink`] trait, and the one
   first (nothing is visible if a store is unreachable or an `errorIfExists`
   would fail), sends service records, then moves files into place with
   their `saveMode`, and sweeps outputs older than `retention` days.
+- A sink dropped before `finish` (a batch that failed while writing) hands
+  its folder to its writer thread, which removes it once it has stopped.
+- Errors are [`Error`]: a seed rule with its code, or the file system's,
+  object store's, HTTP client's or database client's error kept whole as
+  the cause; the engine turns them into `pbatch_model::Error`.
+
+The conformance suite in `tests/it/conformance.rs` runs every sink (local
+files, S3, http, tsdb, logdb, PostgreSQL, MariaDB) through the same checks.
 
 Sits above `pbatch-model` and `pbatch-magic`, beside `pbatch-source` and
 `pbatch-exec`; `pbatch-engine` opens the sinks, fans the plan's stream out to

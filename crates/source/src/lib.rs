@@ -8,12 +8,18 @@ batch reads, and how DataFusion scans them.
 - [`list_keys`] lists the objects under a datasource's `keyPrefixes` plus a
   job src's expanded `fileFilter`.
 - [`table_for`] turns the listed files into a DataFusion `TableProvider`
-  for the datasource's `fileType` (json, csv, text, parquet), grouping files
-  by compression (`.gz`, `.bz2`, `.xz`, `.zst`, or none).
+  for the datasource's `fileType`: json, csv and text through pbatch's own
+  row reader ([`RowTable`]: every codec the exporter writes, bad records
+  named by file and line, skipped with `omitInvalid`), parquet through
+  DataFusion's scan.
+- [`infer_entries`] samples files for a schema; [`fusion_table`] reads CDN
+  access logs (synced first from the log-list API when configured).
 - [`arrow_schema`] is the one valtype x Arrow type table.
+- Errors are [`Error`]: a seed rule with its code, or the object store's,
+  file system's, HTTP client's or DataFusion's error kept whole as the cause.
 
-Sits above `pbatch-model` only (beside `pbatch-magic`); `pbatch-exec` registers what
-this crate builds.
+Sits above `pbatch-model` only (beside `pbatch-magic`); `pbatch-exec`
+registers what this crate builds.
 */
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
