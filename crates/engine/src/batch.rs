@@ -250,19 +250,7 @@ impl Engine {
 
         check_canceled(cancel)?;
         progress(Progress::Stage("committing".into()));
-        let check = {
-            let cancel = cancel.clone();
-            move || check_canceled(&cancel)
-        };
-        let exports = pbatch_sink::commit(
-            staged,
-            CommitContext {
-                http: &self.inner.http,
-                now: self.inner.clock.now(),
-                check: &check,
-            },
-        )
-        .await?;
+        let exports = self.commit(staged, cancel).await?;
         staging.remove().await;
         let (invalid_skipped, invalid_samples) = plan.skipped_records();
         let report = RunReport {
@@ -284,6 +272,25 @@ impl Engine {
             "batch committed"
         );
         Ok(report)
+    }
+
+    /// Commits what the batch's sinks staged; a stop is taken until the
+    /// files begin to move.
+    async fn commit(
+        &self,
+        staged: Vec<pbatch_sink::Staged>,
+        cancel: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Vec<CommitReport>> {
+        let check = {
+            let cancel = cancel.clone();
+            move || check_canceled(&cancel)
+        };
+        let cx = CommitContext {
+            http: &self.inner.http,
+            now: self.inner.clock.now(),
+            check: &check,
+        };
+        Ok(pbatch_sink::commit(staged, cx).await?)
     }
 
     /// Resolves the srcs and builds the batch's plan. With one partitioned
