@@ -202,7 +202,8 @@ pub(crate) fn result_export(results: &Path, job: &str, batch_time: &DateTime<Fix
 /// Resolves a kodo or hdfs export into where and how its files go.
 ///
 /// Naming (seed note 2 and the manual-job rule):
-/// - a manual job's `keyPrefix` is the file name; empty: the batch time;
+/// - a manual job's `keyPrefix` is the file name, unless it is empty or
+///   ends with `/`: that names a folder, as for the other schedulers;
 /// - otherwise files are `<prefix>part-NNNNN<ext>`, and a `keyPrefix`
 ///   without variables gets the batch-time folder, so batches do not
 ///   overwrite each other.
@@ -242,29 +243,21 @@ pub(crate) fn file_export(
     let (prefix, vars) = expander.expand_counting(&template, &field)?;
     // a variable (a param, say) must not lead the output out of its prefix
     names::check_relative_key(&field, &prefix)?;
-    if manual && prefix.ends_with('/') {
-        return model_err!(
-            InvalidJobExportSpec,
-            "{field} {prefix:?} ends with '/': for a manual job the keyPrefix is the file name"
-        );
-    }
+    // a manual job's keyPrefix names its file; one that is empty or ends
+    // with '/' names a folder, filled as for the other schedulers
+    let exact = manual && !prefix.is_empty() && !prefix.ends_with('/');
     let retention = if k.retention() > 0 {
         Some(Retention {
             days: k.retention(),
             prefix: static_prefix(&template).to_string(),
-            owned: retention_pattern(&template, manual, !manual && vars == 0, &ext)?,
+            owned: retention_pattern(&template, exact, !exact && vars == 0, &ext)?,
         })
     } else {
         None
     };
     let stamp = batch_time_name(&expander.batch_time());
-    let naming = if manual {
-        let name = if prefix.is_empty() {
-            format!("{stamp}{ext}")
-        } else {
-            prefix
-        };
-        Naming::Exact { name, ext }
+    let naming = if exact {
+        Naming::Exact { name: prefix, ext }
     } else if vars == 0 {
         // seed note 2: an empty or variable-free keyPrefix gets the batch time
         Naming::Parts {
