@@ -248,7 +248,6 @@ impl Engine {
         progress(Progress::Stage("running".into()));
         let (rows_out, staged) = fan_out(&plan, sinks, &progress, cancel).await?;
 
-        check_canceled(cancel)?;
         progress(Progress::Stage("committing".into()));
         let exports = self.commit(staged, cancel).await?;
         staging.remove().await;

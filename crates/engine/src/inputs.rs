@@ -135,7 +135,7 @@ impl Targets for StoreTargets<'_> {
         let nn = HdfsPath::parse(field, url)?;
         Ok(Target::Store {
             store: hdfs_store(&nn.namenode)?,
-            label: format!("hdfs NameNode {}", nn.label()),
+            label: nn.place(),
         })
     }
 }

@@ -7,7 +7,7 @@ and hands them to [`BatchPlan::build`] with the job's SQL, an
 [`Expander`](pbatch_magic::Expander) holding the batch's variables, and the
 [`Sizing`] of its container. `exec` then:
 
-1. opens a session sized by the container ([`session`]: target partitions
+1. opens a session sized by the container ([`Sizing`]: target partitions
    from the cores, a spilling memory pool from the memory);
 2. registers every src as a `TableProvider`: kodo and hdfs files through
    `pbatch-source`'s row reader or DataFusion's parquet scan (schema

@@ -85,11 +85,6 @@ impl BatchPlan {
         self.read
     }
 
-    /// The physical plan.
-    pub fn physical(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.plan
-    }
-
     /// Runs the plan in this process. Dropping the stream stops it.
     pub fn execute(&self) -> Result<SendableRecordBatchStream> {
         execute_stream(Arc::clone(&self.plan), self.ctx.task_ctx()).map_err(exec_error)

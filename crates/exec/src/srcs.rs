@@ -144,7 +144,7 @@ impl SourceEnv {
                 Ok(SourceLocation {
                     store: hdfs_store(&nn.namenode)?,
                     url: nn.namenode.clone(),
-                    place: format!("hdfs NameNode {}", nn.label()),
+                    place: nn.place(),
                     prefixes,
                     options: FileOptions::new(&h.file_type, h.delimiter.as_deref(), h.contains_header)?,
                 })

@@ -117,15 +117,15 @@ pub(crate) struct FileExport {
 
 /// One staged file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagedFile {
+pub(crate) struct StagedFile {
     /// Where it is now.
-    pub staging: PathBuf,
+    pub(crate) staging: PathBuf,
     /// Its final key inside the target.
-    pub key: String,
+    pub(crate) key: String,
     /// Rows in it.
-    pub rows: u64,
+    pub(crate) rows: u64,
     /// Its size.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// An export whose files are all staged.

@@ -130,14 +130,6 @@ impl Staged {
     pub fn staging_dir(&self) -> &Path {
         self.dir.path()
     }
-
-    /// The staged files of a file export (empty for a service export).
-    pub fn files(&self) -> &[crate::StagedFile] {
-        match &self.kind {
-            StagedKind::Files(f) => &f.files,
-            StagedKind::Service(_) => &[],
-        }
-    }
 }
 
 /// What a batch's sinks share.

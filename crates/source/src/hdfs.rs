@@ -61,6 +61,16 @@ impl HdfsPath {
     pub fn label(&self) -> String {
         self.namenode.as_str().trim_end_matches('/').to_string()
     }
+
+    /// The NameNode as sources, exports and store errors name it
+    /// (`hdfs NameNode hdfs://host:port`).
+    pub fn place(&self) -> String {
+        namenode_place(&self.label())
+    }
+}
+
+fn namenode_place(label: &str) -> String {
+    format!("hdfs NameNode {label}")
 }
 
 /// The store of a NameNode. Nothing is contacted until the first call;
@@ -70,7 +80,7 @@ pub fn hdfs_store(namenode: &Url) -> Result<Arc<dyn ObjectStore>> {
     let store = HdfsObjectStoreBuilder::new()
         .with_url(label)
         .build()
-        .map_err(|e| store_error(&format!("hdfs NameNode {label}"), e))?;
+        .map_err(|e| store_error(&namenode_place(label), e))?;
     Ok(Arc::new(store))
 }
 
