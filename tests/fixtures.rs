@@ -155,6 +155,11 @@ fn run_case(dir: &Path) -> Result<(), String> {
             })
             .collect();
         names.sort();
+        // `_SUCCESS` manifests are checked, not listed among the data files
+        let (manifests, names): (Vec<String>, Vec<String>) = names
+            .into_iter()
+            .partition(|n| n.rsplit('/').next().is_some_and(|f| f.starts_with('_')));
+        check_manifests(&data.join("buckets"), &o.dir, &manifests, &names)?;
         if names != o.files {
             return Err(format!("files in {}: expected {:?}, got {names:?}", o.dir, o.files));
         }
@@ -235,4 +240,53 @@ fn main() {
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
+}
+
+/// Every `_SUCCESS` under an output folder (and the one of the folder's
+/// own export above it, if any) lists files that are there with their size
+/// and CRC-32C, and at least one of the folder's data files is listed.
+fn check_manifests(buckets: &Path, dir: &str, found: &[String], data: &[String]) -> Result<(), String> {
+    let bucket = dir.split('/').next().unwrap_or(dir);
+    let root = buckets.join(bucket);
+    let mut paths: Vec<PathBuf> = found.iter().map(|m| buckets.join(dir).join(m)).collect();
+    let mut up = buckets.join(dir);
+    while up.starts_with(&root) {
+        let m = up.join("_SUCCESS");
+        if m.is_file() && !paths.contains(&m) {
+            paths.push(m);
+        }
+        if !up.pop() {
+            break;
+        }
+    }
+    let mut listed = 0;
+    for m in &paths {
+        let text = std::fs::read(m).map_err(|e| format!("{}: {e}", m.display()))?;
+        let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", m.display()))?;
+        for f in v["exports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|e| e["files"].as_array().into_iter().flatten())
+        {
+            let key = f["key"].as_str().unwrap_or_default();
+            let bytes = std::fs::read(root.join(key)).map_err(|e| format!("{} lists {key}: {e}", m.display()))?;
+            if f["bytes"].as_u64() != Some(bytes.len() as u64)
+                || f["crc32c"].as_str() != Some(&format!("{:08x}", crc32c::crc32c(&bytes)))
+            {
+                return Err(format!(
+                    "{} lists {key} with another size or checksum: {f}",
+                    m.display()
+                ));
+            }
+            let rel = root.join(key);
+            if data.iter().any(|d| buckets.join(dir).join(d) == rel) {
+                listed += 1;
+            }
+        }
+    }
+    if !data.is_empty() && listed == 0 {
+        return Err(format!("no _SUCCESS lists the files of {dir} (manifests: {paths:?})"));
+    }
+    Ok(())
 }

@@ -101,7 +101,9 @@ fn error_if_exists_on_one_export_commits_neither() {
     assert_eq!(
         got,
         vec![
+            "a/2026-11-25/_SUCCESS",
             "a/2026-11-25/part-00000.json",
+            "b/2026-11-25/_SUCCESS",
             "b/2026-11-25/notes.txt",
             "b/2026-11-25/part-00000.csv"
         ]
@@ -110,12 +112,13 @@ fn error_if_exists_on_one_export_commits_neither() {
     assert_eq!(csv, "1\n2\n", "the old part file was replaced");
     spec(&spec_dir, "append");
     assert!(run(&spec_dir, &data).status.success());
-    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 3);
+    // notes.txt, the old part, the appended part, _SUCCESS
+    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 4);
     spec(&spec_dir, "ignore");
     let out = run(&spec_dir, &data);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("ignored"));
-    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 3);
+    assert_eq!(files_under(&data.join("buckets/out-bkt/b")).len(), 4);
     let _ = root();
 }
 

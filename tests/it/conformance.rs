@@ -115,7 +115,7 @@ async fn stage(b: &dyn Backend, dest: &str, staging: &Path) -> pbatch_sink::Resu
     open_and_write(b, dest, staging, true).await?.finish().await
 }
 
-async fn commit(staged: Staged, fail: bool) -> pbatch_sink::Result<Vec<pbatch_sink::CommitReport>> {
+async fn commit(staged: Staged, staging: &Path, fail: bool) -> pbatch_sink::Result<Vec<pbatch_sink::CommitReport>> {
     let http = reqwest::Client::new();
     let check = move || {
         if fail {
@@ -130,6 +130,14 @@ async fn commit(staged: Staged, fail: bool) -> pbatch_sink::Result<Vec<pbatch_si
             http: &http,
             now: std::time::SystemTime::now(),
             check: &check,
+            staging,
+            batch: &pbatch_sink::BatchInfo {
+                job: "j".into(),
+                run_id: 1,
+                batch_time: batch_time().to_rfc3339(),
+                inputs: Vec::new(),
+                summary: String::new(),
+            },
         },
     )
     .await
@@ -150,10 +158,18 @@ async fn round_trip(b: &dyn Backend, dest: &str) {
     let staged = stage(b, dest, staging.path()).await.expect("stage");
     assert_eq!(staged.rows(), N as u64, "rows staged");
     assert!(b.read(dest).await.is_empty(), "{dest}: visible before the commit");
-    let reports = commit(staged, false).await.expect("commit");
+    let reports = commit(staged, staging.path(), false).await.expect("commit");
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].rows, N as u64, "rows committed");
     assert_eq!(b.read(dest).await, expected(), "{dest}: rows read back");
+    // the journal stays until the caller has recorded the batch
+    let journal = pbatch_sink::OpenCommit::read(staging.path()).expect("journal");
+    let kept = files_under(staging.path());
+    match journal {
+        Some(j) => assert_eq!(j.batch().run_id, 1),
+        None => assert_eq!(kept, Vec::<PathBuf>::new(), "services leave no journal and no staging"),
+    }
+    pbatch_sink::done(pbatch_sink::StagingDir::new(staging.path())).await;
     assert_eq!(files_under(staging.path()), Vec::<PathBuf>::new(), "staging left");
 }
 
@@ -161,7 +177,7 @@ async fn failure_before_commit(b: &dyn Backend, dest: &str) {
     let staging = tempfile::tempdir().expect("tmp");
     let staged = stage(b, dest, staging.path()).await.expect("stage");
     assert!(!files_under(staging.path()).is_empty(), "nothing was staged");
-    let e = commit(staged, true)
+    let e = commit(staged, staging.path(), true)
         .await
         .expect_err("a failed check must fail the commit");
     assert_eq!(e.message(), "stopped");
@@ -246,7 +262,13 @@ impl Backend for Files {
         self.targets.as_ref()
     }
     async fn read(&self, dest: &str) -> Vec<(i64, String)> {
-        let files = files_under(&self.disk.join("bkt").join(dest));
+        let (manifests, files): (Vec<PathBuf>, Vec<PathBuf>) = files_under(&self.disk.join("bkt").join(dest))
+            .into_iter()
+            .partition(|p| p.file_name().is_some_and(|n| n == pbatch_sink::MANIFEST_FILE));
+        assert!(
+            files.is_empty() || manifests.len() == 1,
+            "{dest}: committed files come with one _SUCCESS: {manifests:?}"
+        );
         if files.is_empty() {
             return Vec::new();
         }
@@ -282,6 +304,9 @@ impl Targets for S3Buckets {
         Ok(Target::Store {
             store: Arc::new(store),
             label: format!("bucket {bucket:?} at {}", self.0),
+            place: pbatch_sink::Place::Bucket {
+                bucket: bucket.to_string(),
+            },
         })
     }
     fn namenode(&self, field: &str, url: &str) -> Result<Target> {

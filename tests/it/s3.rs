@@ -156,9 +156,31 @@ async fn kodo_over_s3_lists_past_a_page_and_uploads_exports() {
         .collect();
     assert_eq!(
         names,
-        ["part-00000.parquet", "part-00001.parquet"],
+        ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"],
         "overwrite replaced the first run's files"
     );
+    // the manifest, uploaded last, names both files with their checksums
+    // and the 1200 input files with their sizes
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).expect("_SUCCESS")).expect("manifest json");
+    let listed = manifest["exports"][0]["files"].as_array().expect("files");
+    assert_eq!(listed.len(), 2, "{manifest}");
+    for (f, path) in listed.iter().zip(&files[1..]) {
+        let bytes = std::fs::read(path).expect("part");
+        assert_eq!(
+            f["key"],
+            format!("daily/2026-03-01/{}", path.file_name().expect("name").to_string_lossy())
+        );
+        assert_eq!(f["bytes"], bytes.len() as u64);
+        assert_eq!(f["crc32c"], format!("{:08x}", crc32c::crc32c(&bytes)));
+    }
+    assert_eq!(
+        listed.iter().map(|f| f["rows"].as_u64().unwrap_or(0)).sum::<u64>(),
+        read_rows("parquet", &files[1..], false, ",").len() as u64
+    );
+    assert_eq!(manifest["inputs"].as_array().map(Vec::len), Some(1200));
+    assert_eq!(manifest["job"], "daily");
+    let files = files[1..].to_vec();
     let mut got: Vec<(i64, (i64, i64))> = read_rows("parquet", &files, false, ",")
         .iter()
         .map(|r| {
@@ -246,6 +268,13 @@ async fn save_modes_and_retention_act_on_the_s3_bucket() {
     f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400))
         .expect("mtime");
     std::fs::write(out.join("daily/notes.txt"), b"mine").expect("write");
+    let old_manifest = out.join("daily/2026-01-01/_SUCCESS");
+    std::fs::write(&old_manifest, b"{}").expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&old_manifest)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(30 * 86_400)))
+        .expect("mtime");
 
     let (engine, _data) = new_engine(s3.config(SK));
     define(&engine, "logs-bkt", "out-bkt");
@@ -276,6 +305,7 @@ async fn save_modes_and_retention_act_on_the_s3_bucket() {
     set_mode("append", r#","retention":7"#);
     engine.run_once("daily", &[], batch_time()).await.expect("append 1");
     assert!(!old.exists(), "retention deleted the 30-day-old output from the bucket");
+    assert!(!old_manifest.exists(), "and the manifest of its folder");
     assert!(
         out.join("daily/notes.txt").exists(),
         "a key the export does not own stays"
@@ -284,8 +314,8 @@ async fn save_modes_and_retention_act_on_the_s3_bucket() {
     let after_append = listing();
     assert_eq!(
         after_append.len(),
-        4,
-        "append adds files beside the old: {after_append:?}"
+        5,
+        "append adds files beside the old (and a _SUCCESS): {after_append:?}"
     );
 
     set_mode("errorIfExists", "");
@@ -303,7 +333,7 @@ async fn save_modes_and_retention_act_on_the_s3_bucket() {
 
     set_mode("overwrite", "");
     engine.run_once("daily", &[], batch_time()).await.expect("overwrite");
-    assert_eq!(listing(), ["part-00000.parquet", "part-00001.parquet"]);
+    assert_eq!(listing(), ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]);
 }
 
 /// `[kodo.buckets.<bucket>]`: one bucket on its own endpoint while the rest

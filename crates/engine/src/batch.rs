@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use pbatch_exec::{BatchInput, BatchPlan, Sizing};
 use pbatch_magic::Expander;
 use pbatch_model::{Error, ErrorCode, ExportSpec, JobSpec, Result, RunStatus, SchedulerType};
-use pbatch_sink::{CommitContext, CommitReport, SinkContext, StagingDir};
+use pbatch_sink::{BatchInfo, CommitContext, CommitReport, InputFile, SinkContext, StagingDir};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
@@ -193,6 +193,14 @@ impl Engine {
             record.start_time = record.end_time;
         }
         self.save_run(&record)?;
+        // recorded Successful: the commit's journal may go
+        let result = match result {
+            Ok((report, staging)) => {
+                pbatch_sink::done(staging).await;
+                Ok(report)
+            }
+            Err(e) => Err(e),
+        };
         tracing::info!(job = %record.job, run_id = record.run_id, status = %record.status, "batch ended");
         if let Err(e) = self.after_batch(&record) {
             tracing::warn!(job = %record.job, error = %e, "scheduling after the batch failed");
@@ -209,13 +217,15 @@ impl Engine {
         batch_time: DateTime<FixedOffset>,
         progress: ProgressFn,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Result<RunReport> {
+    ) -> Result<(RunReport, StagingDir)> {
         let started = Instant::now();
         let job = record.job.as_str();
         let spec = self.job(job)?;
         let root = self.root_of(job, &spec)?;
         let expander = self.expander(&root.1, &record.params, batch_time)?;
         let exports = self.exports(job)?;
+        // an earlier batch of the job past its commit point is finished first
+        self.finish_open_commits(Some(job)).await?;
 
         progress(Progress::Stage("listing files".into()));
         let plan = self.plan_batch(&spec, &root.1, &expander, &exports).await?;
@@ -249,14 +259,28 @@ impl Engine {
         let (rows_out, staged) = fan_out(&plan, sinks, &progress, cancel).await?;
 
         progress(Progress::Stage("committing".into()));
-        let exports = self.commit(staged, cancel).await?;
-        staging.remove().await;
+        let read = plan.read_plan();
+        let batch = BatchInfo {
+            job: job.to_string(),
+            run_id: record.run_id,
+            batch_time: expander.batch_time().to_rfc3339(),
+            inputs: read
+                .inputs
+                .iter()
+                .map(|(path, bytes)| InputFile {
+                    path: path.clone(),
+                    bytes: *bytes,
+                })
+                .collect(),
+            summary: summary(plan.rows_read(), read.files, rows_out),
+        };
+        let exports = self.commit(staged, &staging, &batch, cancel).await?;
         let (invalid_skipped, invalid_samples) = plan.skipped_records();
         let report = RunReport {
             job: job.to_string(),
             run_id: record.run_id,
             batch_time: expander.batch_time(),
-            files_read: plan.read_plan().files,
+            files_read: read.files,
             rows_read: plan.rows_read(),
             rows_out,
             invalid_skipped,
@@ -270,7 +294,7 @@ impl Engine {
             seconds = report.seconds,
             "batch committed"
         );
-        Ok(report)
+        Ok((report, staging))
     }
 
     /// Commits what the batch's sinks staged; a stop is taken until the
@@ -278,6 +302,8 @@ impl Engine {
     async fn commit(
         &self,
         staged: Vec<pbatch_sink::Staged>,
+        staging: &StagingDir,
+        batch: &BatchInfo,
         cancel: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<Vec<CommitReport>> {
         let check = {
@@ -288,6 +314,8 @@ impl Engine {
             http: &self.inner.http,
             now: self.inner.clock.now(),
             check: &check,
+            staging: staging.path(),
+            batch,
         };
         Ok(pbatch_sink::commit(staged, cx).await?)
     }
@@ -320,18 +348,23 @@ impl Engine {
     }
 }
 
+/// The start of a Successful run's message; [`committed_message`] ends it.
+fn summary(rows_read: u64, files_read: usize, rows_out: u64) -> String {
+    format!("read {rows_read} rows from {files_read} files, wrote {rows_out} rows")
+}
+
+/// A Successful run's message: the batch's summary and the files written.
+pub(crate) fn committed_message(summary: &str, reports: &[CommitReport]) -> String {
+    let files: usize = reports.iter().map(|e| e.keys.len()).sum();
+    format!("{summary} into {files} files")
+}
+
 /// Records how an attempt ended in its run record.
-fn outcome(record: &mut RunRecord, result: &Result<RunReport>, canceled: bool) {
+fn outcome(record: &mut RunRecord, result: &Result<(RunReport, StagingDir)>, canceled: bool) {
     match result {
-        Ok(r) => {
+        Ok((r, _)) => {
             record.status = RunStatus::Successful;
-            record.message = format!(
-                "read {} rows from {} files, wrote {} rows into {} files",
-                r.rows_read,
-                r.files_read,
-                r.rows_out,
-                r.exports.iter().map(|e| e.keys.len()).sum::<usize>()
-            );
+            record.message = committed_message(&summary(r.rows_read, r.files_read, r.rows_out), &r.exports);
             if r.invalid_skipped > 0 {
                 record.message += &format!(
                     "; skipped {} invalid records (omitInvalid), first: {}",

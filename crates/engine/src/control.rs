@@ -87,6 +87,15 @@ impl Engine {
         Ok(rx)
     }
 
+    /// Whether batch `run_id` of `job` is running in this engine.
+    pub(crate) fn is_active(&self, job: &str, run_id: i64) -> bool {
+        self.inner
+            .active
+            .lock()
+            .map(|a| a.contains_key(&(job.to_string(), run_id)))
+            .unwrap_or(true)
+    }
+
     pub(crate) fn unregister_active(&self, job: &str, run_id: i64) {
         if let Ok(mut a) = self.inner.active.lock() {
             a.remove(&(job.to_string(), run_id));

@@ -111,7 +111,6 @@ impl EngineBuilder {
                 format!("creating data dir {}: {e}", data_dir.display()),
             )
         })?;
-        clean_dead_staging(&data_dir.join(crate::batch::STAGING_DIR));
         let zone = self.config.zone()?;
         let slots = self.config.engine.max_concurrent_batches;
         if slots == 0 {
@@ -134,6 +133,14 @@ impl EngineBuilder {
             report: self.config.report.url.clone(),
             batch_records: self.config.engine.sink_batch_records,
         };
+        // commits past their commit point finish; other staging goes
+        let config = &self.config;
+        crate::recovery::recover_at_start(
+            &data_dir,
+            || stores_for(config, &data_dir),
+            catalog.as_ref(),
+            clock.as_ref(),
+        )?;
         fail_orphaned_runs(catalog.as_ref(), clock.as_ref())?;
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -283,21 +290,9 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Removes staging folders (`<time>-<pid>-<nanos>`) whose process is gone:
-/// nothing in them was ever committed. Another live engine's staging stays.
-fn clean_dead_staging(staging: &Path) {
-    let Ok(rd) = std::fs::read_dir(staging) else { return };
-    for entry in rd.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if pid.is_none_or(|p| !process_alive(p)) {
-            drop(pbatch_sink::StagingDir::new(entry.path()));
-        }
-    }
-}
-
 /// Marks runs left Running (or mid-transition) by a process that is gone as
-/// Failed: the engine stopped during the run, so nothing was committed.
+/// Failed: the engine stopped during the run before its commit point (runs
+/// past it were finished by recovery), so nothing was committed.
 fn fail_orphaned_runs(catalog: &dyn Catalog, clock: &dyn Clock) -> Result<()> {
     use pbatch_model::RunStatus;
     let active = [

@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset};
 use pbatch_exec::ResolvedSrc;
 use pbatch_magic::Expander;
 use pbatch_model::{JobSpec, Result, SchedulerType, SrcType, model_err};
-use pbatch_sink::{Target, Targets};
+use pbatch_sink::{Place, Target, Targets};
 use pbatch_source::{HdfsPath, Stores, hdfs_store};
 use std::collections::HashSet;
 
@@ -96,11 +96,19 @@ impl Engine {
             }
             let up = self.job(&src.name)?;
             let kept = self.result_dir(&src.name, &expander.batch_time());
-            out.push(if kept.is_dir() {
+            let manifest = pbatch_sink::Manifest::read_local(&kept.join(pbatch_sink::MANIFEST_FILE))?;
+            // a result is there once its manifest is: read what it lists
+            out.push(if let Some(m) = manifest {
+                let root = kept.parent().unwrap_or(&kept);
                 ResolvedSrc::KeptResult {
                     table,
                     job: src.name.clone(),
-                    dir: kept,
+                    files: m
+                        .exports
+                        .iter()
+                        .flat_map(|e| &e.files)
+                        .map(|f| root.join(&f.key))
+                        .collect(),
                 }
             } else {
                 ResolvedSrc::Upstream {
@@ -127,6 +135,9 @@ impl Targets for StoreTargets<'_> {
             None => Target::Store {
                 store: self.0.bucket_for_write(bucket)?,
                 label: self.0.describe(bucket),
+                place: Place::Bucket {
+                    bucket: bucket.to_string(),
+                },
             },
         })
     }
@@ -136,6 +147,7 @@ impl Targets for StoreTargets<'_> {
         Ok(Target::Store {
             store: hdfs_store(&nn.namenode)?,
             label: nn.place(),
+            place: Place::Namenode { url: url.to_string() },
         })
     }
 }

@@ -70,6 +70,7 @@ mod control;
 mod engine;
 mod fanout;
 mod inputs;
+mod recovery;
 mod resources;
 mod runs;
 mod schedule;

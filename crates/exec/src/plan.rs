@@ -81,8 +81,8 @@ impl BatchPlan {
     }
 
     /// Files and bytes the scans will read, as listed.
-    pub fn read_plan(&self) -> ReadPlan {
-        self.read
+    pub fn read_plan(&self) -> &ReadPlan {
+        &self.read
     }
 
     /// Runs the plan in this process. Dropping the stream stops it.

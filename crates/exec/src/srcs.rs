@@ -30,14 +30,15 @@ pub enum ResolvedSrc {
         /// The src's `fileFilter` (variables unexpanded).
         file_filter: String,
     },
-    /// An upstream job's committed result of this batch time (parquet).
+    /// An upstream job's committed result of this batch time (parquet):
+    /// the files its `_SUCCESS` manifest lists.
     KeptResult {
         /// The SQL table name.
         table: String,
         /// The upstream job.
         job: String,
-        /// The folder holding the result's files.
-        dir: PathBuf,
+        /// The result's files.
+        files: Vec<PathBuf>,
     },
     /// An upstream job without a kept result: its SQL, computed in the same
     /// session over its own srcs.
@@ -170,16 +171,35 @@ impl SourceEnv {
 }
 
 /// What the registered srcs will read.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ReadPlan {
     /// Files listed.
     pub files: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// Each file (its URL, `fusion://<key>` for fusion logs) and its size:
+    /// the lineage `_SUCCESS` manifests record.
+    pub inputs: Vec<(String, u64)>,
 }
 
 fn registering(table: &str, e: impl std::fmt::Display) -> Error {
     Error::internal(format!("registering {table}: {e}"))
+}
+
+/// A table of the parquet files a kept result's manifest lists.
+async fn kept_result(ctx: &SessionContext, files: &[PathBuf]) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+    let urls = files
+        .iter()
+        .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await?;
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// Registers `srcs` in `ctx`; upstream jobs become views of their SQL.
@@ -193,17 +213,16 @@ pub(crate) fn register<'a>(
     Box::pin(async move {
         for src in srcs {
             match src {
-                ResolvedSrc::KeptResult { table, job, dir } => {
-                    let path = format!("{}/", dir.display());
-                    ctx.register_parquet(table.as_str(), &path, Default::default())
-                        .await
-                        .map_err(|e| {
-                            Error::new(
-                                ErrorCode::FileFormatMismatch,
-                                format!("kept result of job {job} at {path}: {}", strip_df(&e.to_string())),
-                            )
-                        })?;
-                    tracing::debug!(job, path, "reading the upstream's kept result");
+                ResolvedSrc::KeptResult { table, job, files } => {
+                    let kept = kept_result(ctx, files).await.map_err(|e| {
+                        Error::new(
+                            ErrorCode::FileFormatMismatch,
+                            format!("kept result of job {job}: {}", strip_df(&e.to_string())),
+                        )
+                    })?;
+                    ctx.register_table(table.as_str(), kept)
+                        .map_err(|e| registering(table, e))?;
+                    tracing::debug!(job, files = files.len(), "reading the upstream's kept result");
                 }
                 ResolvedSrc::Upstream { table, job, code, srcs } => {
                     register(env, ctx, srcs, expander, read).await?;
@@ -260,6 +279,8 @@ async fn file_table(
         .map_err(in_ds)?;
     read.files += files.len();
     read.bytes += files.iter().map(|f| f.size).sum::<u64>();
+    read.inputs
+        .extend(files.iter().map(|f| (format!("{}{}", loc.url, f.key), f.size)));
     let (store, opts) = (&loc.store, &loc.options);
     let schema = if ds.schema.is_empty() {
         let entries = infer_entries(&ctx.state(), store, &loc.place, &files, opts, env.sample)
@@ -322,5 +343,7 @@ async fn fusion_table(
         .map_err(|e| Error::from(e.context(format!("datasource {name}"))))?;
     read.files += table.file_count();
     read.bytes += table.file_bytes();
+    read.inputs
+        .extend(table.files().map(|(key, size)| (format!("fusion://{key}"), size)));
     Ok(Arc::new(table))
 }

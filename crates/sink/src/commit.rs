@@ -1,11 +1,14 @@
 //! saveMode and the move from staging to the final place.
 
 use crate::error::{Error, Result};
+use crate::journal::{JournalExport, JournalFile, ManifestFile, crc_hex, manifest_key, seal, sync_dir};
+use crate::retention::{expired_local, expired_store};
 use crate::{StagedExport, Target};
 use futures::TryStreamExt;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use pbatch_model::{ErrorCode, SaveMode};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Files up to this size are uploaded in one request; larger ones in parts.
@@ -34,12 +37,12 @@ pub struct CommitReport {
     pub invalid: u64,
 }
 
-fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
+pub(crate) fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
     let message = format!("{what} {}: {e}", p.display());
     Error::Io(pbatch_model::Caused::new(ErrorCode::ExportFailed, message, e))
 }
 
-fn store_err(what: &str, target: &str, e: object_store::Error) -> Error {
+pub(crate) fn store_err(what: &str, target: &str, e: object_store::Error) -> Error {
     let message = format!("{what} {target}: {e}");
     Error::Store(pbatch_model::Caused::new(ErrorCode::ExportFailed, message, e))
 }
@@ -51,7 +54,7 @@ async fn existing(staged: &StagedExport) -> Result<Vec<String>> {
             let (root, naming) = (root.clone(), staged.export.naming.clone());
             blocking(move || existing_local(&root, &naming)).await
         }
-        Target::Store { store, label } => {
+        Target::Store { store, label, .. } => {
             let scope = staged.export.naming.scope();
             let dir = match scope.rfind('/') {
                 Some(i) => &scope[..i],
@@ -75,7 +78,7 @@ async fn existing(staged: &StagedExport) -> Result<Vec<String>> {
 }
 
 /// Runs blocking file system work off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("file system task stopped: {e}")))?
@@ -171,141 +174,101 @@ pub(crate) async fn precheck_all(staged: &[&StagedExport]) -> Result<()> {
     Ok(())
 }
 
-/// Applies the save mode and moves the staged files into place.
-///
-/// Only keys this export's naming owns count as existing output:
-/// - overwrite: the new files move in first, then owned keys the batch did
-///   not write are deleted;
+/// Works out what committing one export will do, touching nothing: the
+/// journal entry of step 1 (see [`crate::journal`]). `found` keys decide
+/// the save mode:
+/// - overwrite: the new files move in, then owned keys the batch did not
+///   write are deleted;
 /// - append: files carry the batch token, old files stay;
 /// - errorIfExists: fails naming the first existing key;
 /// - ignore: when output exists, the staged files are dropped.
 ///
-/// Then, with `retention`, older outputs are swept; `now` is the clock
-/// their age is measured against.
-pub(crate) async fn commit_files(
-    staged: StagedExport,
-    dir: crate::StagingDir,
+/// With `retention`, the outputs older than it at `now` are deleted too.
+/// Staged files are synced and checksummed here.
+pub(crate) async fn plan_export(
+    staged: &StagedExport,
+    staging_root: &Path,
     now: std::time::SystemTime,
-) -> Result<CommitReport> {
+    reported: bool,
+) -> Result<JournalExport> {
     let ex = &staged.export;
-    let found = existing(&staged).await?;
-    let mut report = CommitReport {
-        export: ex.name.clone(),
-        keys: Vec::new(),
-        rows: 0,
-        bytes: 0,
+    let found = existing(staged).await?;
+    if ex.save_mode == SaveMode::ErrorIfExists
+        && let Some(key) = found.first()
+    {
+        return Err(exists_error(staged, key));
+    }
+    let skipped = ex.save_mode == SaveMode::Ignore && !found.is_empty();
+    let mut entry = JournalExport {
+        name: ex.name.clone(),
+        place: ex.target.place(),
+        format: ex.options.format.as_str().to_string(),
+        compression: ex.options.compression.as_str().to_string(),
+        files: Vec::new(),
+        delete: Vec::new(),
+        expire: Vec::new(),
+        manifest: manifest_key(ex.naming.scope()),
+        skipped,
         replaced: 0,
-        skipped: false,
-        expired: 0,
-        invalid: 0,
+        reported,
     };
-    match ex.save_mode {
-        // the staged files go with the export's staging folder
-        SaveMode::ErrorIfExists if !found.is_empty() => {
-            dir.remove().await;
-            return Err(exists_error(&staged, &found[0]));
-        }
-        SaveMode::Ignore if !found.is_empty() => {
-            dir.remove().await;
-            report.skipped = true;
-            return Ok(report);
-        }
-        _ => {}
+    if skipped {
+        return Ok(entry);
     }
-    match &ex.target {
-        Target::Local(root) => {
-            let moves: Vec<(PathBuf, String)> = staged
-                .files
-                .iter()
-                .map(|f| (f.staging.clone(), f.key.clone()))
-                .collect();
-            let root = root.clone();
-            // the staging folder goes in the same blocking call, after the
-            // moves: an abandoned commit never races its own renames
-            blocking(move || {
-                let moved = moves.iter().try_for_each(|(from, key)| move_into(&root, from, key));
-                drop(dir);
-                moved
-            })
-            .await?;
-        }
-        Target::Store { store, label } => {
-            for f in &staged.files {
-                upload(store.as_ref(), label, &f.staging, &f.key).await?;
-                let _ = tokio::fs::remove_file(&f.staging).await;
+    let files: Vec<(PathBuf, String, u64, u64)> = staged
+        .files
+        .iter()
+        .map(|f| (f.staging.clone(), f.key.clone(), f.rows, f.bytes))
+        .collect();
+    let root = staging_root.to_path_buf();
+    entry.files = blocking(move || {
+        let mut dirs = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for (path, key, rows, bytes) in files {
+            let crc = seal(&path)?;
+            let rel = path
+                .strip_prefix(&root)
+                .map_err(|_| Error::internal(format!("{} is not under {}", path.display(), root.display())))?;
+            if let Some(d) = path.parent() {
+                dirs.insert(d.to_path_buf());
             }
-            dir.remove().await;
+            out.push(JournalFile {
+                staged: rel.to_string_lossy().replace('\\', "/"),
+                file: ManifestFile {
+                    key,
+                    rows,
+                    bytes,
+                    crc32c: crc_hex(crc),
+                },
+            });
         }
-    }
-    for f in &staged.files {
-        report.keys.push(f.key.clone());
-        report.rows += f.rows;
-        report.bytes += f.bytes;
-    }
+        dirs.iter().try_for_each(|d| sync_dir(d))?;
+        Ok(out)
+    })
+    .await?;
+    let written: HashSet<String> = entry.files.iter().map(|f| f.file.key.clone()).collect();
     if ex.save_mode == SaveMode::Overwrite {
-        let written: std::collections::HashSet<&String> = report.keys.iter().collect();
-        let stale: Vec<String> = found.iter().filter(|k| !written.contains(k)).cloned().collect();
-        match &ex.target {
-            Target::Local(root) => {
-                let root = root.clone();
-                blocking(move || {
-                    stale.iter().try_for_each(|key| {
-                        let p = root.join(key);
-                        std::fs::remove_file(&p).map_err(|e| fs_err("removing", &p, e))
-                    })
-                })
-                .await?
-            }
-            Target::Store { store, label } => {
-                for key in &stale {
-                    store
-                        .delete(&StorePath::from(key.as_str()))
-                        .await
-                        .map_err(|e| store_err(&format!("deleting {key} from"), label, e))?;
-                }
-            }
-        }
-        report.replaced = found.len();
+        entry.delete = found.iter().filter(|k| !written.contains(*k)).cloned().collect();
+        entry.replaced = found.len();
     }
     if let Some(rule) = &ex.retention {
-        let keep: std::collections::HashSet<String> = report.keys.iter().cloned().collect();
-        report.expired = match &ex.target {
+        entry.expire = match &ex.target {
             Target::Local(root) => {
                 let (root, rule) = (root.clone(), rule.clone());
-                blocking(move || crate::sweep(&root, &rule, now, &keep)).await?.len()
+                blocking(move || expired_local(&root, &rule, now, &written)).await?
             }
-            Target::Store { store, label } => crate::retention::sweep_store(store.as_ref(), label, rule, now, &keep)
-                .await?
-                .len(),
+            Target::Store { store, label, .. } => expired_store(store.as_ref(), label, rule, now, &written).await?,
         };
+        // a key both stale and expired is deleted once
+        let stale: HashSet<&String> = entry.delete.iter().collect();
+        entry.expire.retain(|k| !stale.contains(k));
     }
-    tracing::info!(
-        keys = report.keys.len(),
-        rows = report.rows,
-        bytes = report.bytes,
-        "export committed"
-    );
-    Ok(report)
-}
-
-/// Moves a staged file to `root/key` (rename; copy across file systems).
-fn move_into(root: &Path, staging: &Path, key: &str) -> Result<()> {
-    let dest = root.join(key);
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| fs_err("creating", parent, e))?;
-    }
-    if std::fs::rename(staging, &dest).is_err() {
-        // another file system: copy, then remove the staged file
-        std::fs::copy(staging, &dest).map_err(|e| fs_err("copying to", &dest, e))?;
-        std::fs::remove_file(staging).map_err(|e| fs_err("removing", staging, e))?;
-    }
-    Ok(())
+    Ok(entry)
 }
 
 /// Uploads a staged file as `key`: one PUT when small, else a multipart
 /// upload of 16 MiB parts read from disk (never the whole file in memory).
-async fn upload(store: &dyn ObjectStore, label: &str, staging: &Path, key: &str) -> Result<()> {
-    use tokio::io::AsyncReadExt;
+pub(crate) async fn upload(store: &dyn ObjectStore, label: &str, staging: &Path, key: &str) -> Result<()> {
     let path = StorePath::from(key);
     let what = format!("uploading {key} to");
     let size = tokio::fs::metadata(staging)
@@ -327,6 +290,21 @@ async fn upload(store: &dyn ObjectStore, label: &str, staging: &Path, key: &str)
         .await
         .map_err(|e| store_err(&what, label, e))?;
     let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    let sent = send_parts(&mut w, staging, &what, label).await;
+    match sent {
+        Ok(()) => w.finish().await.map(drop).map_err(|e| store_err(&what, label, e)),
+        Err(e) => {
+            // no half-written upload left behind to be billed
+            if let Err(abort) = w.abort().await {
+                tracing::warn!(key, error = %abort, "could not abort a multipart upload");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn send_parts(w: &mut object_store::WriteMultipart, staging: &Path, what: &str, label: &str) -> Result<()> {
+    use tokio::io::AsyncReadExt;
     let mut file = tokio::fs::File::open(staging)
         .await
         .map_err(|e| fs_err("reading", staging, e))?;
@@ -334,11 +312,9 @@ async fn upload(store: &dyn ObjectStore, label: &str, staging: &Path, key: &str)
     loop {
         let n = file.read(&mut buf).await.map_err(|e| fs_err("reading", staging, e))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        w.wait_for_capacity(4).await.map_err(|e| store_err(&what, label, e))?;
+        w.wait_for_capacity(4).await.map_err(|e| store_err(what, label, e))?;
         w.write(&buf[..n]);
     }
-    w.finish().await.map_err(|e| store_err(&what, label, e))?;
-    Ok(())
 }

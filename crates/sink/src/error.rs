@@ -75,6 +75,17 @@ impl Error {
         }
     }
 
+    /// Says what was being done: `ctx: message`; the code and cause stay.
+    pub fn context(self, ctx: impl std::fmt::Display) -> Self {
+        match self {
+            Error::Spec(e) => Error::Spec(e.context(ctx)),
+            Error::Io(c) => Error::Io(c.context(ctx)),
+            Error::Store(c) => Error::Store(c.context(ctx)),
+            Error::Http(c) => Error::Http(c.context(ctx)),
+            Error::Foreign(c) => Error::Foreign(c.context(ctx)),
+        }
+    }
+
     /// The seed's code.
     pub fn code(&self) -> ErrorCode {
         self.coded().code()

@@ -40,6 +40,8 @@ mod codec;
 mod commit;
 mod error;
 mod export;
+mod faults;
+mod journal;
 mod naming;
 mod partition;
 mod report;
@@ -51,12 +53,15 @@ mod writer;
 pub use commit::CommitReport;
 pub use error::{Error, Foreign, Result};
 pub use export::{RESULT_RETENTION_DAYS, ServiceUrls, Targets, result_dir};
+pub use journal::{
+    BatchInfo, InputFile, JOURNAL_FILE, MANIFEST_FILE, Manifest, ManifestExport, ManifestFile, OpenCommit, Place, done,
+};
 pub use partition::NULL_PARTITION;
 pub use service::DEFAULT_BATCH_RECORDS;
 pub use sink::{CommitContext, Sink, SinkContext, Staged, StagingDir, commit, open, open_result};
 
 use naming::Naming;
-use retention::{Retention, sweep};
+use retention::Retention;
 use writer::FormatOptions;
 
 use arrow::datatypes::SchemaRef;
@@ -81,6 +86,8 @@ pub enum Target {
         store: Arc<dyn object_store::ObjectStore>,
         /// For messages and to tell targets apart (`bucket "b" at http://...`).
         label: String,
+        /// How a commit finished after a restart finds it again.
+        place: Place,
     },
 }
 
@@ -90,6 +97,14 @@ impl Target {
         match self {
             Target::Local(p) => p.display().to_string(),
             Target::Store { label, .. } => label.clone(),
+        }
+    }
+
+    /// How to find the target again (the commit journal records it).
+    pub fn place(&self) -> Place {
+        match self {
+            Target::Local(p) => Place::Folder { path: p.clone() },
+            Target::Store { place, .. } => place.clone(),
         }
     }
 }

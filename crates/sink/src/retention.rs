@@ -35,12 +35,18 @@ fn cutoff(days: i64, now: SystemTime) -> SystemTime {
     now.checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-/// Deletes the files of `root` that the rule owns (an export's
+/// The files of `root` that the rule owns (an export's
 /// [`retention_pattern`](crate::retention_pattern)) and were modified more
-/// than `days` days before `now`, except `keep` (what the current batch just
-/// wrote). Only the folder of `static_prefix` is walked. `days <= 0` keeps
-/// everything. Folders left empty are removed. Returns the deleted keys, sorted.
-pub(crate) fn sweep(root: &Path, rule: &Retention, now: SystemTime, keep: &HashSet<String>) -> Result<Vec<String>> {
+/// than `days` days before `now`, except `keep` (what the current batch
+/// writes), with the `_SUCCESS` manifests of the folders they are in. Only
+/// the folder of `static_prefix` is walked. `days <= 0` keeps everything.
+/// Sorted keys.
+pub(crate) fn expired_local(
+    root: &Path,
+    rule: &Retention,
+    now: SystemTime,
+    keep: &HashSet<String>,
+) -> Result<Vec<String>> {
     let (static_prefix, owned, days) = (rule.prefix.as_str(), &rule.owned, rule.days);
     if days <= 0 || !root.is_dir() {
         return Ok(Vec::new());
@@ -59,58 +65,68 @@ pub(crate) fn sweep(root: &Path, rule: &Retention, now: SystemTime, keep: &HashS
     if !start.is_dir() {
         return Ok(Vec::new());
     }
-    let mut deleted = Vec::new();
-    let mut dirs = Vec::new();
+    let mut old = Vec::new();
+    let mut manifests = Vec::new();
     for entry in walk(&start) {
         let (path, is_dir) = entry.map_err(|e| err(root, e))?;
         if is_dir {
-            dirs.push(path);
             continue;
         }
         let Ok(rel) = path.strip_prefix(root) else { continue };
         let key = rel.to_string_lossy().replace('\\', "/");
-        if !owned.is_match(&key) || keep.contains(&key) {
+        let is_manifest = key.rsplit('/').next() == Some(crate::MANIFEST_FILE);
+        if !(is_manifest || owned.is_match(&key)) || keep.contains(&key) {
             continue;
         }
         let modified = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .map_err(|e| err(&path, e))?;
         if modified < cutoff {
-            std::fs::remove_file(&path).map_err(|e| err(&path, e))?;
-            if let Some(parent) = path.parent() {
-                dirs.push(parent.to_path_buf());
+            if is_manifest {
+                manifests.push(key);
+            } else {
+                old.push(key);
             }
-            deleted.push(key);
         }
     }
-    // Only folders that held a deleted file may be removed, deepest first;
-    // remove_dir fails (and the folder stays) when it is not empty.
-    let emptied: HashSet<std::path::PathBuf> = deleted
+    Ok(with_manifests(old, manifests, start_dir(static_prefix)))
+}
+
+/// The expired keys, and the old manifests of the folders those keys are
+/// in (or their ancestors, below the folder of the static prefix `start`).
+fn with_manifests(mut old: Vec<String>, manifests: Vec<String>, start: &str) -> Vec<String> {
+    let dirs: HashSet<&str> = old
         .iter()
-        .filter_map(|k| root.join(k).parent().map(Path::to_path_buf))
+        .flat_map(|k| k.match_indices('/').map(move |(i, _)| &k[..=i]))
+        .filter(|d| d.len() > start.len())
         .collect();
-    let mut candidates: Vec<std::path::PathBuf> = emptied.into_iter().collect();
-    candidates.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    for d in candidates {
-        let mut cur = d;
-        while cur.starts_with(&start) && cur != start && std::fs::remove_dir(&cur).is_ok() {
-            match cur.parent() {
-                Some(p) => cur = p.to_path_buf(),
-                None => break,
-            }
-        }
+    let gone: Vec<String> = manifests
+        .into_iter()
+        .filter(|m| dirs.contains(&m[..m.len() - crate::MANIFEST_FILE.len()]))
+        .collect();
+    old.extend(gone);
+    old.sort();
+    old
+}
+
+/// The folder part of a static prefix, with its '/'.
+fn start_dir(static_prefix: &str) -> &str {
+    static_prefix.rfind('/').map(|i| &static_prefix[..=i]).unwrap_or("")
+}
+
+/// Deletes what [`expired_local`] finds, and the folders left empty.
+#[cfg(test)]
+pub(crate) fn sweep(root: &Path, rule: &Retention, now: SystemTime, keep: &HashSet<String>) -> Result<Vec<String>> {
+    let deleted = expired_local(root, rule, now, keep)?;
+    for key in &deleted {
+        std::fs::remove_file(root.join(key)).map_err(|e| Error::new(ErrorCode::ExportFailed, e.to_string()))?;
     }
-    drop(dirs);
-    deleted.sort();
-    if !deleted.is_empty() {
-        tracing::info!(root = %root.display(), static_prefix, count = deleted.len(), "retention deleted old outputs");
-    }
+    crate::journal::prune_empty(root, &deleted);
     Ok(deleted)
 }
 
-/// [`sweep`] on an object store: owned keys under the static prefix whose
-/// last modification is older than `days` days are deleted.
-pub(crate) async fn sweep_store(
+/// [`expired_local`] on an object store.
+pub(crate) async fn expired_store(
     store: &dyn object_store::ObjectStore,
     label: &str,
     rule: &Retention,
@@ -118,7 +134,6 @@ pub(crate) async fn sweep_store(
     keep: &HashSet<String>,
 ) -> Result<Vec<String>> {
     use futures::TryStreamExt;
-    use object_store::ObjectStoreExt;
     let (static_prefix, owned, days) = (rule.prefix.as_str(), &rule.owned, rule.days);
     if days <= 0 {
         return Ok(Vec::new());
@@ -132,25 +147,22 @@ pub(crate) async fn sweep_store(
         Err(object_store::Error::NotFound { .. }) => Vec::new(),
         Err(e) => return Err(err(e)),
     };
-    let mut deleted = Vec::new();
+    let mut old = Vec::new();
+    let mut manifests = Vec::new();
     for m in listed {
         let key = m.location.to_string();
-        if !owned.is_match(&key) || keep.contains(&key) || SystemTime::from(m.last_modified) >= cutoff {
+        let is_manifest = key.rsplit('/').next() == Some(crate::MANIFEST_FILE);
+        if !(is_manifest || owned.is_match(&key)) || keep.contains(&key) || SystemTime::from(m.last_modified) >= cutoff
+        {
             continue;
         }
-        store.delete(&m.location).await.map_err(err)?;
-        deleted.push(key);
+        if is_manifest {
+            manifests.push(key);
+        } else {
+            old.push(key);
+        }
     }
-    deleted.sort();
-    if !deleted.is_empty() {
-        tracing::info!(
-            target = label,
-            static_prefix,
-            count = deleted.len(),
-            "retention deleted old outputs"
-        );
-    }
-    Ok(deleted)
+    Ok(with_manifests(old, manifests, start_dir(static_prefix)))
 }
 
 fn walk(root: &Path) -> Vec<std::io::Result<(std::path::PathBuf, bool)>> {
@@ -200,6 +212,9 @@ mod tests {
         file(dir.path(), "daily/2026-11-02/mine.txt", 30, now);
         file(dir.path(), "daily/2026-11-02/part-00000.parquet", 30, now);
         file(dir.path(), "daily/2026-11-05/part-00000.parquet", 9, now);
+        file(dir.path(), "daily/2026-11-01/_SUCCESS", 5, now);
+        file(dir.path(), "daily/2026-11-03/_SUCCESS", 2, now);
+        file(dir.path(), "daily/_SUCCESS", 30, now);
         let keep: HashSet<String> = ["daily/2026-11-05/part-00000.parquet".to_string()].into();
         let owned = crate::naming::retention_pattern("daily/$(date)/", false, false, ".parquet").unwrap();
         let rule = |days| Retention {
@@ -211,6 +226,7 @@ mod tests {
         assert_eq!(
             deleted,
             vec![
+                "daily/2026-11-01/_SUCCESS",
                 "daily/2026-11-01/part-00000.parquet",
                 "daily/2026-11-02/part-00000.parquet"
             ]
@@ -221,6 +237,14 @@ mod tests {
             "a file it did not write stays"
         );
         assert!(dir.path().join("daily/2026-11-03/part-00000.parquet").exists());
+        assert!(
+            dir.path().join("daily/2026-11-03/_SUCCESS").exists(),
+            "a kept folder keeps its manifest"
+        );
+        assert!(
+            dir.path().join("daily/_SUCCESS").exists(),
+            "not the manifest of an expired folder"
+        );
         assert!(
             dir.path().join("daily/2026-11-05/part-00000.parquet").exists(),
             "kept: written by this batch"

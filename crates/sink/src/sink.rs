@@ -1,9 +1,10 @@
 //! Every export behind one trait: record batches in, a [`Staged`] value out,
 //! and one [`commit`] for all the `Staged` values of a batch.
 
-use crate::commit::{CommitReport, commit_files, precheck_all};
+use crate::commit::{CommitReport, plan_export, precheck_all};
 use crate::error::{Error, Result};
 use crate::export::{RESULT_EXPORT, ServiceUrls, Targets, file_export, result_export, service_export};
+use crate::journal::{JOURNAL_FILE, Journal, apply};
 use crate::service::{StagedService, send, spawn_service_writer};
 use crate::{StagedExport, Target, WriterHandle, WriterState, finish_writer, spawn_file_writer};
 use arrow::datatypes::SchemaRef;
@@ -71,13 +72,19 @@ impl StagingDir {
         }
     }
 
-    /// Leaves the folder to someone else (a writer still writing into it).
-    fn disarm(&mut self) {
+    /// Leaves the folder to someone else (a writer still writing into it,
+    /// a commit journal).
+    pub(crate) fn disarm(&mut self) {
         self.path = None;
     }
 }
 
 fn remove_tree(path: &Path) {
+    if path.join(JOURNAL_FILE).exists() {
+        // past its commit point: the journal finishes it (see crate::done)
+        tracing::warn!(dir = %path.display(), "staging holds an unfinished commit; kept for recovery");
+        return;
+    }
     match std::fs::remove_dir_all(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -259,25 +266,40 @@ pub struct CommitContext<'a> {
     pub http: &'a reqwest::Client,
     /// Retention ages are measured against it.
     pub now: std::time::SystemTime,
-    /// Called first and before each service send; an error (a stop) ends
-    /// the commit there. Once the files begin to move, it is not stopped.
+    /// Called first, before each service send and right before the commit
+    /// point; an error (a stop) ends the commit there, with nothing visible.
     pub check: &'a (dyn Fn() -> pbatch_model::Result<()> + Send + Sync),
+    /// The batch's staging folder (every `Staged` value lies in it): the
+    /// journal is written there.
+    pub staging: &'a Path,
+    /// The batch: in the journal and every `_SUCCESS` manifest.
+    pub batch: &'a crate::BatchInfo,
 }
 
-/// Commits every export of a batch, or fails having made as little visible
-/// as it can:
+/// Commits every export of a batch, all or nothing (see [`crate::journal`]
+/// for the protocol and its recovery):
 ///
 /// 1. every file export's target is listed (an unreachable store or an
 ///    `errorIfExists` that would fail stops the batch before anything is
-///    visible), and no two exports write the same key;
-/// 2. service exports send their records (a send that fails leaves every
-///    file export uncommitted);
-/// 3. file exports commit, remote targets (uploads, which can fail) before
-///    local folders (renames).
+///    visible), no two exports write the same key, and the commit plan is
+///    worked out: staged files synced and checksummed, the keys `overwrite`
+///    and `retention` delete;
+/// 2. service exports send their records: they are idempotent, so a
+///    rerun replaces what a failed batch sent (a send that fails leaves
+///    every file export uncommitted);
+/// 3. the journal is written: the commit point;
+/// 4. file exports commit in order, remote targets (uploads, which can
+///    fail) before local folders (renames), each ending with its
+///    `_SUCCESS` manifest.
 ///
-/// Returns one report per export, in that order; the kept result is not
-/// reported. Staged output is removed in every case.
+/// An error after the commit point leaves the journal: the commit is
+/// finished by [`OpenCommit::finish`](crate::OpenCommit::finish). The
+/// caller records the batch, then calls [`done`](crate::done).
+///
+/// Returns one report per export, services first; the kept result is not
+/// reported.
 pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<CommitReport>> {
+    crate::faults::setup();
     let mut files = Vec::new();
     let mut services = Vec::new();
     for s in staged {
@@ -290,6 +312,11 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
     files.sort_by_key(|(s, _)| matches!(s.export.target, Target::Local(_)));
     let exports: Vec<&StagedExport> = files.iter().map(|(f, _)| f).collect();
     precheck_all(&exports).await?;
+    let mut entries = Vec::new();
+    for (f, _) in &files {
+        let reported = f.export.name != RESULT_EXPORT;
+        entries.push(plan_export(f, cx.staging, cx.now, reported).await?);
+    }
     let mut reports = Vec::new();
     for (svc, dir) in services {
         (cx.check)()?;
@@ -307,13 +334,23 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
             invalid: r.invalid,
         });
     }
-    // no stop is taken from here: once files move, every export moves
-    for (f, dir) in files {
-        let span = tracing::info_span!("export", name = %f.export.name);
-        let r = commit_files(f, dir, cx.now).instrument(span).await?;
-        if r.export != RESULT_EXPORT {
-            reports.push(r);
-        }
-    }
+    (cx.check)()?;
+    crate::faults::point("commit.before_point", 1);
+    let journal = Journal::new(cx.batch.clone(), entries);
+    let (j, dir) = (journal.clone(), cx.staging.to_path_buf());
+    crate::commit::blocking(move || j.write(&dir)).await?;
+    // the journal owns the staged files now: no drop may remove them
+    let targets: Vec<Target> = files
+        .into_iter()
+        .map(|(f, mut dir)| {
+            dir.disarm();
+            f.export.target
+        })
+        .collect();
+    crate::faults::point("commit.after_point", 1);
+    let committed = apply(&journal, cx.staging, &targets).await.map_err(|e| {
+        e.context("the commit is incomplete; it is finished at the next engine start or before the job's next batch")
+    })?;
+    reports.extend(committed);
     Ok(reports)
 }

@@ -88,6 +88,11 @@ impl RowTable {
         self.files.len()
     }
 
+    /// The files the table reads: key and size each.
+    pub fn files(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.files.iter().map(|f| (f.key.as_str(), f.size))
+    }
+
     /// Bytes of the files the table reads, as listed.
     pub fn file_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()

@@ -1,0 +1,157 @@
+//! Commits left unfinished by a crash or a store that failed mid-commit.
+//!
+//! Each batch stages in `<data dir>/.staging/<time>-<pid>-<nanos>/`. A
+//! folder without a commit journal never reached its commit point: it is
+//! discarded (its run is marked Failed, nothing committed). A folder with a
+//! journal is finished from the staged files (see `pbatch_sink::commit`),
+//! and its run becomes Successful. This happens when the engine starts and
+//! before each new batch of the same job.
+
+use crate::batch::{STAGING_DIR, committed_message};
+use crate::catalog::Catalog;
+use crate::engine::{Clock, Engine, process_alive};
+use crate::inputs::StoreTargets;
+use pbatch_model::{Error, ErrorCode, Result, RunStatus};
+use pbatch_sink::{CommitReport, OpenCommit, StagingDir};
+use pbatch_source::Stores;
+use std::path::{Path, PathBuf};
+
+/// The staging folders of `root` left by processes that are gone (and,
+/// with `mine`, by this one): `(folder, its journal if any)`.
+fn left_behind(root: &Path, mine: bool) -> Vec<(PathBuf, Option<OpenCommit>)> {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in rd.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let ours = pid == Some(std::process::id());
+        if pid.is_some_and(|p| (ours && !mine) || (!ours && process_alive(p))) {
+            continue;
+        }
+        let dir = entry.path();
+        match OpenCommit::read(&dir) {
+            Ok(open) => out.push((dir, open)),
+            Err(e) => {
+                tracing::error!(dir = %dir.display(), error = %e, "a commit journal cannot be read; its staging is kept")
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Records how finishing a journal went in its run, and marks it done.
+async fn settle(
+    catalog: &dyn Catalog,
+    clock: &dyn Clock,
+    open: OpenCommit,
+    result: std::result::Result<Vec<CommitReport>, pbatch_sink::Error>,
+    when: &str,
+) -> Result<()> {
+    let b = open.batch();
+    let run = catalog.get_run(&b.job, b.run_id)?;
+    match result {
+        Ok(reports) => {
+            if let Some(mut r) = run.filter(|r| r.status != RunStatus::Successful) {
+                r.status = RunStatus::Successful;
+                r.message = format!(
+                    "{}; the commit was completed {when}",
+                    committed_message(&b.summary, &reports)
+                );
+                r.end_time = Some(chrono::DateTime::<chrono::Utc>::from(clock.now()));
+                catalog.update_run(&r)?;
+            }
+            tracing::info!(job = %b.job, run_id = b.run_id, when, "finished a commit left open");
+            pbatch_sink::done(StagingDir::new(open.dir())).await;
+            Ok(())
+        }
+        Err(e) => {
+            let message = format!(
+                "the commit is incomplete ({when} it failed again: {e}); it is finished at the next engine start or before the job's next batch"
+            );
+            if let Some(mut r) = run {
+                r.status = RunStatus::Failed;
+                r.message = message.clone();
+                r.end_time
+                    .get_or_insert_with(|| chrono::DateTime::<chrono::Utc>::from(clock.now()));
+                r.owner = None;
+                catalog.update_run(&r)?;
+            }
+            Err(Error::new(
+                ErrorCode::ExportFailed,
+                format!("batch {} of job {}: {message}", b.run_id, b.job),
+            ))
+        }
+    }
+}
+
+/// At engine start: staging of stopped processes is finished (journal) or
+/// discarded (none). Runs on a thread of its own with its own runtime and
+/// stores, so it works inside or outside an async context.
+pub(crate) fn recover_at_start(
+    data_dir: &Path,
+    stores: impl FnOnce() -> Result<Stores> + Send,
+    catalog: &dyn Catalog,
+    clock: &dyn Clock,
+) -> Result<()> {
+    let found = left_behind(&data_dir.join(STAGING_DIR), false);
+    let mut open = Vec::new();
+    for (dir, journal) in found {
+        match journal {
+            Some(j) => open.push(j),
+            None => drop(StagingDir::new(dir)),
+        }
+    }
+    if open.is_empty() {
+        return Ok(());
+    }
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::internal(format!("starting the recovery runtime: {e}")))?;
+            let stores = stores()?;
+            rt.block_on(async {
+                for j in open {
+                    let result = j.finish(&StoreTargets(&stores)).await;
+                    if let Err(e) = settle(catalog, clock, j, result, "at engine start").await {
+                        // the run says so; the engine starts anyway
+                        tracing::error!(error = %e, "could not finish a commit at start");
+                    }
+                }
+            });
+            Ok(())
+        })
+        .join()
+        .map_err(|_| Error::internal("the recovery thread panicked"))?
+    })
+}
+
+impl Engine {
+    /// Finishes the open commits of `job` (every job with `None`) that no
+    /// running batch owns: an earlier batch whose commit failed midway.
+    /// Fails when one still cannot be finished (the new batch would
+    /// otherwise commit over a half-committed one).
+    pub(crate) async fn finish_open_commits(&self, job: Option<&str>) -> Result<()> {
+        for (_, open) in left_behind(&self.data_dir().join(STAGING_DIR), true) {
+            let Some(open) = open else { continue };
+            let b = open.batch();
+            if job.is_some_and(|j| j != b.job) || self.is_active(&b.job, b.run_id) {
+                continue;
+            }
+            let result = open.finish(&StoreTargets(&self.inner.sources.stores)).await;
+            settle(
+                self.catalog(),
+                self.inner.clock.as_ref(),
+                open,
+                result,
+                "before the job's next batch",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
