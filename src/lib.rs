@@ -28,7 +28,7 @@ pub mod spec;
 pub use pbatch_engine::{
     Catalog, Clock, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport, SystemClock,
 };
-pub use pbatch_engine::{RunEvent, Schedule, Trigger, TriggerKind};
+pub use pbatch_engine::{ExportCheck, Manifest, RunEvent, Schedule, Trigger, TriggerKind};
 pub use pbatch_magic as magic;
 pub use pbatch_model as model;
 pub use pbatch_server as server;

@@ -43,6 +43,23 @@ enum Command {
         #[arg(long)]
         record: bool,
     },
+    /// Check that a batch's file exports match their `_SUCCESS` manifests
+    /// (every listed file there, with its size and CRC-32C); exits 1 if not.
+    Verify {
+        /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
+        spec_dir: PathBuf,
+        /// The job.
+        job: String,
+        /// A param value of the batch, `name=value` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// The batch's time (RFC 3339; default now, local zone).
+        #[arg(long)]
+        batch_time: Option<String>,
+        /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Load a spec folder into the data dir's durable catalog (create or update).
     Apply {
         /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
@@ -186,25 +203,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             record,
         } => {
-            let params = params
-                .iter()
-                .map(|p| match p.split_once('=') {
-                    Some((k, v)) => Ok((k.to_string(), v.to_string())),
-                    None => Err(pbatch::model::Error::new(
-                        pbatch::model::ErrorCode::InvalidVariableValue,
-                        format!("--param {p:?}: write name=value"),
-                    )),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let batch_time: DateTime<FixedOffset> = match batch_time {
-                Some(t) => DateTime::parse_from_rfc3339(&t).map_err(|e| {
-                    pbatch::model::Error::new(
-                        pbatch::model::ErrorCode::InvalidDateFormat,
-                        format!("--batch-time {t:?} is not RFC 3339 (e.g. 2026-11-25T08:00:00+08:00): {e}"),
-                    )
-                })?,
-                None => chrono::Local::now().fixed_offset(),
-            };
+            let params = parse_params(&params)?;
+            let batch_time = parse_batch_time(batch_time.as_deref())?;
             let engine = if record {
                 let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
                     .durable()
@@ -233,6 +233,41 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish_and_clear();
             let report = result?;
             print_summary(&report, &engine);
+            Ok(())
+        }
+        Command::Verify {
+            spec_dir,
+            job,
+            params,
+            batch_time,
+            data_dir,
+        } => {
+            let params = parse_params(&params)?;
+            let batch_time = parse_batch_time(batch_time.as_deref())?;
+            let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
+            pbatch::spec::load_dir(&engine, &spec_dir)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let checks = runtime.block_on(engine.verify(&job, &params, batch_time))?;
+            let mut bad = 0;
+            for c in &checks {
+                if c.ok() {
+                    println!(
+                        "ok   {}: {} files, {} rows match {}",
+                        c.export, c.files, c.rows, c.manifest
+                    );
+                } else {
+                    bad += 1;
+                    for p in &c.problems {
+                        println!("FAIL {}: {p}", c.export);
+                    }
+                }
+            }
+            if checks.is_empty() {
+                println!("job {job} has no file exports");
+            }
+            if bad > 0 {
+                anyhow::bail!("{bad} of {} exports do not match their manifest", checks.len());
+            }
             Ok(())
         }
         Command::Serve {
@@ -331,6 +366,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `--param name=value` values.
+fn parse_params(params: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let parsed = params
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => Err(pbatch::model::Error::new(
+                pbatch::model::ErrorCode::InvalidVariableValue,
+                format!("--param {p:?}: write name=value"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(parsed)
+}
+
+/// `--batch-time`, RFC 3339; now in the local zone when absent.
+fn parse_batch_time(t: Option<&str>) -> anyhow::Result<DateTime<FixedOffset>> {
+    Ok(match t {
+        Some(t) => DateTime::parse_from_rfc3339(t).map_err(|e| {
+            pbatch::model::Error::new(
+                pbatch::model::ErrorCode::InvalidDateFormat,
+                format!("--batch-time {t:?} is not RFC 3339 (e.g. 2026-11-25T08:00:00+08:00): {e}"),
+            )
+        })?,
+        None => chrono::Local::now().fixed_offset(),
+    })
 }
 
 fn print_summary(r: &RunReport, engine: &pbatch::Engine) {

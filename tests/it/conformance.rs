@@ -137,6 +137,7 @@ async fn commit(staged: Staged, staging: &Path, fail: bool) -> pbatch_sink::Resu
                 batch_time: batch_time().to_rfc3339(),
                 inputs: Vec::new(),
                 summary: String::new(),
+                recorded: false,
             },
         },
     )

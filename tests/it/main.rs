@@ -2,6 +2,7 @@
 
 mod atomic;
 mod conformance;
+mod crash;
 mod durable;
 mod example;
 mod fusion;

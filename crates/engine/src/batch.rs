@@ -273,6 +273,7 @@ impl Engine {
                 })
                 .collect(),
             summary: summary(plan.rows_read(), read.files, rows_out),
+            recorded: self.inner.recorded,
         };
         let exports = self.commit(staged, &staging, &batch, cancel).await?;
         let (invalid_skipped, invalid_samples) = plan.skipped_records();

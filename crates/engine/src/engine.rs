@@ -22,6 +22,9 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) data_dir: PathBuf,
     pub(crate) catalog: Arc<dyn Catalog>,
+    /// The history outlives this engine (a durable or given catalog): its
+    /// batches' journals say so, and only such an engine finishes them.
+    pub(crate) recorded: bool,
     /// Where srcs are read from (buckets, the fusion API and folder).
     pub(crate) sources: pbatch_exec::SourceEnv,
     /// The URLs of service exports.
@@ -119,6 +122,7 @@ impl EngineBuilder {
                 "engine.max_concurrent_batches must be at least 1 (got 0)"
             );
         }
+        let recorded = self.durable || self.catalog.is_some();
         let catalog: Arc<dyn Catalog> = match (self.catalog, self.durable) {
             (Some(c), _) => c,
             (None, true) => Arc::new(crate::sqlite::SqliteCatalog::open(&data_dir.join("catalog.sqlite"))?),
@@ -138,12 +142,14 @@ impl EngineBuilder {
         crate::recovery::recover_at_start(
             &data_dir,
             || stores_for(config, &data_dir),
+            recorded,
             catalog.as_ref(),
             clock.as_ref(),
         )?;
         fail_orphaned_runs(catalog.as_ref(), clock.as_ref())?;
         Ok(Engine {
             inner: Arc::new(Inner {
+                recorded,
                 active: Default::default(),
                 tasks: Default::default(),
                 permits: Arc::new(tokio::sync::Semaphore::new(slots)),

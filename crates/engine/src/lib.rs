@@ -82,5 +82,6 @@ pub use catalog::{Catalog, Kind, MemoryCatalog, RunRecord};
 pub use config::{BucketConfig, Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, UrlConfig};
 pub use control::RunEvent;
 pub use engine::{Clock, Engine, EngineBuilder, SystemClock};
+pub use pbatch_sink::{ExportCheck, Manifest};
 pub use schedule::{Schedule, Trigger, TriggerKind};
 pub use sqlite::SqliteCatalog;

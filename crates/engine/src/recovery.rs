@@ -17,8 +17,10 @@ use pbatch_source::Stores;
 use std::path::{Path, PathBuf};
 
 /// The staging folders of `root` left by processes that are gone (and,
-/// with `mine`, by this one): `(folder, its journal if any)`.
-fn left_behind(root: &Path, mine: bool) -> Vec<(PathBuf, Option<OpenCommit>)> {
+/// with `mine`, by this one): `(folder, its journal if any)`. A batch
+/// recorded in a durable history is left to an engine on that history
+/// (`recorded`), so its run is told how the commit ended.
+fn left_behind(root: &Path, mine: bool, recorded: bool) -> Vec<(PathBuf, Option<OpenCommit>)> {
     let Ok(rd) = std::fs::read_dir(root) else {
         return Vec::new();
     };
@@ -32,6 +34,9 @@ fn left_behind(root: &Path, mine: bool) -> Vec<(PathBuf, Option<OpenCommit>)> {
         }
         let dir = entry.path();
         match OpenCommit::read(&dir) {
+            Ok(Some(open)) if open.batch().recorded && !recorded => {
+                tracing::info!(dir = %dir.display(), "an open commit of a recorded batch is left to an engine on its history");
+            }
             Ok(open) => out.push((dir, open)),
             Err(e) => {
                 tracing::error!(dir = %dir.display(), error = %e, "a commit journal cannot be read; its staging is kept")
@@ -51,7 +56,12 @@ async fn settle(
     when: &str,
 ) -> Result<()> {
     let b = open.batch();
-    let run = catalog.get_run(&b.job, b.run_id)?;
+    // a batch outside any lasting history has no run to tell
+    let run = if b.recorded {
+        catalog.get_run(&b.job, b.run_id)?
+    } else {
+        None
+    };
     match result {
         Ok(reports) => {
             if let Some(mut r) = run.filter(|r| r.status != RunStatus::Successful) {
@@ -93,10 +103,11 @@ async fn settle(
 pub(crate) fn recover_at_start(
     data_dir: &Path,
     stores: impl FnOnce() -> Result<Stores> + Send,
+    recorded: bool,
     catalog: &dyn Catalog,
     clock: &dyn Clock,
 ) -> Result<()> {
-    let found = left_behind(&data_dir.join(STAGING_DIR), false);
+    let found = left_behind(&data_dir.join(STAGING_DIR), false, recorded);
     let mut open = Vec::new();
     for (dir, journal) in found {
         match journal {
@@ -136,7 +147,7 @@ impl Engine {
     /// Fails when one still cannot be finished (the new batch would
     /// otherwise commit over a half-committed one).
     pub(crate) async fn finish_open_commits(&self, job: Option<&str>) -> Result<()> {
-        for (_, open) in left_behind(&self.data_dir().join(STAGING_DIR), true) {
+        for (_, open) in left_behind(&self.data_dir().join(STAGING_DIR), true, self.inner.recorded) {
             let Some(open) = open else { continue };
             let b = open.batch();
             if job.is_some_and(|j| j != b.job) || self.is_active(&b.job, b.run_id) {
@@ -153,5 +164,31 @@ impl Engine {
             .await?;
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Checks what the batch of `job` at `batch_time` committed: for each
+    /// file export, its `_SUCCESS` manifest exists and every file it lists
+    /// is in place with its size and CRC-32C. Service exports are left out.
+    /// `params` are the batch's start params (key prefixes may use them).
+    pub async fn verify(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        batch_time: chrono::DateTime<chrono::FixedOffset>,
+    ) -> Result<Vec<pbatch_sink::ExportCheck>> {
+        let spec = self.job(job)?;
+        let root = self.root_of(job, &spec)?;
+        let expander = self.expander(&root.1, params, batch_time)?;
+        let manual = spec.scheduler_type() == pbatch_model::SchedulerType::Manual;
+        let targets = StoreTargets(&self.inner.sources.stores);
+        let mut out = Vec::new();
+        for (name, export) in self.exports(job)? {
+            if let Some(c) = pbatch_sink::verify_export(&name, &export, &expander, manual, &targets).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 }

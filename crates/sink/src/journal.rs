@@ -93,6 +93,10 @@ pub struct BatchInfo {
     pub inputs: Vec<InputFile>,
     /// What the run's history says once the batch is committed.
     pub summary: String,
+    /// The batch is in a history that outlives its engine: only an engine
+    /// on that history finishes its commit (so the history tells the truth).
+    #[serde(default)]
+    pub recorded: bool,
 }
 
 /// One committed file, as a manifest lists it.
@@ -266,19 +270,27 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Syncs a staged file and returns its CRC-32C.
 pub(crate) fn seal(path: &Path) -> Result<u32> {
+    let (_, crc) = checksum(path)?;
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| fs_err("syncing", path, e))?;
+    Ok(crc)
+}
+
+/// A local file's size and CRC-32C, read in 1 MiB pieces.
+pub(crate) fn checksum(path: &Path) -> Result<(u64, u32)> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|e| fs_err("reading", path, e))?;
-    let mut crc = 0u32;
+    let (mut len, mut crc) = (0u64, 0u32);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf).map_err(|e| fs_err("reading", path, e))?;
         if n == 0 {
-            break;
+            return Ok((len, crc));
         }
+        len += n as u64;
         crc = crc32c::crc32c_append(crc, &buf[..n]);
     }
-    f.sync_all().map_err(|e| fs_err("syncing", path, e))?;
-    Ok(crc)
 }
 
 /// The CRC-32C of a file as manifests write it.

@@ -48,6 +48,7 @@ mod report;
 mod retention;
 mod service;
 mod sink;
+mod verify;
 mod writer;
 
 pub use commit::CommitReport;
@@ -59,6 +60,7 @@ pub use journal::{
 pub use partition::NULL_PARTITION;
 pub use service::DEFAULT_BATCH_RECORDS;
 pub use sink::{CommitContext, Sink, SinkContext, Staged, StagingDir, commit, open, open_result};
+pub use verify::{ExportCheck, verify_export};
 
 use naming::Naming;
 use retention::Retention;

@@ -1,0 +1,272 @@
+//! A batch killed anywhere in its commit is whole after one engine start:
+//! every export all-old or all-new, all exports on the same version, no
+//! staging left, and a history that tells what happened.
+//!
+//! The child is `pbatch run --record` built with `pbatch-sink/failpoints`;
+//! `PBATCH_FAILPOINTS` makes it abort (SIGABRT, no destructors, like
+//! kill -9) at a named point of the commit.
+
+use crate::util::{pbatch, read_rows};
+use std::path::{Path, PathBuf};
+
+const ROWS: i64 = 60;
+const BATCH_TIME: &str = "2026-11-25T01:00:00Z";
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+/// A job with three overwrite exports: parquet in 3 files, csv.gz
+/// partitioned by `grp`, and json.
+fn spec(dir: &Path) {
+    write(
+        &dir.join("datasources/ev.json"),
+        r#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
+            "schema":[{"key":"id","valtype":"long"},{"key":"v","valtype":"long"},{"key":"grp","valtype":"string"}],
+            "noVerifySchema":true}"#,
+    );
+    write(
+        &dir.join("jobs/j.json"),
+        r#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
+            "computation":{"type":"sql","code":"SELECT id, v, grp FROM ev"},
+            "scheduler":{"type":"crontab","spec":{"crontab":"0 0 * * * *"}}}"#,
+    );
+    write(
+        &dir.join("jobs/j/exports/p.json"),
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"p/$(date)/","format":"parquet","fileCount":3}}"#,
+    );
+    write(
+        &dir.join("jobs/j/exports/c.json"),
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"c/$(date)/","format":"csv","delimiter":",","compression":"gzip","partitionBy":["grp"]}}"#,
+    );
+    write(
+        &dir.join("jobs/j/exports/s.json"),
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"s/$(date)/","format":"json"}}"#,
+    );
+}
+
+/// Source data of `version`: v = version * 1000 + id.
+fn data(data_dir: &Path, version: i64) {
+    let lines: String = (0..ROWS)
+        .map(|id| {
+            format!(
+                "{{\"id\":{id},\"v\":{},\"grp\":\"g{}\"}}\n",
+                version * 1000 + id,
+                id % 3
+            )
+        })
+        .collect();
+    write(&data_dir.join("buckets/in-bkt/ev/data.json"), &lines);
+}
+
+fn run(spec_dir: &Path, data_dir: &Path, failpoints: &str) -> std::process::Output {
+    pbatch()
+        .arg("run")
+        .arg(spec_dir)
+        .arg("j")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--batch-time", BATCH_TIME, "--record"])
+        .env("PBATCH_FAILPOINTS", failpoints)
+        .output()
+        .expect("pbatch run")
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "_SUCCESS"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The version every row of an export carries; panics unless the export
+/// holds exactly one whole version.
+fn version_of(out: &Path, export: &str) -> i64 {
+    let dir = out.join(format!("{export}/2026-11-25"));
+    let found = files(&dir);
+    let rows = match export {
+        "p" => read_rows("parquet", &found, false, ","),
+        "c" => read_rows("csv", &found, false, ","),
+        _ => read_rows("json", &found, false, ","),
+    };
+    assert_eq!(rows.len() as i64, ROWS, "export {export}: {found:?}");
+    let v = |r: &serde_json::Value| {
+        // csv files have no header: the second column is v
+        r.get("v")
+            .or_else(|| r.get("column1"))
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or_else(|| panic!("v in {r}"))
+    };
+    let versions: std::collections::BTreeSet<i64> = rows.iter().map(|r| v(r) / 1000).collect();
+    assert_eq!(
+        versions.len(),
+        1,
+        "export {export} mixes versions {versions:?}: {found:?}"
+    );
+    versions.into_iter().next().unwrap_or(0)
+}
+
+/// The history line of the job's latest batch (run 2), after one engine start.
+fn latest_run(data_dir: &Path) -> String {
+    let out = pbatch()
+        .args(["history", "j", "--run-id", "-1", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("pbatch history");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "history: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines()
+        .find(|l| l.trim_start().starts_with("2 "))
+        .unwrap_or_else(|| panic!("run 2 in {text}"))
+        .to_string()
+}
+
+/// One crash case: run 1 commits version 1; run 2 reads version 2 and
+/// aborts at `point`; one engine start follows.
+fn crash_at(point: &str, rolls_forward: bool) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (spec_dir, data_dir) = (tmp.path().join("spec"), tmp.path().join("data"));
+    spec(&spec_dir);
+    data(&data_dir, 1);
+    let first = run(&spec_dir, &data_dir, "");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    data(&data_dir, 2);
+    let killed = run(&spec_dir, &data_dir, point);
+    assert!(
+        !killed.status.success(),
+        "{point}: the run was not stopped: {}",
+        String::from_utf8_lossy(&killed.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&killed.stderr).contains("fault injected"),
+        "{point}: not stopped by the fault: {}",
+        String::from_utf8_lossy(&killed.stderr)
+    );
+
+    let run2 = latest_run(&data_dir);
+    assert!(
+        !rolls_forward || run2.contains("the commit was completed at engine start"),
+        "{point}: {run2}"
+    );
+    let version = check_whole(&spec_dir, &data_dir, point);
+    assert_eq!(version, if rolls_forward { 2 } else { 1 }, "{point}");
+}
+
+/// After one engine start: every export holds one whole version and all
+/// hold the same, no staging is left, the history of run 2 agrees, and
+/// each manifest matches its files. Returns the version.
+fn check_whole(spec_dir: &Path, data_dir: &Path, point: &str) -> i64 {
+    // one engine start on the same data dir (history opens the engine)
+    let run2 = latest_run(data_dir);
+    let out = data_dir.join("buckets/out-bkt");
+    let want = version_of(&out, "p");
+    for export in ["c", "s"] {
+        assert_eq!(
+            version_of(&out, export),
+            want,
+            "{point}: export {export} disagrees with p"
+        );
+    }
+    let rolls_forward = want == 2;
+    let staging: Vec<_> = std::fs::read_dir(data_dir.join(".staging"))
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(staging.is_empty(), "{point}: staging left: {staging:?}");
+    if rolls_forward {
+        assert!(run2.contains("Successful"), "{point}: {run2}");
+        assert!(run2.contains("wrote 60 rows into 7 files"), "{point}: {run2}");
+    } else {
+        assert!(run2.contains("Failed"), "{point}: {run2}");
+        assert!(run2.contains("nothing was committed"), "{point}: {run2}");
+    }
+    // every export's files match its manifest, which names the batch that won
+    let verify = pbatch()
+        .arg("verify")
+        .arg(spec_dir)
+        .arg("j")
+        .args(["--batch-time", BATCH_TIME, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("pbatch verify");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{point}: verify: {report}");
+    assert_eq!(report.matches("ok   ").count(), 3, "{point}: {report}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("p/2026-11-25/_SUCCESS")).expect("_SUCCESS")).expect("json");
+    assert_eq!(manifest["runId"], want, "{point}: {manifest}");
+    want
+}
+
+#[test]
+fn crash_before_the_commit_point_rolls_back() {
+    crash_at("commit.before_point=return", false);
+}
+
+#[test]
+fn crash_right_after_the_commit_point_rolls_forward() {
+    crash_at("commit.after_point=return", true);
+}
+
+#[test]
+fn crash_after_the_second_file_of_an_export_rolls_forward() {
+    crash_at("commit.after_file=return(2)", true);
+}
+
+#[test]
+fn crash_between_two_exports_rolls_forward() {
+    crash_at("commit.between_exports=return(1)", true);
+}
+
+#[test]
+fn crash_before_a_manifest_rolls_forward() {
+    crash_at("commit.before_manifest=return", true);
+}
+
+/// SIGKILL at moments spread over the whole batch, slowed down so that the
+/// kills land on both sides of the commit point: 400 ms before it, 150 ms
+/// after each file.
+#[test]
+fn sigkill_at_any_moment_leaves_one_whole_version() {
+    let mut seen = std::collections::BTreeSet::new();
+    for delay_ms in [100u64, 300, 650, 900, 1200, 1600, 2200] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (spec_dir, data_dir) = (tmp.path().join("spec"), tmp.path().join("data"));
+        spec(&spec_dir);
+        data(&data_dir, 1);
+        let first = run(&spec_dir, &data_dir, "");
+        assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+        data(&data_dir, 2);
+        let mut child = pbatch()
+            .arg("run")
+            .arg(&spec_dir)
+            .arg("j")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--batch-time", BATCH_TIME, "--record"])
+            .env(
+                "PBATCH_FAILPOINTS",
+                "commit.before_point=sleep(400);commit.after_file=sleep(150)",
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let point = format!("SIGKILL after {delay_ms} ms");
+        seen.insert(check_whole(&spec_dir, &data_dir, &point));
+    }
+    // the kills landed on both sides of the commit point
+    assert_eq!(seen.len(), 2, "every kill left the same version: {seen:?}");
+}
