@@ -270,3 +270,94 @@ fn sigkill_at_any_moment_leaves_one_whole_version() {
     // the kills landed on both sides of the commit point
     assert_eq!(seen.len(), 2, "every kill left the same version: {seen:?}");
 }
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "mounting a {size} tmpfs at {} needs root (CI runs as root): {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).expect("read")))
+        .collect()
+}
+
+/// Staging on a file system that fills up: the batch is Failed saying the
+/// disk is full and naming the folder, the history is intact, and the
+/// earlier outputs are byte-identical.
+#[test]
+fn a_full_disk_under_staging_fails_the_batch_and_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (spec_dir, data_dir) = (tmp.path().join("spec"), tmp.path().join("data"));
+    spec(&spec_dir);
+    let _fs = Tmpfs::mount(&data_dir.join(".staging"), "256k");
+    data(&data_dir, 1);
+    // staging and buckets on different file systems: files are copied in
+    let first = run(&spec_dir, &data_dir, "");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let before = snapshot(&data_dir.join("buckets/out-bkt"));
+    assert_eq!(before.len(), 10, "7 part files and 3 manifests");
+
+    // the second batch's result does not fit in 256 KiB
+    let lines: String = (0..40_000)
+        .map(|id| format!("{{\"id\":{id},\"v\":{},\"grp\":\"g{}\"}}\n", 2000 + id, id % 3))
+        .collect();
+    write(&data_dir.join("buckets/in-bkt/ev/data.json"), &lines);
+    let failed = run(&spec_dir, &data_dir, "");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "the batch fit after all");
+    let line = stderr.lines().last().unwrap_or_default();
+    assert!(line.contains("the disk is full"), "{line}");
+    assert!(
+        line.contains(&data_dir.join(".staging").display().to_string()),
+        "names the folder: {line}"
+    );
+
+    assert_eq!(
+        snapshot(&data_dir.join("buckets/out-bkt")),
+        before,
+        "earlier outputs changed"
+    );
+    assert_eq!(
+        std::fs::read_dir(data_dir.join(".staging")).expect("staging").count(),
+        0,
+        "staging left on the full disk"
+    );
+    let run2 = latest_run(&data_dir);
+    assert!(run2.contains("Failed") && run2.contains("the disk is full"), "{run2}");
+    let history = pbatch()
+        .args(["history", "j", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .expect("history");
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert!(text.contains("2 batches in all"), "{text}");
+    assert_eq!(text.matches("Successful").count(), 1, "{text}");
+}

@@ -48,13 +48,21 @@ fn t() -> chrono::DateTime<chrono::FixedOffset> {
 }
 
 async fn check(engine: &pbatch::Engine, query: impl Fn(&str) -> String, expected: &str) {
-    // append twice, then overwrite: 6 rows, then 3
+    // append a batch and rerun it: 3 rows (the rerun replaced them); append
+    // the next hour's batch: 6; then overwrite: 3
     export(engine, "reports", "append");
     for _ in 0..2 {
         let r = engine.run_once("j", &[], t()).await.expect("run");
         assert_eq!(r.exports[0].rows, 3);
     }
+    assert_eq!(query("SELECT count(*) FROM daily"), "3", "a rerun duplicated rows");
+    let next = t() + chrono::Duration::hours(1);
+    engine.run_once("j", &[], next).await.expect("next batch");
     assert_eq!(query("SELECT count(*) FROM daily"), "6");
+    assert_eq!(
+        query("SELECT pbatch_batch FROM daily GROUP BY pbatch_batch ORDER BY pbatch_batch"),
+        "j/2026-03-01T09:00:00+08:00/rep\nj/2026-03-01T10:00:00+08:00/rep"
+    );
     export(engine, "reports", "overwrite");
     engine.run_once("j", &[], t()).await.expect("overwrite");
     assert_eq!(query("SELECT count(*) FROM daily"), "3");
@@ -85,7 +93,7 @@ async fn report_export_into_postgresql() {
             "SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY ordinal_position) \
              FROM information_schema.columns WHERE table_name = 'daily'"
         ),
-        "at timestamp without time zone, good boolean, rid bigint, val double precision, who text",
+        "at timestamp without time zone, good boolean, rid bigint, val double precision, who text, pbatch_batch text",
         "the table was created with the type map"
     );
 }

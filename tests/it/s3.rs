@@ -6,6 +6,8 @@
 use crate::util::read_rows;
 use pbatch::model::{DatasourceSpec, ExportSpec, JobSpec};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub(crate) const AK: &str = "AK_S3_TEST";
 pub(crate) const SK: &str = "SK_S3_TEST";
@@ -15,6 +17,33 @@ pub struct S3Server {
     pub endpoint: String,
     pub root: tempfile::TempDir,
     runtime: Option<tokio::runtime::Runtime>,
+    outage: Arc<Outage>,
+}
+
+/// A simulated stop of the store: once `after_puts` object PUTs have
+/// succeeded, every request has its connection dropped until `up` is set.
+#[derive(Default)]
+struct Outage {
+    after_puts: AtomicUsize,
+    puts: AtomicUsize,
+    up: AtomicBool,
+}
+
+impl Outage {
+    /// Whether `req` is refused; counts the PUTs let through.
+    fn refuses(&self, req: &hyper::Request<hyper::body::Incoming>) -> bool {
+        let limit = self.after_puts.load(Ordering::SeqCst);
+        if limit == 0 || self.up.load(Ordering::SeqCst) {
+            return false;
+        }
+        if self.puts.load(Ordering::SeqCst) >= limit {
+            return true;
+        }
+        if req.method() == hyper::Method::PUT {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+        }
+        false
+    }
 }
 
 impl Drop for S3Server {
@@ -37,6 +66,8 @@ impl S3Server {
         let mut b = s3s::service::S3ServiceBuilder::new(fs);
         b.set_auth(s3s::auth::SimpleAuth::from_single(AK, SK));
         let service = b.build();
+        let outage: Arc<Outage> = Arc::default();
+        let gate = Arc::clone(&outage);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
@@ -46,12 +77,21 @@ impl S3Server {
             };
             let mut conns = tokio::task::JoinSet::new();
             while let Ok((sock, _)) = listener.accept().await {
-                let service = service.clone();
+                let (service, gate) = (service.clone(), Arc::clone(&gate));
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let refused = gate.refuses(&req);
+                    let answer = (!refused).then(|| hyper::service::Service::call(&service, req));
+                    async move {
+                        match answer {
+                            Some(a) => a.await,
+                            // an error from the service drops the connection
+                            None => Err(s3s::HttpError::new("store stopped".into())),
+                        }
+                    }
+                });
                 conns.spawn(async move {
                     let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    let _ = builder
-                        .serve_connection(hyper_util::rt::TokioIo::new(sock), service)
-                        .await;
+                    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(sock), svc).await;
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -60,7 +100,19 @@ impl S3Server {
             endpoint: format!("http://{addr}"),
             root,
             runtime: Some(runtime),
+            outage,
         }
+    }
+
+    /// Stops answering once `puts` more object PUTs have succeeded.
+    pub fn stop_after_puts(&self, puts: usize) {
+        self.outage.puts.store(0, Ordering::SeqCst);
+        self.outage.after_puts.store(puts, Ordering::SeqCst);
+    }
+
+    /// Answers again.
+    pub fn restart(&self) {
+        self.outage.up.store(true, Ordering::SeqCst);
     }
 
     pub fn bucket(&self, name: &str) -> PathBuf {
@@ -389,4 +441,132 @@ async fn a_bucket_can_have_its_own_endpoint_or_stay_local() {
         .build()
         .expect_err("no keys");
     assert!(e.message().contains("kodo.buckets.lone-bkt.access_key"), "{e}");
+}
+
+/// The store stops after the first of two uploads of a commit: the batch is
+/// Failed naming the store, its journal stays, and once the store is back
+/// one engine start finishes the commit: both files and the manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_stopped_mid_commit_is_finished_at_the_next_start() {
+    let s3 = S3Server::start();
+    let input = s3.bucket("logs-bkt");
+    for i in 0..10 {
+        let p = input.join(format!("ev/a-2026-03-01/part-{i}.json"));
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&p, format!("{{\"id\":{i},\"v\":1}}\n")).expect("write");
+    }
+    let out = s3.bucket("out-bkt").join("daily/2026-03-01");
+    let data = tempfile::tempdir().expect("tmp");
+    let spec = data.path().join("spec");
+    for (path, body) in [
+        (
+            "datasources/ev.json",
+            r#"{"region":"nb","type":"kodo","spec":{"bucket":"logs-bkt","keyPrefixes":["ev/a-"],"fileType":"json"},
+                "schema":[{"key":"id","valtype":"long"},{"key":"v","valtype":"long"}],"noVerifySchema":true}"#,
+        ),
+        (
+            "jobs/daily.json",
+            r#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev","fileFilter":"$(date)"}],
+                "computation":{"type":"sql","code":"SELECT id, v FROM ev"},
+                "scheduler":{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}}"#,
+        ),
+        (
+            "jobs/daily/exports/out.json",
+            r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"daily/$(date)/","format":"parquet","fileCount":2}}"#,
+        ),
+    ] {
+        let p = spec.join(path);
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        std::fs::write(p, body).expect("write");
+    }
+    let engine_cmd = |args: &[&str]| {
+        let mut c = crate::util::pbatch();
+        c.args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("PBATCH_KODO_ENDPOINT", &s3.endpoint)
+            .env("PBATCH_KODO_ACCESS_KEY", AK)
+            .env("PBATCH_KODO_SECRET_KEY", SK);
+        c
+    };
+    s3.stop_after_puts(1);
+    let spec_arg = spec.to_string_lossy().to_string();
+    let failed = engine_cmd(&[
+        "run",
+        &spec_arg,
+        "daily",
+        "--record",
+        "--batch-time",
+        "2026-03-01T01:00:00+08:00",
+    ])
+    .output()
+    .expect("pbatch run");
+    let e = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success());
+    assert!(e.contains("the commit is incomplete"), "{e}");
+    assert!(e.contains(&s3.endpoint), "names the store: {e}");
+    let staged: Vec<_> = std::fs::read_dir(data.path().join(".staging"))
+        .expect("staging")
+        .flatten()
+        .collect();
+    assert_eq!(staged.len(), 1, "the journal's staging is kept");
+    assert!(staged[0].path().join("COMMIT").is_file());
+    let partial = std::fs::read_dir(&out).expect("output").count();
+    assert_eq!(partial, 1, "one file went up before the store stopped");
+
+    s3.restart();
+    // one engine start
+    let out_cmd = engine_cmd(&["history", "daily", "--run-id", "-1"])
+        .output()
+        .expect("pbatch history");
+    let history = String::from_utf8_lossy(&out_cmd.stdout);
+    assert!(
+        out_cmd.status.success(),
+        "{history}{}",
+        String::from_utf8_lossy(&out_cmd.stderr)
+    );
+    assert!(history.contains("Successful"), "{history}");
+    assert!(
+        history.contains("the commit was completed at engine start"),
+        "{history}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("output")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]);
+    assert_eq!(
+        std::fs::read_dir(data.path().join(".staging"))
+            .expect("staging")
+            .count(),
+        0
+    );
+    let verify = engine_cmd(&[
+        "verify",
+        &spec_arg,
+        "daily",
+        "--batch-time",
+        "2026-03-01T01:00:00+08:00",
+    ])
+    .output()
+    .expect("pbatch verify");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    assert!(
+        report.contains("ok   out: 2 files, 10 rows match daily/2026-03-01/_SUCCESS"),
+        "{report}"
+    );
+    // the library's check agrees
+    let engine = pbatch::Engine::builder()
+        .config(s3.config(SK))
+        .data_dir(data.path())
+        .build()
+        .expect("engine");
+    pbatch::spec::load_dir(&engine, &spec).expect("load");
+    let checks = engine.verify("daily", &[], batch_time()).await.expect("verify");
+    assert_eq!(checks.len(), 1);
+    assert!(checks[0].ok(), "{:?}", checks[0].problems);
+    assert_eq!(checks[0].files, 2);
 }

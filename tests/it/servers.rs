@@ -24,6 +24,7 @@ fn venv_python() -> std::path::PathBuf {
 pub struct Got {
     pub path: String,
     pub content_type: String,
+    pub idempotency_key: String,
     pub body: String,
 }
 
@@ -99,12 +100,14 @@ impl Receiver {
             async move {
                 let path = req.uri().to_string();
                 let content_type = header(&req, "content-type");
+                let idempotency_key = header(&req, "idempotency-key");
                 let body = body(req).await;
                 let n = {
                     let mut g = seen.lock().expect("lock");
                     g.push(Got {
                         path,
                         content_type,
+                        idempotency_key,
                         body: String::from_utf8_lossy(&body).to_string(),
                     });
                     g.len()

@@ -87,6 +87,19 @@ async fn http_export_sends_batches_in_the_push_format_and_retries_5xx() {
         got.iter()
             .all(|g| g.path == "/in/events" && g.content_type == "text/plain")
     );
+    // each request names its batch and number; a retry repeats its key
+    let keys: Vec<&str> = got.iter().map(|g| g.idempotency_key.as_str()).collect();
+    let key = |n: u32| format!("j/2026-03-01T09:00:00+08:00/push/{n}");
+    assert_eq!(keys, [key(1), key(1), key(1), key(2), key(3)]);
+    // a rerun of the batch sends the same keys: a receiver that drops
+    // repeats keeps exactly one copy of each record
+    engine.run_once("j", &[], t()).await.expect("rerun");
+    let mut by_key = std::collections::BTreeMap::new();
+    for g in rx.got() {
+        by_key.insert(g.idempotency_key.clone(), g.body.clone());
+    }
+    assert_eq!(by_key.len(), 3, "{by_key:?}");
+    assert_eq!(by_key.values().map(|b| b.lines().count()).sum::<usize>(), 5);
     assert!(
         data.path()
             .join("buckets/out-bkt/c/2026-03-01/part-00000.json")
@@ -262,6 +275,17 @@ async fn logdb_export_bulk_indexes_documents_into_an_opensearch_api() {
         .await
         .expect("json");
     assert_eq!(count["count"], 5, "{count}");
+    // a rerun of the batch overwrites its documents (same _ids)
+    engine.run_once("j", &[], t()).await.expect("rerun");
+    let count: serde_json::Value = c
+        .get(format!("{url}/events/_count"))
+        .send()
+        .await
+        .expect("count")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(count["count"], 5, "a rerun duplicated documents: {count}");
     let found: serde_json::Value = c
         .post(format!("{url}/events/_search"))
         .json(&serde_json::json!({"query":{"term":{"id":2}}}))

@@ -38,7 +38,7 @@ pub struct CommitReport {
 }
 
 pub(crate) fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {
-    let message = format!("{what} {}: {e}", p.display());
+    let message = crate::error::fs_message(what, p, &e);
     Error::Io(pbatch_model::Caused::new(ErrorCode::ExportFailed, message, e))
 }
 

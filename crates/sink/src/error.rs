@@ -110,6 +110,36 @@ impl From<Error> for pbatch_model::Error {
     }
 }
 
+/// Whether `e` (or one of its causes) is a full disk.
+fn disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28))
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    // encoders that keep only the text of their io error
+    e.to_string().contains("No space left on device")
+}
+
+/// `<what> <path>: <e>`, saying so plainly when the disk is full (naming
+/// the folder that filled up).
+pub(crate) fn fs_message(what: &str, path: &std::path::Path, e: &(dyn std::error::Error + 'static)) -> String {
+    if disk_full(e) {
+        let folder = path.parent().unwrap_or(path);
+        format!(
+            "{what} {}: the disk is full (no space left in {}): {e}",
+            path.display(),
+            folder.display()
+        )
+    } else {
+        format!("{what} {}: {e}", path.display())
+    }
+}
+
 /// `sink`'s result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -87,11 +87,13 @@ impl ServiceUrls {
 
 /// Resolves a tsdb / logdb / report / http export.
 pub(crate) fn service_export(
+    job: &str,
     name: &str,
     export: &ExportSpec,
     expander: &Expander,
     urls: &ServiceUrls,
 ) -> Result<ServiceExport> {
+    let batch_key = format!("{job}/{}/{name}", expander.batch_time().to_rfc3339());
     urls.check(export)?;
     let kind = match export {
         ExportSpec::Http(h) => {
@@ -143,6 +145,7 @@ pub(crate) fn service_export(
                 .map(|(k, v)| Ok((k.clone(), mapped_column(name, &format!("columns.{k}"), v)?.to_string())))
                 .collect::<Result<_>>()?,
             overwrite: r.save_mode == Some(SaveMode::Overwrite),
+            batch: batch_key.clone(),
         }),
         ExportSpec::Kodo(_) | ExportSpec::Hdfs(_) => {
             return model_err!(Internal, "export {name}: {} exports write files", export.kind());
@@ -150,6 +153,7 @@ pub(crate) fn service_export(
     };
     Ok(ServiceExport {
         name: name.to_string(),
+        batch_key,
         kind,
         batch_records: urls.batch_records.max(1),
     })

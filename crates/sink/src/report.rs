@@ -6,6 +6,12 @@
 //! DATETIME(6), anything else TEXT). All rows of a batch go in one
 //! transaction: `append` inserts, `overwrite` deletes the table's rows first.
 //! Rows go in multi-row INSERTs of up to `batch_records` rows.
+//!
+//! Every row carries its batch in a `pbatch_batch` column (added to the
+//! table when missing): `<job>/<batch time>/<export>`. In `append` mode the
+//! transaction first deletes the rows of the same batch, so a rerun or a
+//! retried commit replaces what the batch wrote before instead of adding a
+//! second copy.
 
 use crate::error::{Error, Result};
 use crate::service::timestamp_ns;
@@ -74,7 +80,12 @@ pub(crate) struct ReportTarget {
     pub columns: Vec<(String, String)>,
     /// `overwrite` (else append).
     pub overwrite: bool,
+    /// The batch's key, written into [`BATCH_COLUMN`].
+    pub batch: String,
 }
+
+/// The column naming the batch that wrote a row.
+pub(crate) const BATCH_COLUMN: &str = "pbatch_batch";
 
 fn report_err(export: &str, code: ErrorCode, what: String) -> Error {
     Error::new(code, format!("export {export}: {what}"))
@@ -207,6 +218,16 @@ async fn write_postgres(
         .iter()
         .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1)))
         .collect();
+    if !have.contains_key(BATCH_COLUMN) {
+        let alter = format!(
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} TEXT",
+            quote_pg(BATCH_COLUMN)
+        );
+        client
+            .batch_execute(&alter)
+            .await
+            .map_err(|e| db_err(export, ErrorCode::ExportFailed, &alter, e))?;
+    }
     let mut casts = Vec::new();
     for (c, _) in types {
         let Some(t) = have.get(c) else {
@@ -218,8 +239,13 @@ async fn write_postgres(
         };
         casts.push(t.clone());
     }
-    let cols = types.iter().map(|(c, _)| quote_pg(c)).collect::<Vec<_>>().join(", ");
-    let per = (60_000 / types.len().max(1)).clamp(1, batch_records.max(1));
+    let cols = types
+        .iter()
+        .map(|(c, _)| quote_pg(c))
+        .chain([quote_pg(BATCH_COLUMN)])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let per = (60_000 / (types.len() + 1)).clamp(1, batch_records.max(1));
     let tx = client
         .transaction()
         .await
@@ -228,6 +254,11 @@ async fn write_postgres(
         tx.execute(&format!("DELETE FROM {table}"), &[])
             .await
             .map_err(|e| db_err(export, ErrorCode::ExportFailed, format!("DELETE FROM {table}"), e))?;
+    } else {
+        let delete = format!("DELETE FROM {table} WHERE {} = $1", quote_pg(BATCH_COLUMN));
+        tx.execute(&delete, &[&target.batch])
+            .await
+            .map_err(|e| db_err(export, ErrorCode::ExportFailed, &delete, e))?;
     }
     let mut written = 0u64;
     for chunk in rows.chunks(per) {
@@ -239,6 +270,8 @@ async fn write_postgres(
                 params.push(row.get(c).and_then(|v| sql_text(v, *ty, false)));
                 slots.push(format!("CAST(${}::text AS {cast})", params.len()));
             }
+            params.push(Some(target.batch.clone()));
+            slots.push(format!("${}::text", params.len()));
             tuples.push(format!("({})", slots.join(", ")));
         }
         let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", tuples.join(", "));
@@ -323,6 +356,12 @@ async fn write_mysql(
                 e,
             )
         })?;
+    if !have.iter().any(|h| h.eq_ignore_ascii_case(BATCH_COLUMN)) {
+        let alter = format!("ALTER TABLE {table} ADD COLUMN {} VARCHAR(512)", quote_my(BATCH_COLUMN));
+        conn.query_drop(&alter)
+            .await
+            .map_err(|e| db_err(export, ErrorCode::ExportFailed, &alter, e))?;
+    }
     for (c, _) in types {
         if !have.iter().any(|h| h.eq_ignore_ascii_case(c)) {
             return Err(report_err(
@@ -332,9 +371,14 @@ async fn write_mysql(
             ));
         }
     }
-    let cols = types.iter().map(|(c, _)| quote_my(c)).collect::<Vec<_>>().join(", ");
-    let tuple = format!("({})", vec!["?"; types.len()].join(", "));
-    let per = (60_000 / types.len().max(1)).clamp(1, batch_records.max(1));
+    let cols = types
+        .iter()
+        .map(|(c, _)| quote_my(c))
+        .chain([quote_my(BATCH_COLUMN)])
+        .collect::<Vec<_>>()
+        .join(", ");
+    let tuple = format!("({})", vec!["?"; types.len() + 1].join(", "));
+    let per = (60_000 / (types.len() + 1)).clamp(1, batch_records.max(1));
     let mut tx = conn
         .start_transaction(mysql_async::TxOpts::default())
         .await
@@ -343,6 +387,11 @@ async fn write_mysql(
         tx.query_drop(format!("DELETE FROM {table}"))
             .await
             .map_err(|e| db_err(export, ErrorCode::ExportFailed, format!("DELETE FROM {table}"), e))?;
+    } else {
+        let delete = format!("DELETE FROM {table} WHERE {} = ?", quote_my(BATCH_COLUMN));
+        tx.exec_drop(&delete, (target.batch.clone(),))
+            .await
+            .map_err(|e| db_err(export, ErrorCode::ExportFailed, &delete, e))?;
     }
     let mut written = 0u64;
     for chunk in rows.chunks(per) {
@@ -354,6 +403,7 @@ async fn write_mysql(
                     None => mysql_async::Value::NULL,
                 });
             }
+            params.push(mysql_async::Value::Bytes(target.batch.clone().into_bytes()));
         }
         let sql = format!(
             "INSERT INTO {table} ({cols}) VALUES {}",

@@ -73,6 +73,10 @@ pub(crate) enum ServiceKind {
 pub(crate) struct ServiceExport {
     /// Export name (for messages).
     pub name: String,
+    /// `<job>/<batch time, RFC 3339>/<export>`: what makes the sends of one
+    /// batch idempotent (http `Idempotency-Key`s, logdb `_id`s, the report
+    /// table's `pbatch_batch` column).
+    pub batch_key: String,
     /// What and where.
     pub kind: ServiceKind,
     /// Records per request.
@@ -375,10 +379,12 @@ pub(crate) fn spawn_service_writer(
     let (join, state) = crate::spawn_writer(staging_dir.clone(), move || {
         check_columns(&export, &schema)?;
         let io = |e: std::io::Error| {
-            Error::new(
+            let message = crate::error::fs_message("staging", &staging_dir.join("payload"), &e);
+            Error::Io(pbatch_model::Caused::new(
                 ErrorCode::ExportFailed,
-                format!("export {}: staging {}: {e}", export.name, staging_dir.display()),
-            )
+                format!("export {}: {message}", export.name),
+                e,
+            ))
         };
         std::fs::create_dir_all(&staging_dir).map_err(io)?;
         let payload = staging_dir.join("payload");
@@ -490,6 +496,7 @@ async fn post(
     url: &str,
     content_type: &str,
     body: String,
+    idempotency_key: Option<&str>,
     requests: &mut u64,
 ) -> std::result::Result<String, PostFail> {
     let mut delay = Duration::from_millis(200);
@@ -498,12 +505,15 @@ async fn post(
     let mut cause: Option<reqwest::Error> = None;
     for attempt in 1..=ATTEMPTS {
         *requests += 1;
-        let r = client
+        let mut request = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body.clone())
-            .send()
-            .await;
+            .body(body.clone());
+        if let Some(key) = idempotency_key {
+            // the same key on every retry: a receiver drops what it has seen
+            request = request.header("Idempotency-Key", key);
+        }
+        let r = request.send().await;
         match r {
             Ok(resp) if resp.status().is_success() => return Ok(resp.text().await.unwrap_or_default()),
             Ok(resp) => {
@@ -538,6 +548,14 @@ async fn post(
     })
 }
 
+/// The logdb `_id` of row `row` of a batch's export: SHA-1 of the batch key
+/// and the row number, hex.
+fn document_id(batch_key: &str, row: usize) -> String {
+    use sha1::Digest;
+    let digest = sha1::Sha1::digest(format!("{batch_key}/{row}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Sends a staged service export's records.
 pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Result<SendReport> {
     let ex = &staged.export;
@@ -562,14 +580,25 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
         report.requests = 1;
         return Ok(report);
     }
-    for chunk in lines.chunks(ex.batch_records.max(1)) {
+    let per = ex.batch_records.max(1);
+    for (n, chunk) in lines.chunks(per).enumerate() {
         match &ex.kind {
             ServiceKind::Http { url, format } => {
                 let ct = match format {
                     HttpFormat::Json => "application/json",
                     _ => "text/plain",
                 };
-                post(client, &ex.name, url, ct, chunk.join("\n"), &mut report.requests).await?;
+                let key = format!("{}/{}", ex.batch_key, n + 1);
+                post(
+                    client,
+                    &ex.name,
+                    url,
+                    ct,
+                    chunk.join("\n"),
+                    Some(&key),
+                    &mut report.requests,
+                )
+                .await?;
                 report.records += chunk.len() as u64;
             }
             ServiceKind::Tsdb { base, db, .. } => {
@@ -580,6 +609,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
                     &url,
                     "text/plain",
                     chunk.join("\n"),
+                    None,
                     &mut report.requests,
                 )
                 .await
@@ -604,10 +634,11 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
                 ..
             } => {
                 let url = service_url(&ex.name, base, &["_bulk"], &[])?;
-                let action = serde_json::json!({"index": {"_index": index}}).to_string();
                 let mut body = String::new();
-                for doc in chunk {
-                    body.push_str(&action);
+                for (i, doc) in chunk.iter().enumerate() {
+                    // a retried _bulk or a rerun overwrites the same documents
+                    let id = document_id(&ex.batch_key, n * per + i);
+                    body.push_str(&serde_json::json!({"index": {"_index": index, "_id": id}}).to_string());
                     body.push('\n');
                     body.push_str(doc);
                     body.push('\n');
@@ -618,6 +649,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
                     &url,
                     "application/x-ndjson",
                     body,
+                    None,
                     &mut report.requests,
                 )
                 .await?;
@@ -660,6 +692,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
             &url,
             "application/json",
             String::new(),
+            None,
             &mut report.requests,
         )
         .await?;

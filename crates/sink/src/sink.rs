@@ -173,7 +173,7 @@ pub fn open(name: &str, spec: &ExportSpec, cx: &SinkContext<'_>) -> Result<Box<d
         let handle = spawn_file_writer(export, cx.schema.clone(), staging, cx.token.to_string());
         Ok(ChannelSink::boxed(name, handle, dir, StagedKind::Files))
     } else {
-        let export = service_export(name, spec, cx.expander, cx.services)?;
+        let export = service_export(cx.job, name, spec, cx.expander, cx.services)?;
         let handle = spawn_service_writer(export, cx.schema.clone(), staging);
         Ok(ChannelSink::boxed(name, handle, dir, StagedKind::Service))
     }

@@ -47,7 +47,11 @@ pub(crate) struct FileWriter {
 }
 
 fn io_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::foreign(ErrorCode::ExportFailed, format!("writing {}: {e}", path.display()), e)
+    Error::foreign(
+        ErrorCode::ExportFailed,
+        crate::error::fs_message("writing", path, &e),
+        e,
+    )
 }
 
 /// The schema ORC can take: types orc-rust cannot write are cast first
