@@ -232,13 +232,24 @@ fn crash_before_a_manifest_rolls_forward() {
     crash_at("commit.before_manifest=return", true);
 }
 
-/// SIGKILL at moments spread over the whole batch, slowed down so that the
-/// kills land on both sides of the commit point: 400 ms before it, 150 ms
-/// after each file.
+/// SIGKILL at moments spread over the whole batch, slowed down (400 ms
+/// before the commit point, 150 ms after each file) and timed from what
+/// the batch has done, so that the kills land on both sides of the commit
+/// point however fast the machine: some once staging exists, some once the
+/// journal does.
 #[test]
 fn sigkill_at_any_moment_leaves_one_whole_version() {
+    let moments: [(&str, u64); 7] = [
+        ("staging", 0),
+        ("staging", 200),
+        ("journal", 0),
+        ("journal", 150),
+        ("journal", 450),
+        ("journal", 800),
+        ("journal", 1500),
+    ];
     let mut seen = std::collections::BTreeSet::new();
-    for delay_ms in [100u64, 300, 650, 900, 1200, 1600, 2200] {
+    for (event, delay_ms) in moments {
         let tmp = tempfile::tempdir().expect("tmp");
         let (spec_dir, data_dir) = (tmp.path().join("spec"), tmp.path().join("data"));
         spec(&spec_dir);
@@ -261,14 +272,38 @@ fn sigkill_at_any_moment_leaves_one_whole_version() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
+        let staging = data_dir.join(".staging");
+        let happened = || {
+            let dirs: Vec<PathBuf> = std::fs::read_dir(&staging)
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            match event {
+                "staging" => !dirs.is_empty(),
+                _ => dirs.iter().any(|d| d.join("COMMIT").exists()),
+            }
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !happened() && std::time::Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
-        let point = format!("SIGKILL after {delay_ms} ms");
-        seen.insert(check_whole(&spec_dir, &data_dir, &point));
+        let point = format!("SIGKILL {delay_ms} ms after the {event} appeared");
+        let version = check_whole(&spec_dir, &data_dir, &point);
+        if event == "journal" {
+            assert_eq!(version, 2, "{point}: past the commit point the new version wins");
+        }
+        seen.insert(version);
     }
-    // the kills landed on both sides of the commit point
-    assert_eq!(seen.len(), 2, "every kill left the same version: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "the kills landed on both sides of the commit point: {seen:?}"
+    );
 }
 
 /// A tmpfs mounted for the test, unmounted when dropped.

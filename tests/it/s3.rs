@@ -106,6 +106,7 @@ impl S3Server {
 
     /// Stops answering once `puts` more object PUTs have succeeded.
     pub fn stop_after_puts(&self, puts: usize) {
+        self.outage.up.store(false, Ordering::SeqCst);
         self.outage.puts.store(0, Ordering::SeqCst);
         self.outage.after_puts.store(puts, Ordering::SeqCst);
     }
@@ -161,6 +162,27 @@ fn define(engine: &pbatch::Engine, bucket: &str, out_bucket: &str) {
     )
     .expect("export");
     engine.create_export("daily", "out", &e).expect("create export");
+}
+
+/// The file names in a folder, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("output folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Ten one-row files for 2026-03-01 in `logs-bkt`.
+fn ten_inputs(s3: &S3Server) {
+    let input = s3.bucket("logs-bkt");
+    for i in 0..10 {
+        let p = input.join(format!("ev/a-2026-03-01/part-{i}.json"));
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&p, format!("{{\"id\":{i},\"v\":1}}\n")).expect("write");
+    }
 }
 
 fn batch_time() -> chrono::DateTime<chrono::FixedOffset> {
@@ -305,12 +327,7 @@ async fn s3_errors_name_the_bucket_and_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn save_modes_and_retention_act_on_the_s3_bucket() {
     let s3 = S3Server::start();
-    let input = s3.bucket("logs-bkt");
-    for i in 0..10 {
-        let p = input.join(format!("ev/a-2026-03-01/part-{i}.json"));
-        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&p, format!("{{\"id\":{i},\"v\":1}}\n")).expect("write");
-    }
+    ten_inputs(&s3);
     let out = s3.bucket("out-bkt");
     // an old output of this export (30 days), and a file the export does not own
     let old = out.join("daily/2026-01-01/part-00000.parquet");
@@ -449,12 +466,7 @@ async fn a_bucket_can_have_its_own_endpoint_or_stay_local() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_stopped_mid_commit_is_finished_at_the_next_start() {
     let s3 = S3Server::start();
-    let input = s3.bucket("logs-bkt");
-    for i in 0..10 {
-        let p = input.join(format!("ev/a-2026-03-01/part-{i}.json"));
-        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&p, format!("{{\"id\":{i},\"v\":1}}\n")).expect("write");
-    }
+    ten_inputs(&s3);
     let out = s3.bucket("out-bkt").join("daily/2026-03-01");
     let data = tempfile::tempdir().expect("tmp");
     let spec = data.path().join("spec");
@@ -530,13 +542,7 @@ async fn a_store_stopped_mid_commit_is_finished_at_the_next_start() {
         history.contains("the commit was completed at engine start"),
         "{history}"
     );
-    let mut names: Vec<String> = std::fs::read_dir(&out)
-        .expect("output")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]);
+    assert_eq!(names_in(&out), ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]);
     assert_eq!(
         std::fs::read_dir(data.path().join(".staging"))
             .expect("staging")
@@ -569,4 +575,74 @@ async fn a_store_stopped_mid_commit_is_finished_at_the_next_start() {
     assert_eq!(checks.len(), 1);
     assert!(checks[0].ok(), "{:?}", checks[0].problems);
     assert_eq!(checks[0].files, 2);
+}
+
+/// A commit the store broke off is finished by a rerun of its batch, and by
+/// the job's next batch, once the store is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_off_commit_is_finished_by_a_rerun_or_the_next_batch() {
+    let s3 = S3Server::start();
+    ten_inputs(&s3);
+    let out = s3.bucket("out-bkt").join("daily/2026-03-01");
+    let data = tempfile::tempdir().expect("tmp");
+    let engine = pbatch::Engine::builder()
+        .config(s3.config(SK))
+        .data_dir(data.path())
+        .durable()
+        .build()
+        .expect("engine");
+    define(&engine, "logs-bkt", "out-bkt");
+    let listing = || names_in(&out);
+    let staged = || std::fs::read_dir(data.path().join(".staging")).map_or(0, |rd| rd.count());
+    let run = |id: i64| {
+        let q = pbatch::model::HistoryQuery {
+            run_id: Some(id),
+            ..Default::default()
+        };
+        engine.history("daily", &q).expect("history").history.remove(0)
+    };
+
+    // a rerun
+    s3.stop_after_puts(1);
+    engine
+        .run_once("daily", &[], batch_time())
+        .await
+        .expect_err("store stopped");
+    assert_eq!(run(1).status, pbatch::model::RunStatus::Failed);
+    assert_eq!(staged(), 1);
+    s3.restart();
+    engine.rerun_batch("daily", 1).await.expect("rerun");
+    let h = engine
+        .wait_batch("daily", 1, std::time::Duration::from_secs(60))
+        .await
+        .expect("wait");
+    assert_eq!(h.status, pbatch::model::RunStatus::Successful, "{h:?}");
+    assert_eq!(listing(), ["_SUCCESS", "part-00000.parquet", "part-00001.parquet"]);
+    // the journal goes right after the run is recorded Successful
+    for _ in 0..100 {
+        if staged() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(staged(), 0);
+
+    // the next batch
+    s3.stop_after_puts(1);
+    engine
+        .run_once("daily", &[], batch_time())
+        .await
+        .expect_err("store stopped");
+    assert_eq!(run(2).status, pbatch::model::RunStatus::Failed);
+    s3.restart();
+    let next = batch_time() + chrono::Duration::hours(1);
+    engine.run_once("daily", &[], next).await.expect("next batch");
+    let r2 = run(2);
+    assert_eq!(r2.status, pbatch::model::RunStatus::Successful, "{}", r2.message);
+    assert!(
+        r2.message.contains("completed before the job's next batch"),
+        "{}",
+        r2.message
+    );
+    assert_eq!(staged(), 0);
 }

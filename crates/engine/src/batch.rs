@@ -225,7 +225,7 @@ impl Engine {
         let expander = self.expander(&root.1, &record.params, batch_time)?;
         let exports = self.exports(job)?;
         // an earlier batch of the job past its commit point is finished first
-        self.finish_open_commits(Some(job)).await?;
+        self.finish_open_commits(job, record.run_id).await?;
 
         progress(Progress::Stage("listing files".into()));
         let plan = self.plan_batch(&spec, &root.1, &expander, &exports).await?;

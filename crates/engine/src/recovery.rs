@@ -54,10 +54,12 @@ async fn settle(
     open: OpenCommit,
     result: std::result::Result<Vec<CommitReport>, pbatch_sink::Error>,
     when: &str,
+    tell_run: bool,
 ) -> Result<()> {
     let b = open.batch();
-    // a batch outside any lasting history has no run to tell
-    let run = if b.recorded {
+    // a batch outside any lasting history has no run to tell; nor has a
+    // batch being rerun right now (its new attempt records the outcome)
+    let run = if b.recorded && tell_run {
         catalog.get_run(&b.job, b.run_id)?
     } else {
         None
@@ -128,7 +130,7 @@ pub(crate) fn recover_at_start(
             rt.block_on(async {
                 for j in open {
                     let result = j.finish(&StoreTargets(&stores)).await;
-                    if let Err(e) = settle(catalog, clock, j, result, "at engine start").await {
+                    if let Err(e) = settle(catalog, clock, j, result, "at engine start", true).await {
                         // the run says so; the engine starts anyway
                         tracing::error!(error = %e, "could not finish a commit at start");
                     }
@@ -142,17 +144,20 @@ pub(crate) fn recover_at_start(
 }
 
 impl Engine {
-    /// Finishes the open commits of `job` (every job with `None`) that no
-    /// running batch owns: an earlier batch whose commit failed midway.
-    /// Fails when one still cannot be finished (the new batch would
-    /// otherwise commit over a half-committed one).
-    pub(crate) async fn finish_open_commits(&self, job: Option<&str>) -> Result<()> {
+    /// Finishes the open commits of `job` that no other running batch
+    /// owns: an earlier batch whose commit failed midway, or an earlier
+    /// attempt of `run_id` itself (a rerun). Fails when one still cannot be
+    /// finished (the new batch would otherwise commit over a half-committed
+    /// one).
+    pub(crate) async fn finish_open_commits(&self, job: &str, run_id: i64) -> Result<()> {
         for (_, open) in left_behind(&self.data_dir().join(STAGING_DIR), true, self.inner.recorded) {
             let Some(open) = open else { continue };
             let b = open.batch();
-            if job.is_some_and(|j| j != b.job) || self.is_active(&b.job, b.run_id) {
+            let busy = b.run_id != run_id && self.is_active(&b.job, b.run_id);
+            if b.job != job || busy {
                 continue;
             }
+            let rerun = b.run_id == run_id;
             let result = open.finish(&StoreTargets(&self.inner.sources.stores)).await;
             settle(
                 self.catalog(),
@@ -160,6 +165,7 @@ impl Engine {
                 open,
                 result,
                 "before the job's next batch",
+                !rerun,
             )
             .await?;
         }

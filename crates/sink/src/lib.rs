@@ -18,8 +18,13 @@ Exports of pbatch: every export behind one [`Sink`] trait, and the one
   staged files when dropped uncommitted.
 - [`commit`] takes every `Staged` value of the batch: it lists every target
   first (nothing is visible if a store is unreachable or an `errorIfExists`
-  would fail), sends service records, then moves files into place with
-  their `saveMode`, and sweeps outputs older than `retention` days.
+  would fail), plans every move and deletion (`saveMode`, `retention`),
+  sends service records (idempotently), writes the journal (the commit
+  point), then moves files into place and writes each export's `_SUCCESS`
+  [`Manifest`]. The protocol and its recovery ([`OpenCommit`], [`done`])
+  are described in `journal.rs`; [`verify_export`] checks an export
+  against its manifest. Named fault points for crash tests live behind the
+  `failpoints` feature (`faults.rs`).
 - A sink dropped before `finish` (a batch that failed while writing) hands
   its folder to its writer thread, which removes it once it has stopped.
 - Errors are [`Error`]: a seed rule with its code, or the file system's,

@@ -276,7 +276,7 @@ pub struct CommitContext<'a> {
     pub batch: &'a crate::BatchInfo,
 }
 
-/// Commits every export of a batch, all or nothing (see [`crate::journal`]
+/// Commits every export of a batch, all or nothing (see `journal.rs`
 /// for the protocol and its recovery):
 ///
 /// 1. every file export's target is listed (an unreachable store or an
