@@ -328,7 +328,12 @@ def lifecycle(args):
     c = Client(args.url, args.ak, args.sk)
     expected = write_input(args.data_dir)
     ok("wrote 20 input rows to buckets/logs/in/part1.json")
-    out_root = os.path.join(args.data_dir, "buckets", "outputs", "res")
+    # the folder of the keyPrefix's static part (a manual job's keyPrefix
+    # ending with '/' is a folder; otherwise it names the file)
+    static = args.key_prefix.split("$(", 1)[0]
+    out_root = os.path.join(args.data_dir, "buckets", "outputs",
+                            static if "$(" not in args.key_prefix and not static.endswith("/")
+                            else static.rsplit("/", 1)[0] if "/" in static else "")
     shutil.rmtree(out_root, ignore_errors=True)
 
     ds = {"region": "nb", "type": "kodo", "spec": KODO_SRC, "schema": SCHEMA,
@@ -397,6 +402,128 @@ def lifecycle(args):
     again = wait_history(c, "job1", args.timeout, "job1 history after rerun")
     need(again["runId"] == first["runId"], "rerun keeps runId %s (history[0] %r)" % (first["runId"], again))
     check_output(out_root, expected, started, "rerun output (files written after the rerun)")
+    routes(c, ds, job, export)
+
+
+def routes(c, ds, job, export):
+    """Every route the life cycle above leaves out, with status, code and shape."""
+    # exports: list, get, exists, update
+    r = call(c, "GET", "/v2/jobs/job1/exports")
+    items = r.data.get("exports") if isinstance(r.data, dict) else None
+    need(isinstance(items, list) and [(i.get("name"), str(i.get("type")).lower()) for i in items]
+         == [("e1", "kodo")] and isinstance(items[0].get("spec"), dict),
+         'list exports: {"exports":[{"name":"e1","type":"kodo","spec":{...}}]}', r)
+    r = call(c, "GET", "/v2/jobs/job1/exports/e1")
+    need(isinstance(r.data, dict) and str(r.data.get("type")).lower() == "kodo"
+         and r.data.get("spec", {}).get("keyPrefix") == export["spec"]["keyPrefix"]
+         and r.data.get("workflow") == "", "get export: type, spec, workflow", r)
+    r = call(c, "GET", "/v2/jobs/job1/exports/e1/exists")
+    need(r.data == {"exist": True}, 'export exists: {"exist":true}', r)
+    changed = {"type": "kodo", "spec": dict(export["spec"], fileCount=2)}
+    call(c, "PUT", "/v2/jobs/job1/exports/e1", changed)
+    r = call(c, "GET", "/v2/jobs/job1/exports/e1")
+    need(r.data.get("spec", {}).get("fileCount") == 2, "PUT export: fileCount now 2", r)
+    r = call(c, "PUT", "/v2/jobs/job1/exports/nope", changed, want=404)
+    need(error_code_is(r, "E18611"), "PUT a missing export: E18611", r)
+    ok("exports: list, get, exists, PUT, PUT missing -> 404 E18611")
+
+    # datasource update (fields may only be added), job update (replaced whole)
+    more = dict(ds, schema=ds["schema"] + [{"key": "path", "valtype": "string", "required": False,
+                                            "description": None}])
+    call(c, "PUT", "/v2/datasources/ds1", more)
+    r = call(c, "GET", "/v2/datasources/ds1")
+    need([e.get("key") for e in r.data.get("schema", [])] == ["host", "status", "bytes", "path"],
+         "PUT datasource: field path added", r)
+    code = "select host, count(*) as n, sum(bytes) as b from t1 where status >= 0 group by host"
+    call(c, "PUT", "/v2/jobs/job1", dict(job, computation={"code": code, "type": "sql"}))
+    r = call(c, "GET", "/v2/jobs/job1")
+    need(r.data.get("computation", {}).get("code") == code, "PUT job: new code", r)
+    ok("PUT datasource (adds a field), PUT job (new code)")
+
+    # a depend job; the filters of GET /v2/jobs; deletes refused while others depend
+    job2 = {"srcs": [{"name": "job1", "fileFilter": "", "type": "job", "tableName": "up"}],
+            "computation": {"code": "select host from up", "type": "sql"},
+            "scheduler": {"type": "depend"}}
+    call(c, "POST", "/v2/jobs/job2", job2)
+    for query, want in (("srcDatasource=ds1", ["job1"]), ("srcJob=job1", ["job2"]),
+                        ("srcDatasource=nope", []), ("", ["job1", "job2"])):
+        r = call(c, "GET", "/v2/jobs" + ("?" + query if query else ""))
+        jobs = r.data.get("jobs") if isinstance(r.data, dict) else None
+        need(isinstance(jobs, list) and sorted(j.get("name") for j in jobs) == want,
+             "GET /v2/jobs?%s lists %s" % (query, want), r)
+    ok("GET /v2/jobs with ?srcDatasource and ?srcJob")
+    r = call(c, "DELETE", "/v2/datasources/ds1", want=400)
+    need(error_code_is(r, "E18603"), "deleting a datasource a job reads: E18603", r)
+    r = call(c, "DELETE", "/v2/jobs/job1", want=400)
+    need(error_code_is(r, "E18608"), "deleting a job another job reads: E18608", r)
+    ok("deletes refused while others depend: E18603, E18608")
+
+    # stop a job
+    call(c, "POST", "/v2/jobs/job1/actions/stop", None)
+    ok("stop job1")
+
+    # variables: create, update, get, list, delete
+    call(c, "POST", "/v2/variables/v1", {"name": "v1", "type": "string", "value": "a", "format": ""})
+    call(c, "PUT", "/v2/variables/v1", {"name": "v1", "type": "string", "value": "b", "format": ""})
+    r = call(c, "GET", "/v2/variables/v1")
+    need(r.data == {"name": "v1", "type": "string", "value": "b", "format": ""}, "PUT variable: value b", r)
+    r = call(c, "GET", "/v2/variables?type=user")
+    need("v1" in {v.get("name") for v in r.data.get("variables", [])}, "list user variables has v1", r)
+    call(c, "DELETE", "/v2/variables/v1")
+    r = call(c, "GET", "/v2/variables/v1", want=404)
+    need(error_code_is(r, "E18654"), "deleted variable: E18654", r)
+    ok("variables: create, PUT, get, list, delete")
+
+    # workflows: every route
+    call(c, "POST", "/v2/workflows/wf1", {"name": "wf1", "region": "nb"})
+    r = call(c, "GET", "/v2/workflows")
+    need(isinstance(r.data, list) and [w.get("name") for w in r.data] == ["wf1"],
+         "list workflows: a top-level array", r)
+    r = call(c, "POST", "/v2/workflows/wf1/start", {"name": "wf1"}, want=400)
+    need(error_code_is(r, "E18644"), "starting an empty workflow: E18644", r)
+    call(c, "PUT", "/v2/workflows/wf1", {"name": "wf1", "region": "nb", "comment": "nightly"})
+    call(c, "POST", "/v2/datasources/ds_wf", dict(ds, workflow="wf1"))
+    call(c, "POST", "/v2/jobs/job_wf", dict(job, srcs=[dict(job["srcs"][0], name="ds_wf")]))
+    r = call(c, "GET", "/v2/workflows/wf1")
+    need(r.data.get("comment") == "nightly" and {"ds_wf-datasource", "job_wf-job"} <= set(r.data.get("nodes", {}))
+         and r.data.get("canStart") is True and all(isinstance(r.data.get(k), str)
+                                                     for k in ("createTime", "updateTime", "status")),
+         "get workflow: comment, nodes of its datasource and job, canStart", r)
+    call(c, "POST", "/v2/workflows/wf1/start", {"name": "wf1"})
+    r = call(c, "GET", "/v2/workflows/wf1/status")
+    need(r.data.get("name") == "wf1" and r.data.get("status") == "Started"
+         and {(n.get("name"), n.get("type")) for n in r.data.get("nodes", [])}
+         >= {("ds_wf", "datasource"), ("job_wf", "job")}, "workflow status: Started, its nodes", r)
+    r = call(c, "POST", "/v2/workflows/wf1/start", {"name": "wf1"}, want=400)
+    need(error_code_is(r, "E18644"), "starting a Started workflow: E18644", r)
+    call(c, "POST", "/v2/workflows/wf1/stop", {"name": "wf1"})
+    r = call(c, "POST", "/v2/workflows/wf1/stop", {"name": "wf1"}, want=400)
+    need(error_code_is(r, "E18645"), "stopping a Stopped workflow: E18645", r)
+    r = call(c, "DELETE", "/v2/workflows/wf1", want=400)
+    need(error_code_is(r, "E18642"), "deleting a workflow that holds a datasource: E18642", r)
+    call(c, "DELETE", "/v2/jobs/job_wf")
+    call(c, "DELETE", "/v2/datasources/ds_wf")
+    call(c, "DELETE", "/v2/workflows/wf1")
+    r = call(c, "GET", "/v2/workflows/wf1", want=404)
+    need(error_code_is(r, "E18641"), "deleted workflow: E18641", r)
+    ok("workflows: create, list, PUT, get, start, status, stop, delete (and their refusals)")
+
+    # delete everything; a job created again under the same name has no history
+    call(c, "DELETE", "/v2/jobs/job1/exports/e1")
+    r = call(c, "GET", "/v2/jobs/job1/exports/e1", want=404)
+    need(error_code_is(r, "E18611"), "deleted export: E18611", r)
+    call(c, "DELETE", "/v2/jobs/job2")
+    call(c, "DELETE", "/v2/jobs/job1")
+    r = call(c, "GET", "/v2/jobs/job1", want=404)
+    need(error_code_is(r, "E18606"), "deleted job: E18606", r)
+    call(c, "POST", "/v2/jobs/job1", job)
+    r = call(c, "GET", "/v2/jobs/job1/history")
+    need(r.data == {"total": 0, "history": []}, "a job created again starts with an empty history", r)
+    call(c, "DELETE", "/v2/jobs/job1")
+    call(c, "DELETE", "/v2/datasources/ds1")
+    r = call(c, "GET", "/v2/datasources/ds1/exists")
+    need(r.data == {"exist": False}, "deleted datasource: exists false", r)
+    ok("deleted everything; job1 created again has an empty history")
 
 
 # ----------------------------------------------------------------- errors ---
@@ -493,7 +620,7 @@ def main():
         s.set_defaults(fn=fn)
         if name == "lifecycle":
             s.add_argument("--data-dir", required=True, help="the server's data dir")
-            s.add_argument("--key-prefix", default="res/result.json",
+            s.add_argument("--key-prefix", default="x/$(year)/",
                            help="export keyPrefix; a manual job's keyPrefix is the file name")
             s.add_argument("--timeout", type=float, default=60.0, help="seconds per run")
         if name == "concurrency":

@@ -253,6 +253,18 @@ async fn stop_cancels_a_long_query_within_two_seconds_and_rerun_runs_it_again() 
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let h = engine.history("slow", &Default::default()).expect("history");
     assert_eq!(h.history[0].status, RunStatus::Running);
+    assert_eq!(
+        h.history[0].end_time, None,
+        "no endTime while Running: {:?}",
+        h.history[0]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let later = engine.history("slow", &Default::default()).expect("history");
+    assert!(
+        later.history[0].duration >= 1,
+        "duration counts up: {:?}",
+        later.history[0]
+    );
     let e = engine.rerun_batch("slow", id).await.expect_err("running");
     assert_eq!(e.code().code(), "E18625");
     assert!(e.message().contains("Running"), "{e}");
@@ -270,6 +282,7 @@ async fn stop_cancels_a_long_query_within_two_seconds_and_rerun_runs_it_again() 
     );
     let h = engine.history("slow", &Default::default()).expect("history");
     assert_eq!(h.history[0].status, RunStatus::Canceled);
+    assert!(h.history[0].end_time.is_some(), "an ended run has its endTime");
     assert!(
         !data.path().join("buckets/out-bkt").exists(),
         "a canceled batch commits nothing"
@@ -299,6 +312,15 @@ async fn stop_cancels_a_long_query_within_two_seconds_and_rerun_runs_it_again() 
     assert_eq!(again.total, 1, "a rerun is the same batch, not a new one");
     let e = engine.rerun_batch("fast", 99).await.expect_err("no such run");
     assert_eq!(e.code().code(), "E18624");
+
+    // a job deleted and created again under its name starts with no history
+    engine.delete_job("fast").expect("delete");
+    engine
+        .create_job("fast", &job("SELECT count(*) AS n FROM ev"))
+        .expect("again");
+    assert_eq!(engine.history("fast", &Default::default()).expect("history").total, 0);
+    let r = engine.run_once("fast", &[], t).await.expect("fast again");
+    assert_eq!(r.run_id, 1, "runIds start again");
 }
 
 /// `omitInvalid` on a datasource: invalid records are skipped, counted in the

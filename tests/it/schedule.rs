@@ -45,9 +45,12 @@ fn fixture(start: &str, slots: usize) -> Fixture {
 }
 
 fn fixture_in(data: tempfile::TempDir, start: &str, slots: usize, durable: bool) -> Fixture {
-    let clock = Clock::at(start);
+    fixture_zoned(data, Clock::at(start), "Asia/Shanghai", slots, durable)
+}
+
+fn fixture_zoned(data: tempfile::TempDir, clock: Arc<Clock>, zone: &str, slots: usize, durable: bool) -> Fixture {
     let mut config = pbatch::Config::default();
-    config.set("engine.timezone", "Asia/Shanghai").expect("tz");
+    config.set("engine.timezone", zone).expect("tz");
     config
         .set("engine.max_concurrent_batches", &slots.to_string())
         .expect("slots");
@@ -397,4 +400,66 @@ async fn a_workflow_groups_its_datasources_jobs_and_exports_and_starts_them() {
     let e = f.engine.delete_workflow("wf").unwrap_err();
     assert!(e.message().contains("wds"), "{e}");
     assert_eq!(f.engine.list_workflows().expect("list").len(), 1);
+}
+
+/// America/Chicago over both 2026 changes (8 March: 02:00 CST -> 03:00 CDT;
+/// 1 November: 02:00 CDT -> 01:00 CST), ticked every real half hour: an
+/// hourly cron fires once per real hour, at each wall-clock time that
+/// exists (01:00 twice in the repeated hour; 02:00 of the skipped hour is
+/// 03:00), and a daily 02:30 fires once on both days.
+#[tokio::test]
+async fn cron_fires_once_per_real_hour_across_both_dst_changes() {
+    let utc = |t: &str| -> SystemTime { chrono::DateTime::parse_from_rfc3339(t).expect("time").into() };
+    let clock = Arc::new(Clock(Mutex::new(utc("2026-03-08T05:10:00Z"))));
+    let f = fixture_zoned(tempfile::tempdir().expect("tmp"), clock, "America/Chicago", 4, false);
+    f.hourly_started();
+    f.job(
+        "daily",
+        "SELECT count(*) AS n FROM ev",
+        r#"{"type":"crontab","spec":{"crontab":"0 30 2 * * *"}}"#,
+        "",
+    );
+    f.engine.start_job("daily", &[]).expect("start daily");
+    let tick = |from: &str, halves: i64| {
+        let start = chrono::DateTime::parse_from_rfc3339(from).expect("time");
+        (0..halves)
+            .map(|i| (start + chrono::Duration::minutes(30 * i)).to_utc())
+            .collect::<Vec<_>>()
+    };
+    for at in tick("2026-03-08T05:30:00Z", 12) {
+        f.clock.0.lock().map(|mut c| *c = at.into()).expect("clock");
+        for (job, id) in f.engine.tick().expect("tick") {
+            assert_eq!(f.wait(&job, id).await, RunStatus::Successful, "{job} {id}");
+        }
+    }
+    // 00:00 CST (06:00Z), 01:00 CST (07:00Z), 03:00 CDT (08:00Z), then 04:00 to 06:00 CDT
+    assert_eq!(
+        f.runs("hourly"),
+        ["00", "01", "03", "04", "05", "06"].map(|h| ok(&format!("2026-03-08 {h}:00:00")))
+    );
+    assert_eq!(
+        f.runs("daily"),
+        [ok("2026-03-08 03:30:00")],
+        "02:30 does not exist: the gap moves it to 03:30"
+    );
+
+    for at in tick("2026-11-01T04:30:00Z", 12) {
+        f.clock.0.lock().map(|mut c| *c = at.into()).expect("clock");
+        for (job, id) in f.engine.tick().expect("tick") {
+            assert_eq!(f.wait(&job, id).await, RunStatus::Successful, "{job} {id}");
+        }
+    }
+    // the first tick catches up the months in between with one batch (the
+    // latest missed time, 23:00 CDT); then 00:00 CDT (05:00Z), 01:00 CDT
+    // (06:00Z), 01:00 CST (07:00Z), and 02:00 to 04:00 CST
+    let fall: Vec<_> = f.runs("hourly").into_iter().skip(6).collect();
+    let mut want = vec![ok("2026-10-31 23:00:00")];
+    want.extend(["00", "01", "01", "02", "03", "04"].map(|h| ok(&format!("2026-11-01 {h}:00:00"))));
+    assert_eq!(fall, want);
+    let daily: Vec<_> = f.runs("daily").into_iter().skip(1).collect();
+    assert_eq!(
+        daily,
+        [ok("2026-10-31 02:30:00"), ok("2026-11-01 02:30:00")],
+        "the catch-up batch, then 02:30, which exists once"
+    );
 }

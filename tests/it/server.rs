@@ -23,12 +23,13 @@ impl Drop for Served {
     }
 }
 
-/// Starts `pbatch serve` on a free loopback port; returns it and its URL.
-fn serve(data: &std::path::Path, keys: &str) -> (Served, String) {
-    let mut child = pbatch()
+/// Starts `pbatch serve` from `cmd` (its environment) on a free loopback
+/// port with `extra` arguments; returns it and its URL.
+fn serve_cmd(mut cmd: std::process::Command, data: &std::path::Path, extra: &[&std::ffi::OsStr]) -> (Served, String) {
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
-        .env("PBATCH_SERVER_KEYS", keys)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -45,7 +46,7 @@ fn serve(data: &std::path::Path, keys: &str) -> (Served, String) {
     (served, url)
 }
 
-fn client(args: &[&str]) {
+fn client(args: &[&str]) -> String {
     let out = std::process::Command::new(python())
         .arg(root().join("tests/api_client.py"))
         .args(args)
@@ -62,16 +63,36 @@ fn client(args: &[&str]) {
         "api_client.py {} checked nothing:\n{text}",
         args[0]
     );
+    text
 }
 
 #[test]
 fn an_independent_signing_client_runs_the_life_cycle_over_http() {
     let data = tempfile::tempdir().expect("tmp");
-    let (_server, url) = serve(data.path(), "AK_TEST:SK_TEST");
+    // the key as a table, its secret in a file of its own
+    let secret = data.path().join("sk.txt");
+    std::fs::write(&secret, "SK_TEST\n").expect("secret");
+    let config = data.path().join("pbatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nkeys = [{{ access_key = \"AK_TEST\", secret_key_file = \"{}\" }}]\n",
+            secret.display()
+        ),
+    )
+    .expect("config");
+    let (_server, url) = serve_cmd(pbatch(), data.path(), &["--config".as_ref(), config.as_os_str()]);
     let dir = data.path().to_string_lossy().to_string();
     client(&["selftest"]);
     let common = ["--url", url.as_str(), "--ak", "AK_TEST", "--sk", "SK_TEST"];
-    client(&[&["lifecycle"][..], &common, &["--data-dir", &dir]].concat());
+    let text = client(&[&["lifecycle"][..], &common, &["--data-dir", &dir]].concat());
+    for step in [
+        "create export e1 (keyPrefix 'x/$(year)/')",
+        "workflows: create, list, PUT, get, start, status, stop, delete",
+        "deleted everything; job1 created again has an empty history",
+    ] {
+        assert!(text.contains(step), "the life cycle did not get to {step:?}:\n{text}");
+    }
     client(&[&["errors"][..], &common].concat());
     client(&[&["concurrency"][..], &common, &["--clients", "50"]].concat());
 }

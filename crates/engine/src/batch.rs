@@ -183,8 +183,14 @@ impl Engine {
         };
         drop(permit);
         drop(guard);
-        // re-read: a stop may have moved the record to Cancelling meanwhile
-        if let Some(current) = self.catalog().get_run(&record.job, record.run_id)? {
+        // re-read: a stop may have moved the record to Cancelling meanwhile;
+        // a record gone (its job deleted) or replaced (a job created again
+        // under the name) is not this batch's to write
+        let current = self.catalog().get_run(&record.job, record.run_id)?;
+        let ours = current
+            .as_ref()
+            .is_some_and(|c| c.start_time == record.start_time && c.owner == record.owner);
+        if let Some(current) = current.filter(|_| ours) {
             record.status = current.status;
         }
         record.end_time = Some(self.now_utc());
@@ -192,7 +198,11 @@ impl Engine {
         if record.start_time.is_none() {
             record.start_time = record.end_time;
         }
-        self.save_run(&record)?;
+        if ours {
+            self.save_run(&record)?;
+        } else {
+            tracing::warn!(job = %record.job, run_id = record.run_id, "the batch's job was deleted; its outcome is not recorded");
+        }
         // recorded Successful: the commit's journal may go
         let result = match result {
             Ok((report, staging)) => {

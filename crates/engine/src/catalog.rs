@@ -76,6 +76,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn runs(&self, job: &str) -> Result<Vec<RunRecord>>;
     /// Runs of any job in one of `statuses` (crash recovery).
     fn runs_in(&self, statuses: &[RunStatus]) -> Result<Vec<RunRecord>>;
+    /// Deletes every run of a job (the job was deleted); returns how many.
+    fn delete_runs(&self, job: &str) -> Result<usize>;
 }
 
 /// A catalog in memory (used by `pbatch run`, and in tests).
@@ -168,5 +170,12 @@ impl Catalog for MemoryCatalog {
     fn runs_in(&self, statuses: &[RunStatus]) -> Result<Vec<RunRecord>> {
         let m = self.runs.read().map_err(|_| poisoned())?;
         Ok(m.values().filter(|r| statuses.contains(&r.status)).cloned().collect())
+    }
+
+    fn delete_runs(&self, job: &str) -> Result<usize> {
+        let mut m = self.runs.write().map_err(|_| poisoned())?;
+        let before = m.len();
+        m.retain(|(j, _), _| j != job);
+        Ok(before - m.len())
     }
 }

@@ -125,16 +125,107 @@ pub struct FusionConfig {
     pub secret_key: Option<String>,
 }
 
+/// One entry of `[server] keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerKey {
+    /// `"AK:SK"`.
+    Pair(String),
+    /// `{ access_key = "...", secret_key = "..." }`, or `secret_key_file`
+    /// naming a file that holds the secret (a trailing newline is dropped),
+    /// so the secret need not sit in the configuration.
+    Table {
+        /// The access key.
+        access_key: String,
+        /// The secret key.
+        secret_key: Option<String>,
+        /// A file holding the secret key (absolute, or relative to the
+        /// working directory).
+        secret_key_file: Option<PathBuf>,
+    },
+}
+
+impl ServerKey {
+    /// The access key and its secret; entry `i` names it in errors.
+    pub fn resolve(&self, i: usize) -> Result<(String, String)> {
+        let bad = |what: String| Error::new(ErrorCode::InvalidRequestBody, format!("server.keys[{i}]: {what}"));
+        let (ak, sk) = match self {
+            ServerKey::Pair(p) => match p.split_once(':') {
+                Some((ak, sk)) => (ak.to_string(), sk.to_string()),
+                None => return Err(bad("must be \"AK:SK\" or { access_key, secret_key }".into())),
+            },
+            ServerKey::Table {
+                access_key,
+                secret_key,
+                secret_key_file,
+            } => {
+                let sk = match (secret_key, secret_key_file) {
+                    (Some(sk), None) => sk.clone(),
+                    (None, Some(f)) => std::fs::read_to_string(f)
+                        .map_err(|e| bad(format!("secret_key_file {}: {e}", f.display())))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string(),
+                    (Some(_), Some(_)) => return Err(bad("set secret_key or secret_key_file, not both".into())),
+                    (None, None) => return Err(bad("needs secret_key or secret_key_file".into())),
+                };
+                (access_key.clone(), sk)
+            }
+        };
+        if ak.is_empty() || sk.is_empty() {
+            return Err(bad("the access key and the secret key must both be non-empty".into()));
+        }
+        Ok((ak, sk))
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ServerKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"AK:SK\" or a table { access_key, secret_key | secret_key_file }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<ServerKey, E> {
+                Ok(ServerKey::Pair(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<ServerKey, A::Error> {
+                use serde::de::Error as _;
+                let (mut ak, mut sk, mut file) = (None, None, None);
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "access_key" => ak = Some(map.next_value::<String>()?),
+                        "secret_key" => sk = Some(map.next_value::<String>()?),
+                        "secret_key_file" => file = Some(map.next_value::<PathBuf>()?),
+                        other => {
+                            return Err(A::Error::unknown_field(
+                                other,
+                                &["access_key", "secret_key", "secret_key_file"],
+                            ));
+                        }
+                    }
+                }
+                Ok(ServerKey::Table {
+                    access_key: ak.ok_or_else(|| A::Error::missing_field("access_key"))?,
+                    secret_key: sk,
+                    secret_key_file: file,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// `[server]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Listen address, default `127.0.0.1:7100`.
     pub listen: Option<String>,
-    /// `AK:SK` pairs. Empty: requests are not signed, and the server only
-    /// listens on a loopback address.
+    /// Access keys: `"AK:SK"` strings or `{ access_key, secret_key }` /
+    /// `{ access_key, secret_key_file }` tables. Empty: requests are not
+    /// signed, and the server only listens on a loopback address.
     #[serde(default)]
-    pub keys: Vec<String>,
+    pub keys: Vec<ServerKey>,
     /// Largest request body in bytes (default 8 MiB).
     pub max_body_bytes: Option<usize>,
 }
@@ -262,7 +353,7 @@ const SETTERS: &[(&str, Setter)] = &[
         Ok(())
     }),
     ("server.keys", |c, v| {
-        c.server.keys = list(v);
+        c.server.keys = list(v).into_iter().map(ServerKey::Pair).collect();
         Ok(())
     }),
 ];
@@ -426,5 +517,57 @@ mod bucket_tests {
         );
         assert!(c.set("kodo.buckets.endpoint", "x").is_err());
         assert!(Config::from_toml("[kodo.buckets.b]\ncolour = 1\n", "f").is_err());
+    }
+
+    /// `[server] keys` takes "AK:SK" strings and tables, with the secret
+    /// inline or in a file; mistakes name the entry.
+    #[test]
+    fn server_keys_take_pairs_tables_and_secret_files() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let secret = dir.path().join("sk.txt");
+        std::fs::write(&secret, "SK_FROM_FILE\n").expect("write");
+        let text = format!(
+            r#"[server]
+keys = ["AK1:SK1", {{ access_key = "AK2", secret_key = "SK2" }}, {{ access_key = "AK3", secret_key_file = "{}" }}]
+"#,
+            secret.display()
+        );
+        let c = Config::from_toml(&text, "pbatch.toml").expect("parses");
+        let resolved: Vec<(String, String)> = c
+            .server
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| k.resolve(i).expect("resolves"))
+            .collect();
+        assert_eq!(
+            resolved,
+            [("AK1", "SK1"), ("AK2", "SK2"), ("AK3", "SK_FROM_FILE")].map(|(a, s)| (a.to_string(), s.to_string()))
+        );
+        let e = Config::from_toml(
+            "[server]\nkeys = [{ access_key = \"A\", secrt_key = \"S\" }]",
+            "pbatch.toml",
+        )
+        .expect_err("typo");
+        assert!(
+            e.message().contains("secrt_key") && e.message().contains("secret_key_file"),
+            "{e}"
+        );
+        let both = ServerKey::Table {
+            access_key: "A".into(),
+            secret_key: Some("S".into()),
+            secret_key_file: Some(secret.clone()),
+        };
+        assert!(both.resolve(4).expect_err("both").message().contains("server.keys[4]"));
+        let missing = ServerKey::Table {
+            access_key: "A".into(),
+            secret_key: None,
+            secret_key_file: Some(dir.path().join("nope")),
+        };
+        let e = missing.resolve(0).expect_err("no file");
+        assert!(
+            e.message().contains("secret_key_file") && e.message().contains("nope"),
+            "{e}"
+        );
     }
 }

@@ -79,7 +79,7 @@ mod workflow;
 
 pub use batch::{Progress, ProgressFn, RunReport};
 pub use catalog::{Catalog, Kind, MemoryCatalog, RunRecord};
-pub use config::{BucketConfig, Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, UrlConfig};
+pub use config::{BucketConfig, Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, ServerKey, UrlConfig};
 pub use control::RunEvent;
 pub use engine::{Clock, Engine, EngineBuilder, SystemClock};
 pub use pbatch_sink::{ExportCheck, Manifest};

@@ -131,6 +131,8 @@ impl Engine {
         for run_id in self.active_runs(name)? {
             self.signal_stop(name, run_id)?;
         }
+        // its history goes with it: a job created again under the name starts empty
+        self.catalog().delete_runs(name)?;
         self.drop_schedule(name)
     }
 

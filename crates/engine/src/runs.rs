@@ -25,7 +25,9 @@ impl Engine {
     /// `duration` counts up (the seed's rule).
     pub fn history_item(&self, r: &RunRecord) -> JobHistory {
         let start = r.start_time.unwrap_or(r.batch_time);
-        let end = match r.end_time {
+        // endTime stays empty until the run ends; a running batch's duration
+        // counts up to now, a waiting one's is 0
+        let until = match r.end_time {
             Some(e) => Some(e),
             None if r.status == RunStatus::Ready => None,
             None => Some(self.now_utc()),
@@ -34,8 +36,8 @@ impl Engine {
             run_id: r.run_id,
             batch_time: self.fmt_time(r.batch_time),
             start_time: self.fmt_time(start),
-            end_time: end.map(|e| self.fmt_time(e)),
-            duration: end.map(|e| (e - start).num_seconds().max(0)).unwrap_or(0),
+            end_time: r.end_time.map(|e| self.fmt_time(e)),
+            duration: until.map(|e| (e - start).num_seconds().max(0)).unwrap_or(0),
             status: r.status,
             message: r.message.clone(),
             rerun_count: r.rerun_count,

@@ -130,20 +130,32 @@ impl Engine {
         Ok(())
     }
 
-    /// The next cron time strictly after `t`, in the engine's zone. In a
-    /// repeated hour (DST ends) wall-clock times map to their first instant,
-    /// which can lie before `t`: those are skipped.
+    /// The next cron time strictly after `t`, in the engine's zone, as cron
+    /// does across DST: a wall-clock time in a skipped hour fires at the
+    /// instant the gap moves it to (once, even when that is also the next
+    /// hour's time), and one in a repeated hour fires at both of its
+    /// instants, so an hourly job fires once per real hour.
     fn cron_next(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let mut local = self.zone().local(t).naive_local();
+        // near a DST change, start before t's wall-clock time: in a repeated
+        // hour, wall-clock times before it can still name instants after t
+        let window = chrono::Duration::hours(3);
+        let zone = self.zone();
+        let near_change = zone.offset_at(t - window) != zone.offset_at(t + window);
+        let mut local = zone.local(t).naive_local() - if near_change { window } else { chrono::Duration::zero() };
+        let mut best: Option<DateTime<Utc>> = None;
         for _ in 0..10_000 {
             let n = cron.next_after(local)?;
-            let at = self.zone().from_local(n).to_utc();
-            if at > t {
-                return Some(at);
+            if let Some(b) = best
+                && (!near_change || n > zone.local(b).naive_local() + window)
+            {
+                break;
+            }
+            if let Some(at) = zone.instants(n).into_iter().find(|at| *at > t) {
+                best = Some(best.map_or(at, |b| b.min(at)));
             }
             local = n;
         }
-        None
+        best
     }
 
     /// `POST /v2/jobs/<name>/actions/start`. crontab / loop / depend: enables

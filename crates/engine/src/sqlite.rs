@@ -193,6 +193,10 @@ impl Catalog for SqliteCatalog {
         texts.iter().map(|t| parse_run(t)).collect()
     }
 
+    fn delete_runs(&self, job: &str) -> Result<usize> {
+        self.with(|c| c.execute("DELETE FROM runs WHERE job = ?1", params![job]))
+    }
+
     fn runs_in(&self, statuses: &[RunStatus]) -> Result<Vec<RunRecord>> {
         let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let texts: Vec<String> = self.with(|c| {

@@ -66,7 +66,31 @@ fn resolve<T: TimeZone>(tz: &T, naive: NaiveDateTime) -> DateTime<FixedOffset> {
     }
 }
 
+/// Every instant a wall-clock time names in `tz`: one, two in a repeated
+/// hour (earliest first), or, in a skipped hour, the instant the gap moves
+/// it forward to.
+fn instants_in<T: TimeZone>(tz: &T, naive: NaiveDateTime) -> Vec<DateTime<Utc>> {
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
+        LocalResult::Ambiguous(a, b) => {
+            let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
+            vec![a.min(b), a.max(b)]
+        }
+        LocalResult::None => vec![resolve(tz, naive).to_utc()],
+    }
+}
+
 impl Zone {
+    /// Every instant wall-clock time `naive` names in this zone: two in a
+    /// repeated hour (DST ends), the moved-forward one in a skipped hour.
+    pub fn instants(&self, naive: NaiveDateTime) -> Vec<DateTime<Utc>> {
+        match self {
+            Zone::Local => instants_in(&chrono::Local, naive),
+            Zone::Fixed(o) => instants_in(o, naive),
+            Zone::Named(tz) => instants_in(tz, naive),
+        }
+    }
+
     /// `t` as wall-clock time in this zone.
     pub fn local(&self, t: DateTime<Utc>) -> DateTime<FixedOffset> {
         match self {

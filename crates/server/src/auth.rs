@@ -22,16 +22,12 @@ pub const DATE_WINDOW_SECS: i64 = 15 * 60;
 pub struct Keys(HashMap<String, Vec<u8>>);
 
 impl Keys {
-    /// Parses `AK:SK` pairs (`[server] keys`).
-    pub fn parse(pairs: &[String]) -> Result<Self, String> {
+    /// Resolves `[server] keys` (pairs, tables, secret files).
+    pub fn parse(keys: &[pbatch_engine::ServerKey]) -> pbatch_model::Result<Self> {
         let mut map = HashMap::new();
-        for (i, p) in pairs.iter().enumerate() {
-            match p.split_once(':') {
-                Some((ak, sk)) if !ak.is_empty() && !sk.is_empty() => {
-                    map.insert(ak.to_string(), sk.as_bytes().to_vec());
-                }
-                _ => return Err(format!("server.keys[{i}] must be AK:SK (both non-empty)")),
-            }
+        for (i, k) in keys.iter().enumerate() {
+            let (ak, sk) = k.resolve(i)?;
+            map.insert(ak, sk.into_bytes());
         }
         Ok(Self(map))
     }
@@ -220,7 +216,7 @@ mod tests {
     const DATE: &str = "Mon, 02 Jan 2006 15:04:05 GMT";
 
     fn keys() -> Keys {
-        Keys::parse(&["AK_EXAMPLE:SK_EXAMPLE".to_string()]).unwrap()
+        Keys::parse(&[pbatch_engine::ServerKey::Pair("AK_EXAMPLE:SK_EXAMPLE".to_string())]).unwrap()
     }
 
     fn at_date() -> DateTime<Utc> {
@@ -336,7 +332,8 @@ mod tests {
             };
             assert!(verify(&keys(), &r, at_date()).is_err(), "{a:?}");
         }
-        assert!(Keys::parse(&["nocolon".into()]).is_err());
-        assert!(Keys::parse(&[":sk".into()]).is_err());
+        let pair = |p: &str| pbatch_engine::ServerKey::Pair(p.to_string());
+        assert!(Keys::parse(&[pair("nocolon")]).is_err());
+        assert!(Keys::parse(&[pair(":sk")]).is_err());
     }
 }

@@ -65,7 +65,7 @@ impl Default for ServerOptions {
 impl ServerOptions {
     /// From the engine's `[server]` section.
     pub fn from_config(c: &pbatch_engine::ServerConfig) -> pbatch_model::Result<Self> {
-        let keys = Keys::parse(&c.keys).map_err(|e| Error::new(ErrorCode::InvalidRequestBody, e))?;
+        let keys = Keys::parse(&c.keys)?;
         Ok(Self {
             keys,
             max_body_bytes: c.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
