@@ -471,3 +471,56 @@ async fn every_row_format_and_codec_it_writes_reads_back() {
     }
     assert_eq!(tried, 18, "3 row formats x 6 compressions");
 }
+
+/// What every run would fail with is refused when the export is created or
+/// updated, once the job's columns are known from declared schemas.
+#[tokio::test]
+async fn exports_that_cannot_fit_the_jobs_columns_are_refused_at_create_time() {
+    let (engine, _d) = crate::util::engine_with_ev(
+        pbatch::Config::default(),
+        "{\"id\":1,\"day\":\"a\"}\n",
+        r#"[{"key":"id","valtype":"long"},{"key":"day","valtype":"string"}]"#,
+    );
+    crate::util::add_job(
+        &engine,
+        "j",
+        "SELECT id, day FROM ev",
+        r#"{"type":"crontab","spec":{"crontab":"0 0 1 * * *"}}"#,
+    );
+    let kodo = |partition: &str| {
+        ExportSpec::from_json(
+            format!(
+                r#"{{"type":"kodo","spec":{{"bucket":"out-bkt","keyPrefix":"x/$(date)/","format":"csv","delimiter":",","partitionBy":{partition}}}}}"#
+            )
+            .as_bytes(),
+            None,
+        )
+        .expect("spec")
+    };
+    let e = engine
+        .create_export("j", "p", &kodo(r#"["nope"]"#))
+        .expect_err("no such column");
+    assert_eq!(e.code().code(), "E18314", "{e}");
+    assert!(
+        e.message().contains("\"nope\"") && e.message().contains("id, day"),
+        "{e}"
+    );
+    let e = engine
+        .create_export("j", "p", &kodo(r#"["id","day"]"#))
+        .expect_err("no column left");
+    assert_eq!(e.code().code(), "E18651", "{e}");
+    engine.create_export("j", "p", &kodo(r#"["day"]"#)).expect("fits");
+    let e = engine
+        .update_export("j", "p", &kodo(r#"["nope"]"#))
+        .expect_err("update too");
+    assert_eq!(e.code().code(), "E18314", "{e}");
+    let r = engine
+        .run_once(
+            "j",
+            &[],
+            chrono::DateTime::parse_from_rfc3339("2026-11-25T12:00:00+08:00").expect("t"),
+        )
+        .await
+        .expect("the accepted export runs");
+    assert_eq!(r.exports[0].keys, ["x/2026-11-25/day=a/part-00000.csv"]);
+}

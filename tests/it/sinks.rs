@@ -9,7 +9,7 @@
 //! A missing server fails the test with what to install; nothing is skipped.
 
 use crate::servers::{Receiver, start_influx, start_osmem};
-use pbatch::model::{ExportSpec, RunStatus};
+use pbatch::model::{DatasourceSpec, ExportSpec, RunStatus};
 
 fn engine_with(config: pbatch::Config, rows: &str) -> (pbatch::Engine, tempfile::TempDir) {
     crate::util::engine_with_ev(
@@ -18,6 +18,25 @@ fn engine_with(config: pbatch::Config, rows: &str) -> (pbatch::Engine, tempfile:
         r#"[{"key":"id","valtype":"long"},{"key":"name","valtype":"string"},{"key":"v","valtype":"float"},
             {"key":"ts","valtype":"string"}]"#,
     )
+}
+
+/// `ev` without a declared schema: inferred at each batch.
+fn engine_with_inferred(config: pbatch::Config) -> (pbatch::Engine, tempfile::TempDir) {
+    let (engine, data) = crate::util::engine_in_tmp(config);
+    std::fs::create_dir_all(data.path().join("buckets/in-bkt/ev")).expect("mkdir");
+    std::fs::write(data.path().join("buckets/in-bkt/ev/a.json"), ROWS).expect("write");
+    let ds = DatasourceSpec::from_json(
+        br#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"}}"#,
+    )
+    .expect("ds");
+    engine.create_datasource("ev", &ds).expect("create ds");
+    (engine, data)
+}
+
+fn c_with_tsdb(url: &str) -> pbatch::Config {
+    let mut c = config(1000);
+    c.set("tsdb.url", url).expect("url");
+    c
 }
 
 fn config(batch: usize) -> pbatch::Config {
@@ -160,14 +179,25 @@ async fn a_refusing_receiver_fails_the_batch_and_no_file_is_committed() {
     c.set("tsdb.url", &rx.url).expect("url");
     let (engine2, _d2) = engine_with(c, ROWS);
     job(&engine2, "SELECT id FROM ev");
-    export(
-        &engine2,
-        "ts",
-        r##"{"type":"tsdb","spec":{"destRepoName":"db1","series":"s","fields":{"f":"#nope"}}}"##,
-    );
-    let e = engine2.run_once("j", &[], t()).await.expect_err("missing column");
+    // the job's columns are known from the declared schema: refused when created
+    let nope = ExportSpec::from_json(
+        br##"{"type":"tsdb","spec":{"destRepoName":"db1","series":"s","fields":{"f":"#nope"}}}"##,
+        None,
+    )
+    .expect("spec");
+    let e = engine2.create_export("j", "ts", &nope).expect_err("missing column");
     assert_eq!(e.code().code(), "E18314", "{e}");
     assert!(e.message().contains("#nope") && e.message().contains("id"), "{e}");
+    // a datasource whose schema is inferred at each batch: known only at the run
+    let (engine3, d3) = engine_with_inferred(c_with_tsdb(&rx.url));
+    job(&engine3, "SELECT id FROM ev");
+    engine3
+        .create_export("j", "ts", &nope)
+        .expect("columns unknown before a run");
+    let e = engine3.run_once("j", &[], t()).await.expect_err("missing column");
+    assert_eq!(e.code().code(), "E18314", "{e}");
+    assert!(e.message().contains("#nope") && e.message().contains("id"), "{e}");
+    drop(d3);
     assert!(rx.got().is_empty());
     // a tsdb export without [tsdb] url is refused when created
     let e = engine

@@ -453,6 +453,7 @@ impl Engine {
         spec.validate(name)?;
         self.job(job)?;
         self.inner.services.check(spec)?;
+        self.check_against_output(job, name, spec)?;
         if !self
             .catalog()
             .insert(Kind::Export, &format!("{job}/{name}"), &to_json(spec)?)?

@@ -6,7 +6,7 @@ use crate::engine::Engine;
 use chrono::{DateTime, FixedOffset};
 use pbatch_exec::ResolvedSrc;
 use pbatch_magic::Expander;
-use pbatch_model::{JobSpec, Result, SchedulerType, SrcType, model_err};
+use pbatch_model::{ExportSpec, JobSpec, Result, SchedulerType, SrcType, model_err};
 use pbatch_sink::{Place, Target, Targets};
 use pbatch_source::{HdfsPath, Stores, hdfs_store};
 use std::collections::HashSet;
@@ -120,6 +120,61 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+}
+
+impl Engine {
+    /// A job's output columns from declared schemas alone (no listing, no
+    /// reading), or `None` when they cannot be known before a run: a src
+    /// without a declared schema (inferred at each batch), SQL that needs a
+    /// param without a default, or SQL that does not plan.
+    pub(crate) fn declared_output(&self, job: &str, depth: usize) -> Option<pbatch_exec::SchemaRef> {
+        if depth > 16 {
+            return None;
+        }
+        let spec = self.job(job).ok()?;
+        let root = self.root_of(job, &spec).ok()?;
+        let expander = self.expander(&root.1, &[], self.zone().local(self.now_utc())).ok()?;
+        let mut tables = Vec::new();
+        for src in &spec.srcs {
+            let schema = if src.ty == SrcType::Job {
+                self.declared_output(&src.name, depth + 1)?
+            } else {
+                let ds = self.datasource(&src.name).ok()?;
+                match &ds.source {
+                    pbatch_model::SourceSpec::Fusion(_) => pbatch_source::fusion_schema(),
+                    _ if ds.schema.is_empty() => return None,
+                    _ => pbatch_source::arrow_schema(&ds.schema),
+                }
+            };
+            tables.push(pbatch_exec::DeclaredTable {
+                table: src.table_name.clone(),
+                schema,
+            });
+        }
+        pbatch_exec::declared_output(&spec.computation.code, &tables, &expander)
+    }
+
+    /// Refuses an export that would fail every run of `job` against the
+    /// job's output columns, when those are known now.
+    pub(crate) fn check_against_output(&self, job: &str, name: &str, spec: &ExportSpec) -> Result<()> {
+        let Some(output) = self.declared_output(job, 0) else {
+            return Ok(());
+        };
+        let now = self.zone().local(self.now_utc());
+        let spec_job = self.job(job)?;
+        let root = self.root_of(job, &spec_job)?;
+        let Ok(expander) = self.expander(&root.1, &[], now) else {
+            return Ok(());
+        };
+        Ok(pbatch_sink::check_export(
+            job,
+            name,
+            spec,
+            &expander,
+            &self.inner.services,
+            &output,
+        )?)
     }
 }
 

@@ -157,6 +157,7 @@ impl Engine {
             );
         }
         spec.validate(name)?;
+        self.check_against_output(job, name, spec)?;
         if !self
             .catalog()
             .replace(Kind::Export, &format!("{job}/{name}"), &to_json(spec)?)?

@@ -58,11 +58,14 @@ assert_eq!(batches[0].num_rows(), 1);
 mod error;
 mod plan;
 mod session;
+mod shape;
 mod srcs;
 
+pub use arrow::datatypes::SchemaRef;
 pub use error::{Error, Result};
 pub use plan::{BatchInput, BatchPlan, exec_error};
 pub use session::Sizing;
+pub use shape::{DeclaredTable, declared_output};
 pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv};
 
 use session::rows_read;

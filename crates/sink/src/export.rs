@@ -290,3 +290,28 @@ pub(crate) fn file_export(
         retention,
     })
 }
+
+/// Checks an export against the job's output columns, when they are known
+/// before a run (see `pbatch_exec::declared_output`): a `partitionBy`
+/// column or a service mapping's `#column` the job does not output is
+/// refused with `E18314`, as the first run would fail with it.
+pub fn check_export(
+    job: &str,
+    name: &str,
+    spec: &ExportSpec,
+    expander: &Expander,
+    urls: &ServiceUrls,
+    output: &arrow::datatypes::Schema,
+) -> crate::Result<()> {
+    match spec.file_options() {
+        Some(o) if !o.partition_by().is_empty() => {
+            crate::partition::Partitioner::new(output, o.partition_by(), name)?;
+        }
+        Some(_) => {}
+        None => {
+            let export = service_export(job, name, spec, expander, urls)?;
+            crate::service::check_columns(&export, &std::sync::Arc::new(output.clone()))?;
+        }
+    }
+    Ok(())
+}
