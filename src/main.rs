@@ -139,12 +139,9 @@ fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<Stri
     let listen = listen
         .or_else(|| c.server.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:7100".to_string());
-    let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
-        pbatch::model::Error::new(
-            pbatch::model::ErrorCode::InvalidRequestBody,
-            format!("server.listen {listen:?} is not ip:port: {e}"),
-        )
-    })?;
+    let addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|e| anyhow::anyhow!("listen address {listen:?} is not ip:port (e.g. 127.0.0.1:7100): {e}"))?;
     let opts = pbatch::server::ServerOptions::from_config(&c.server)?;
     let mut b = pbatch::Engine::builder().config(c).durable();
     if let Some(d) = data_dir {
@@ -205,6 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let params = parse_params(&params)?;
             let batch_time = parse_batch_time(batch_time.as_deref())?;
+            spec_folder(&spec_dir)?;
             let engine = if record {
                 let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
                     .durable()
@@ -231,7 +229,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             let result = runtime.block_on(engine.run_once_with(&job, &params, batch_time, progress));
             bar.finish_and_clear();
-            let report = result?;
+            // SQL that does not parse: name the job's file
+            let report = result.map_err(|e| {
+                if e.code() == pbatch::model::ErrorCode::InvalidSql {
+                    e.context(spec_dir.join("jobs").join(format!("{job}.json")).display())
+                } else {
+                    e
+                }
+            })?;
             print_summary(&report, &engine);
             Ok(())
         }
@@ -244,6 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let params = parse_params(&params)?;
             let batch_time = parse_batch_time(batch_time.as_deref())?;
+            spec_folder(&spec_dir)?;
             let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
             pbatch::spec::load_dir(&engine, &spec_dir)?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
@@ -276,6 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
         } => serve(config, data_dir, listen),
         Command::Apply { spec_dir, data_dir } => {
+            spec_folder(&spec_dir)?;
             let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
                 .durable()
                 .build()?;
@@ -300,11 +307,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let mut config = pbatch::Config::default();
             config.apply_env(std::env::vars())?;
-            let mut b = pbatch::Engine::builder().config(config).durable();
-            if let Some(d) = data_dir {
-                b = b.data_dir(d);
+            // a read-only command: it opens a catalog, never creates one
+            let dir = data_dir.unwrap_or_else(|| config.data_dir());
+            let catalog = dir.join("catalog.sqlite");
+            if !catalog.is_file() {
+                anyhow::bail!(
+                    "no catalog at {}: `pbatch apply <spec-dir>` or `pbatch run --record` makes one (or pass --data-dir)",
+                    catalog.display()
+                );
             }
-            let engine = b.build()?;
+            let engine = pbatch::Engine::builder()
+                .config(config)
+                .durable()
+                .data_dir(dir)
+                .build()?;
             let q = pbatch::model::HistoryQuery {
                 page,
                 size,
@@ -366,6 +382,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A spec folder that does not exist is a usage error, said plainly.
+fn spec_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "spec folder {} does not exist (it holds datasources/, jobs/, variables/ and an optional pbatch.toml)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// `--param name=value` values.

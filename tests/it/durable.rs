@@ -132,3 +132,30 @@ fn a_run_left_running_by_a_dead_process_is_failed_at_start_and_its_staging_remov
     assert!(!dead.exists(), "a dead process's staging is removed");
     assert!(live.exists(), "a live process's staging stays");
 }
+
+/// Usage mistakes get their own plain errors, and a read-only command
+/// creates nothing.
+#[test]
+fn usage_errors_are_plain_and_history_never_creates_a_catalog() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        let out = crate::util::pbatch()
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .expect("pbatch");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).trim().to_string()
+    };
+    let e = run(&["history", "j"]);
+    assert!(e.starts_with("error: no catalog at pbatch-data/catalog.sqlite"), "{e}");
+    assert!(!tmp.path().join("pbatch-data").exists(), "history created a data dir");
+    let e = run(&["run", "no-such-folder", "j"]);
+    assert!(e.starts_with("error: spec folder no-such-folder does not exist"), "{e}");
+    assert!(!e.contains("E18007"), "{e}");
+    let e = run(&["serve", "--listen", "localhost"]);
+    assert!(
+        e.starts_with("error: listen address \"localhost\" is not ip:port"),
+        "{e}"
+    );
+}

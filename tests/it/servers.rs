@@ -244,7 +244,40 @@ pub struct Postgres {
     port: u16,
 }
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// PostgreSQL's binaries: `PBATCH_PG_BIN` (scripts/test.sh sets it), else
+/// `pg_config --bindir`, else the newest `/usr/lib/postgresql/<v>/bin`.
+fn pg_bin() -> String {
+    if let Ok(d) = std::env::var("PBATCH_PG_BIN")
+        && !d.is_empty()
+    {
+        return d;
+    }
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|d| std::path::Path::new(d).join("initdb").exists());
+    if let Some(d) = from_pg_config {
+        return d;
+    }
+    let mut versions: Vec<(u32, String)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let v: u32 = e.file_name().to_string_lossy().parse().ok()?;
+                    let bin = e.path().join("bin");
+                    bin.join("initdb").exists().then(|| (v, bin.display().to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| panic!("PostgreSQL's initdb was not found (Debian package postgresql)"))
+}
 
 impl Postgres {
     pub fn start() -> Self {
@@ -254,9 +287,10 @@ impl Postgres {
             "chown the cluster folder to postgres",
         );
         let data = dir.path().join("data");
+        let bin = pg_bin();
         run(
             Command::new("runuser")
-                .args(["-u", "postgres", "--", &format!("{PG_BIN}/initdb"), "-D"])
+                .args(["-u", "postgres", "--", &format!("{bin}/initdb"), "-D"])
                 .arg(&data)
                 .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
                 .stdout(Stdio::null()),
@@ -269,7 +303,7 @@ impl Postgres {
         );
         run(
             Command::new("runuser")
-                .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-D"])
+                .args(["-u", "postgres", "--", &format!("{bin}/pg_ctl"), "-D"])
                 .arg(&data)
                 .arg("-l")
                 .arg(dir.path().join("log"))
@@ -312,7 +346,7 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = Command::new("runuser")
-            .args(["-u", "postgres", "--", &format!("{PG_BIN}/pg_ctl"), "-D"])
+            .args(["-u", "postgres", "--", &format!("{}/pg_ctl", pg_bin()), "-D"])
             .arg(self.dir.path().join("data"))
             .args(["-m", "immediate", "-w", "stop"])
             .stdout(Stdio::null())

@@ -90,6 +90,12 @@ pub(crate) fn strip_df(msg: &str) -> String {
             m = rest;
         }
     }
+    // the SQL parser's errors arrive as Rust debug text: ParserError("...")
+    for p in ["ParserError(\"", "TokenizerError(\""] {
+        if let Some(inner) = m.strip_prefix(p).and_then(|r| r.strip_suffix("\")")) {
+            return format!("SQL syntax: {}", inner.replace("\\\"", "\""));
+        }
+    }
     m.to_string()
 }
 
