@@ -138,6 +138,7 @@ async fn commit(staged: Staged, staging: &Path, fail: bool) -> pbatch_sink::Resu
                 inputs: Vec::new(),
                 summary: String::new(),
                 recorded: false,
+                started: None,
             },
         },
     )

@@ -203,7 +203,8 @@ impl Engine {
         } else {
             tracing::warn!(job = %record.job, run_id = record.run_id, "the batch's job was deleted; its outcome is not recorded");
         }
-        // recorded Successful: the commit's journal may go
+        // recorded Successful: the commit's journal may go (its staging
+        // stays locked until then, so no other batch takes the journal)
         let result = match result {
             Ok((report, staging)) => {
                 pbatch_sink::done(staging).await;
@@ -242,7 +243,7 @@ impl Engine {
         check_canceled(cancel)?;
 
         let token = token(&batch_time);
-        let staging = StagingDir::new(self.data_dir().join(STAGING_DIR).join(&token));
+        let staging = StagingDir::locked(self.data_dir().join(STAGING_DIR).join(&token))?;
         let targets = StoreTargets(&self.inner.sources.stores);
         let cx = SinkContext {
             job,
@@ -284,6 +285,7 @@ impl Engine {
                 .collect(),
             summary: summary(plan.rows_read(), read.files, rows_out),
             recorded: self.inner.recorded,
+            started: record.start_time.map(|t| t.to_rfc3339()),
         };
         let exports = self.commit(staged, &staging, &batch, cancel).await?;
         let (invalid_skipped, invalid_samples) = plan.skipped_records();
@@ -384,7 +386,8 @@ fn outcome(record: &mut RunRecord, result: &Result<(RunReport, StagingDir)>, can
                 );
             }
         }
-        Err(_) if canceled => {
+        // a stop that came once the commit point was passed did not stop it
+        Err(e) if canceled && !e.message().starts_with(pbatch_sink::INCOMPLETE_COMMIT) => {
             record.status = RunStatus::Canceled;
             record.message = "stopped by request; nothing was committed".to_string();
         }

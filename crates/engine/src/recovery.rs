@@ -12,38 +12,59 @@ use crate::catalog::Catalog;
 use crate::engine::{Clock, Engine, process_alive};
 use crate::inputs::StoreTargets;
 use pbatch_model::{Error, ErrorCode, Result, RunStatus};
-use pbatch_sink::{CommitReport, OpenCommit, StagingDir};
+use pbatch_sink::{Claim, CommitReport, OpenCommit, StagingDir};
 use pbatch_source::Stores;
 use std::path::{Path, PathBuf};
 
-/// The staging folders of `root` left by processes that are gone (and,
-/// with `mine`, by this one): `(folder, its journal if any)`. A batch
-/// recorded in a durable history is left to an engine on that history
-/// (`recorded`), so its run is told how the commit ended.
-fn left_behind(root: &Path, mine: bool, recorded: bool) -> Vec<(PathBuf, Option<OpenCommit>)> {
+/// A staging folder whose batch is gone: its journal if any, and the lock
+/// held while it is finished or discarded.
+struct LeftBehind {
+    dir: PathBuf,
+    journal: Option<OpenCommit>,
+    _lock: Option<std::fs::File>,
+}
+
+/// The staging folders of `root` whose batch is gone: their lock can be
+/// taken (a batch holds it while it lives, in this process or another);
+/// folders from before locks go by their process id (and, with `mine`,
+/// this process's count as gone). A batch recorded in a durable history is
+/// left to an engine on that history (`recorded`), so its run is told how
+/// the commit ended.
+fn left_behind(root: &Path, mine: bool, recorded: bool) -> Vec<LeftBehind> {
     let Ok(rd) = std::fs::read_dir(root) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for entry in rd.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        let ours = pid == Some(std::process::id());
-        if pid.is_some_and(|p| (ours && !mine) || (!ours && process_alive(p))) {
-            continue;
-        }
         let dir = entry.path();
+        let lock = match StagingDir::claim(&dir) {
+            Claim::Held => continue,
+            Claim::Free(f) => Some(f),
+            Claim::Unlocked => {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+                let ours = pid == Some(std::process::id());
+                if pid.is_some_and(|p| (ours && !mine) || (!ours && process_alive(p))) {
+                    continue;
+                }
+                None
+            }
+        };
         match OpenCommit::read(&dir) {
             Ok(Some(open)) if open.batch().recorded && !recorded => {
                 tracing::info!(dir = %dir.display(), "an open commit of a recorded batch is left to an engine on its history");
             }
-            Ok(open) => out.push((dir, open)),
+            Ok(journal) => out.push(LeftBehind {
+                dir,
+                journal,
+                _lock: lock,
+            }),
             Err(e) => {
                 tracing::error!(dir = %dir.display(), error = %e, "a commit journal cannot be read; its staging is kept")
             }
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.dir.cmp(&b.dir));
     out
 }
 
@@ -60,7 +81,9 @@ async fn settle(
     // a batch outside any lasting history has no run to tell; nor has a
     // batch being rerun right now (its new attempt records the outcome)
     let run = if b.recorded && tell_run {
-        catalog.get_run(&b.job, b.run_id)?
+        catalog
+            .get_run(&b.job, b.run_id)?
+            .filter(|r| r.start_time.map(|t| t.to_rfc3339()) == b.started)
     } else {
         None
     };
@@ -83,7 +106,8 @@ async fn settle(
             let message = format!(
                 "the commit is incomplete ({when} it failed again: {e}); it is finished at the next engine start or before the job's next batch"
             );
-            if let Some(mut r) = run {
+            // a run already recorded Successful is never taken back
+            if let Some(mut r) = run.filter(|r| r.status != RunStatus::Successful) {
                 r.status = RunStatus::Failed;
                 r.message = message.clone();
                 r.end_time
@@ -111,10 +135,10 @@ pub(crate) fn recover_at_start(
 ) -> Result<()> {
     let found = left_behind(&data_dir.join(STAGING_DIR), false, recorded);
     let mut open = Vec::new();
-    for (dir, journal) in found {
-        match journal {
-            Some(j) => open.push(j),
-            None => drop(StagingDir::new(dir)),
+    for left in found {
+        match left.journal {
+            Some(j) => open.push((j, left._lock)),
+            None => drop(StagingDir::new(left.dir)),
         }
     }
     if open.is_empty() {
@@ -128,7 +152,7 @@ pub(crate) fn recover_at_start(
                 .map_err(|e| Error::internal(format!("starting the recovery runtime: {e}")))?;
             let stores = stores()?;
             rt.block_on(async {
-                for j in open {
+                for (j, _lock) in open {
                     let result = j.finish(&StoreTargets(&stores)).await;
                     if let Err(e) = settle(catalog, clock, j, result, "at engine start", true).await {
                         // the run says so; the engine starts anyway
@@ -150,8 +174,8 @@ impl Engine {
     /// finished (the new batch would otherwise commit over a half-committed
     /// one).
     pub(crate) async fn finish_open_commits(&self, job: &str, run_id: i64) -> Result<()> {
-        for (_, open) in left_behind(&self.data_dir().join(STAGING_DIR), true, self.inner.recorded) {
-            let Some(open) = open else { continue };
+        for left in left_behind(&self.data_dir().join(STAGING_DIR), true, self.inner.recorded) {
+            let Some(open) = left.journal else { continue };
             let b = open.batch();
             let busy = b.run_id != run_id && self.is_active(&b.job, b.run_id);
             if b.job != job || busy {

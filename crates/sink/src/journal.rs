@@ -97,6 +97,11 @@ pub struct BatchInfo {
     /// on that history finishes its commit (so the history tells the truth).
     #[serde(default)]
     pub recorded: bool,
+    /// When the batch's attempt started (RFC 3339): a run of the same id
+    /// that started otherwise (its job deleted and created again) is
+    /// another batch, and is not told about this one.
+    #[serde(default)]
+    pub started: Option<String>,
 }
 
 /// One committed file, as a manifest lists it.
@@ -237,17 +242,24 @@ impl Journal {
         }
     }
 
-    /// Writes the journal durably into `dir`: the commit point.
+    /// Writes the journal durably into `dir`: the commit point. The folder
+    /// must exist: a batch whose staging was removed meanwhile (its future
+    /// dropped) gets no journal pointing at nothing.
     pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         let body = serde_json::to_vec_pretty(self).map_err(|e| Error::internal(format!("journal: {e}")))?;
-        write_durably(dir, JOURNAL_FILE, &body)
+        write_file_durably(dir, JOURNAL_FILE, &body)
     }
 }
 
 /// Writes `dir/name` through `name.tmp`: synced, renamed, folder synced.
 fn write_durably(dir: &Path, name: &str, body: &[u8]) -> Result<()> {
-    use std::io::Write;
     std::fs::create_dir_all(dir).map_err(|e| fs_err("creating", dir, e))?;
+    write_file_durably(dir, name, body)
+}
+
+/// [`write_durably`] into a folder that must exist.
+fn write_file_durably(dir: &Path, name: &str, body: &[u8]) -> Result<()> {
+    use std::io::Write;
     let tmp = dir.join(format!("{name}.tmp"));
     let dest = dir.join(name);
     let mut f = std::fs::File::create(&tmp).map_err(|e| fs_err("writing", &tmp, e))?;
@@ -447,7 +459,7 @@ async fn apply_export(journal: &Journal, e: &JournalExport, staging: &Path, targ
 fn apply_local(e: &JournalExport, root: &Path, staging: &Path, manifest: &[u8]) -> Result<()> {
     let mut parents = BTreeSet::new();
     for (n, f) in e.files.iter().enumerate() {
-        let dest = move_into(root, &staging.join(&f.staged), &f.file.key)?;
+        let dest = move_into(root, &staging.join(&f.staged), &f.file.key, f.file.bytes)?;
         if let Some(p) = dest.parent() {
             parents.insert(p.to_path_buf());
         }
@@ -491,12 +503,12 @@ pub(crate) fn prune_empty<'a>(root: &Path, keys: impl IntoIterator<Item = &'a St
 
 /// Moves a staged file to `root/key` (rename; copy across file systems). A
 /// staged file already gone was moved by an earlier attempt: its key must
-/// be in place.
-fn move_into(root: &Path, staged: &Path, key: &str) -> Result<PathBuf> {
+/// be in place with the staged size.
+fn move_into(root: &Path, staged: &Path, key: &str, bytes: u64) -> Result<PathBuf> {
     let dest = root.join(key);
     match staged.try_exists() {
         Ok(true) => {}
-        Ok(false) if dest.is_file() => return Ok(dest),
+        Ok(false) if std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == bytes) => return Ok(dest),
         Ok(false) => {
             return Err(Error::new(
                 ErrorCode::ExportFailed,
@@ -513,11 +525,18 @@ fn move_into(root: &Path, staged: &Path, key: &str) -> Result<PathBuf> {
         std::fs::create_dir_all(parent).map_err(|e| fs_err("creating", parent, e))?;
     }
     if std::fs::rename(staged, &dest).is_err() {
-        // another file system: copy and sync, then remove the staged file
-        std::fs::copy(staged, &dest).map_err(|e| fs_err("copying to", &dest, e))?;
-        std::fs::File::open(&dest)
+        // another file system: copy beside the key and sync, rename over the
+        // key (readers never see a half-copied file), then remove the staged file
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let tmp = dest.with_file_name(format!(".{name}.pbatch-tmp"));
+        std::fs::copy(staged, &tmp).map_err(|e| fs_err("copying to", &tmp, e))?;
+        std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
-            .map_err(|e| fs_err("syncing", &dest, e))?;
+            .map_err(|e| fs_err("syncing", &tmp, e))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| fs_err("renaming", &tmp, e))?;
         std::fs::remove_file(staged).map_err(|e| fs_err("removing", staged, e))?;
     }
     Ok(dest)

@@ -64,7 +64,9 @@ pub use journal::{
 };
 pub use partition::NULL_PARTITION;
 pub use service::DEFAULT_BATCH_RECORDS;
-pub use sink::{CommitContext, Sink, SinkContext, Staged, StagingDir, commit, open, open_result};
+pub use sink::{
+    Claim, CommitContext, INCOMPLETE_COMMIT, Sink, SinkContext, Staged, StagingDir, commit, open, open_result,
+};
 pub use verify::{ExportCheck, verify_export};
 
 use naming::Naming;

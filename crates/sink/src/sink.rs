@@ -49,6 +49,23 @@ mod sealed {
 pub struct StagingDir {
     /// `None` once removed or handed over.
     path: Option<PathBuf>,
+    /// A batch's folder holds `LOCK` locked while its batch lives: recovery
+    /// takes only folders whose lock it can take (their owner is gone).
+    _lock: Option<std::fs::File>,
+}
+
+/// The lock file of a batch's staging folder.
+const LOCK_FILE: &str = "LOCK";
+
+/// Whether a batch's staging folder still has a live owner.
+#[derive(Debug)]
+pub enum Claim {
+    /// Its owner is gone: the lock is ours while this value lives.
+    Free(std::fs::File),
+    /// Another batch (in this process or another) holds it.
+    Held,
+    /// No lock file (a folder from before locks): decide by its process id.
+    Unlocked,
 }
 
 impl StagingDir {
@@ -56,6 +73,33 @@ impl StagingDir {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: Some(path.into()),
+            _lock: None,
+        }
+    }
+
+    /// A batch's staging folder, created and locked for as long as the
+    /// value lives (a process that dies lets go of it).
+    pub fn locked(path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        std::fs::create_dir_all(&path).map_err(|e| crate::commit::fs_err("creating", &path, e))?;
+        let lock_path = path.join(LOCK_FILE);
+        let file = std::fs::File::create(&lock_path).map_err(|e| crate::commit::fs_err("creating", &lock_path, e))?;
+        file.try_lock()
+            .map_err(|e| Error::internal(format!("locking {}: {e}", lock_path.display())))?;
+        Ok(Self {
+            path: Some(path),
+            _lock: Some(file),
+        })
+    }
+
+    /// Whether the batch folder `path` still has a live owner.
+    pub fn claim(path: &Path) -> Claim {
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(path.join(LOCK_FILE)) else {
+            return Claim::Unlocked;
+        };
+        match file.try_lock() {
+            Ok(()) => Claim::Free(file),
+            Err(_) => Claim::Held,
         }
     }
 
@@ -80,7 +124,9 @@ impl StagingDir {
 }
 
 fn remove_tree(path: &Path) {
-    if path.join(JOURNAL_FILE).exists() {
+    let journal_here = path.join(JOURNAL_FILE).exists();
+    let journal_above = path.parent().is_some_and(|p| p.join(JOURNAL_FILE).exists());
+    if journal_here || journal_above {
         // past its commit point: the journal finishes it (see crate::done)
         tracing::warn!(dir = %path.display(), "staging holds an unfinished commit; kept for recovery");
         return;
@@ -251,7 +297,13 @@ impl Sink for ChannelSink {
             return Err(stopped(&self.name));
         };
         let kind = finish.await?;
-        let dir = std::mem::replace(&mut self.dir, StagingDir { path: None });
+        let dir = std::mem::replace(
+            &mut self.dir,
+            StagingDir {
+                path: None,
+                _lock: None,
+            },
+        );
         Ok(Staged { kind, dir })
     }
 }
@@ -259,6 +311,11 @@ impl Sink for ChannelSink {
 fn stopped(name: &str) -> Error {
     Error::internal(format!("export {name}: the writer stopped"))
 }
+
+/// How an error after the commit point begins: part of the batch may be
+/// visible, and the journal finishes it later.
+pub const INCOMPLETE_COMMIT: &str =
+    "the commit is incomplete; it is finished at the next engine start or before the job's next batch";
 
 /// What a batch's commit needs besides the staged exports.
 pub struct CommitContext<'a> {
@@ -336,10 +393,9 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
     }
     (cx.check)()?;
     crate::faults::point("commit.before_point", 1);
-    let journal = Journal::new(cx.batch.clone(), entries);
-    let (j, dir) = (journal.clone(), cx.staging.to_path_buf());
-    crate::commit::blocking(move || j.write(&dir)).await?;
-    // the journal owns the staged files now: no drop may remove them
+    // From here the batch's staging folder decides: removed whole while it
+    // holds no journal, kept once it does. No export's own folder may be
+    // removed on its own, not even if this future is dropped mid-write.
     let targets: Vec<Target> = files
         .into_iter()
         .map(|(f, mut dir)| {
@@ -347,10 +403,13 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
             f.export.target
         })
         .collect();
+    let journal = Journal::new(cx.batch.clone(), entries);
+    let (j, dir) = (journal.clone(), cx.staging.to_path_buf());
+    crate::commit::blocking(move || j.write(&dir)).await?;
     crate::faults::point("commit.after_point", 1);
-    let committed = apply(&journal, cx.staging, &targets).await.map_err(|e| {
-        e.context("the commit is incomplete; it is finished at the next engine start or before the job's next batch")
-    })?;
+    let committed = apply(&journal, cx.staging, &targets)
+        .await
+        .map_err(|e| e.context(INCOMPLETE_COMMIT))?;
     reports.extend(committed);
     Ok(reports)
 }
