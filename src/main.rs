@@ -53,7 +53,8 @@ enum Command {
         /// A param value of the batch, `name=value` (repeatable).
         #[arg(long = "param", value_name = "NAME=VALUE")]
         params: Vec<String>,
-        /// The batch's time (RFC 3339; default now, local zone).
+        /// The batch's time (RFC 3339). Without it, the folders a batch
+        /// would write now are checked, whichever batch committed there.
         #[arg(long)]
         batch_time: Option<String>,
         /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
@@ -248,7 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
         } => {
             let params = parse_params(&params)?;
-            let batch_time = parse_batch_time(batch_time.as_deref())?;
+            // without --batch-time: the folders a batch now writes, whichever batch committed there
+            let batch_time = batch_time.as_deref().map(|t| parse_batch_time(Some(t))).transpose()?;
             spec_folder(&spec_dir)?;
             let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
             pbatch::spec::load_dir(&engine, &spec_dir)?;
@@ -257,8 +259,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut bad = 0;
             for c in &checks {
                 if c.ok() {
+                    let batch = c
+                        .batch
+                        .as_ref()
+                        .map(|(run, t)| format!(" (run {run}, batch time {t})"))
+                        .unwrap_or_default();
                     println!(
-                        "ok   {}: {} files, {} rows match {}",
+                        "ok   {}: {} files, {} rows match {}{batch}",
                         c.export, c.files, c.rows, c.manifest
                     );
                 } else {

@@ -74,3 +74,36 @@ for r in rel.fetchall():
         .sum();
     assert_eq!(total, 20000);
 }
+
+/// The README's first command runs at the default batch time (now); `pbatch
+/// verify` without `--batch-time` checks the folders of a batch now, whichever
+/// batch committed there, and names it.
+#[test]
+fn verify_without_a_batch_time_checks_the_latest_commit() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = pbatch()
+        .args(["example", "cdn-logs", "--rows", "2000", "--files", "2", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("pbatch example");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli = |args: &[&str]| {
+        pbatch()
+            .args(args)
+            .arg(root().join("examples/cdn-logs"))
+            .arg("daily_traffic")
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .expect("pbatch")
+    };
+    let out = cli(&["run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["verify"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        report.starts_with("ok   daily_parquet: 1 files, ") && report.contains("(run 1, batch time "),
+        "{report}"
+    );
+}

@@ -571,7 +571,7 @@ async fn a_store_stopped_mid_commit_is_finished_at_the_next_start() {
         .build()
         .expect("engine");
     pbatch::spec::load_dir(&engine, &spec).expect("load");
-    let checks = engine.verify("daily", &[], batch_time()).await.expect("verify");
+    let checks = engine.verify("daily", &[], Some(batch_time())).await.expect("verify");
     assert_eq!(checks.len(), 1);
     assert!(checks[0].ok(), "{:?}", checks[0].problems);
     assert_eq!(checks[0].files, 2);

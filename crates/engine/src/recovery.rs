@@ -199,23 +199,27 @@ impl Engine {
 
 impl Engine {
     /// Checks what the batch of `job` at `batch_time` committed: for each
-    /// file export, its `_SUCCESS` manifest exists and every file it lists
-    /// is in place with its size and CRC-32C. Service exports are left out.
-    /// `params` are the batch's start params (key prefixes may use them).
+    /// file export, its `_SUCCESS` manifest exists, is of that batch, and
+    /// every file it lists is in place with its size and CRC-32C. Without a
+    /// batch time, the folders of a batch now are checked against whichever
+    /// batch last committed there. Service exports are left out. `params`
+    /// are the batch's start params (key prefixes may use them).
     pub async fn verify(
         &self,
         job: &str,
         params: &[(String, String)],
-        batch_time: chrono::DateTime<chrono::FixedOffset>,
+        batch_time: Option<chrono::DateTime<chrono::FixedOffset>>,
     ) -> Result<Vec<pbatch_sink::ExportCheck>> {
         let spec = self.job(job)?;
         let root = self.root_of(job, &spec)?;
-        let expander = self.expander(&root.1, params, batch_time)?;
+        let exact = batch_time.is_some();
+        let at = batch_time.unwrap_or_else(|| self.zone().local(self.now_utc()));
+        let expander = self.expander(&root.1, params, at)?;
         let manual = spec.scheduler_type() == pbatch_model::SchedulerType::Manual;
         let targets = StoreTargets(&self.inner.sources.stores);
         let mut out = Vec::new();
         for (name, export) in self.exports(job)? {
-            if let Some(c) = pbatch_sink::verify_export(&name, &export, &expander, manual, &targets).await? {
+            if let Some(c) = pbatch_sink::verify_export(&name, &export, &expander, manual, &targets, exact).await? {
                 out.push(c);
             }
         }

@@ -74,9 +74,11 @@ async fn sum(target: &Target, key: &str) -> Result<Option<(u64, u32)>> {
     }
 }
 
-/// Checks the committed output of file export `name` for the batch of
-/// `expander`: its `_SUCCESS` exists, names this export, and every file it
-/// lists is there with the listed size and CRC-32C. `None` for service
+/// Checks the committed output of file export `name` in the folder the
+/// batch of `expander` writes: its `_SUCCESS` exists, names this export,
+/// and every file it lists is there with the listed size and CRC-32C. With
+/// `exact`, the manifest must also be of that very batch time (without it,
+/// whichever batch last committed there is checked). `None` for service
 /// exports, which have no files.
 pub async fn verify_export(
     name: &str,
@@ -84,6 +86,7 @@ pub async fn verify_export(
     expander: &Expander,
     manual: bool,
     targets: &dyn Targets,
+    exact: bool,
 ) -> Result<Option<ExportCheck>> {
     if spec.file_options().is_none() {
         return Ok(None);
@@ -111,7 +114,7 @@ pub async fn verify_export(
     };
     check.batch = Some((manifest.run_id, manifest.batch_time.clone()));
     let want = expander.batch_time().to_rfc3339();
-    if manifest.batch_time != want {
+    if exact && manifest.batch_time != want {
         check.problems.push(format!(
             "{key} describes batch time {}, not {want}",
             manifest.batch_time
