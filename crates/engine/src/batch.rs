@@ -203,20 +203,21 @@ impl Engine {
         } else {
             tracing::warn!(job = %record.job, run_id = record.run_id, "the batch's job was deleted; its outcome is not recorded");
         }
+        tracing::info!(job = %record.job, run_id = record.run_id, status = %record.status, "batch ended");
+        // downstream triggers are queued as the outcome is recorded, before
+        // anything is awaited, so whoever sees the outcome sees them too
+        if let Err(e) = self.after_batch(&record) {
+            tracing::warn!(job = %record.job, error = %e, "scheduling after the batch failed");
+        }
         // recorded Successful: the commit's journal may go (its staging
         // stays locked until then, so no other batch takes the journal)
-        let result = match result {
+        match result {
             Ok((report, staging)) => {
                 pbatch_sink::done(staging).await;
                 Ok(report)
             }
             Err(e) => Err(e),
-        };
-        tracing::info!(job = %record.job, run_id = record.run_id, status = %record.status, "batch ended");
-        if let Err(e) = self.after_batch(&record) {
-            tracing::warn!(job = %record.job, error = %e, "scheduling after the batch failed");
         }
-        result
     }
 
     /// One batch: resolve the srcs, plan, stream the result to every
