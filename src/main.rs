@@ -21,23 +21,30 @@ struct Cli {
     command: Command,
 }
 
+/// One batch of a job from a spec folder (`run`, `verify`).
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
+    spec_dir: PathBuf,
+    /// The job.
+    job: String,
+    /// A param value, `name=value` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// The batch time (RFC 3339; for `run` default now, local zone).
+    #[arg(long)]
+    batch_time: Option<String>,
+    /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run one batch of a job from a spec folder.
     Run {
-        /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
-        spec_dir: PathBuf,
-        /// The job to run.
-        job: String,
-        /// A param value, `name=value` (repeatable).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        params: Vec<String>,
-        /// The batch time variables are evaluated at (RFC 3339; default now, local zone).
-        #[arg(long)]
-        batch_time: Option<String>,
-        /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        batch: BatchArgs,
         /// Apply the folder to the data dir's durable catalog and record the
         /// batch in the job's history (see `pbatch history`).
         #[arg(long)]
@@ -45,21 +52,11 @@ enum Command {
     },
     /// Check that a batch's file exports match their `_SUCCESS` manifests
     /// (every listed file there, with its size and CRC-32C); exits 1 if not.
+    /// Without --batch-time, the folders a batch would write now are
+    /// checked, whichever batch committed there.
     Verify {
-        /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
-        spec_dir: PathBuf,
-        /// The job.
-        job: String,
-        /// A param value of the batch, `name=value` (repeatable).
-        #[arg(long = "param", value_name = "NAME=VALUE")]
-        params: Vec<String>,
-        /// The batch's time (RFC 3339). Without it, the folders a batch
-        /// would write now are checked, whichever batch committed there.
-        #[arg(long)]
-        batch_time: Option<String>,
-        /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        batch: BatchArgs,
     },
     /// Load a spec folder into the data dir's durable catalog (create or update).
     Apply {
@@ -194,11 +191,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run {
-            spec_dir,
-            job,
-            params,
-            batch_time,
-            data_dir,
+            batch:
+                BatchArgs {
+                    spec_dir,
+                    job,
+                    params,
+                    batch_time,
+                    data_dir,
+                },
             record,
         } => {
             let params = parse_params(&params)?;
@@ -242,11 +242,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify {
-            spec_dir,
-            job,
-            params,
-            batch_time,
-            data_dir,
+            batch:
+                BatchArgs {
+                    spec_dir,
+                    job,
+                    params,
+                    batch_time,
+                    data_dir,
+                },
         } => {
             let params = parse_params(&params)?;
             // without --batch-time: the folders a batch now writes, whichever batch committed there

@@ -60,17 +60,21 @@ fn data(data_dir: &Path, version: i64) {
     write(&data_dir.join("buckets/in-bkt/ev/data.json"), &lines);
 }
 
-fn run(spec_dir: &Path, data_dir: &Path, failpoints: &str) -> std::process::Output {
-    pbatch()
-        .arg("run")
+/// `pbatch run --record` of job `j` at the test's batch time, with fault points.
+fn run_cmd(spec_dir: &Path, data_dir: &Path, failpoints: &str) -> std::process::Command {
+    let mut c = pbatch();
+    c.arg("run")
         .arg(spec_dir)
         .arg("j")
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--batch-time", BATCH_TIME, "--record"])
-        .env("PBATCH_FAILPOINTS", failpoints)
-        .output()
-        .expect("pbatch run")
+        .env("PBATCH_FAILPOINTS", failpoints);
+    c
+}
+
+fn run(spec_dir: &Path, data_dir: &Path, failpoints: &str) -> std::process::Output {
+    run_cmd(spec_dir, data_dir, failpoints).output().expect("pbatch run")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -257,21 +261,15 @@ fn sigkill_at_any_moment_leaves_one_whole_version() {
         let first = run(&spec_dir, &data_dir, "");
         assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
         data(&data_dir, 2);
-        let mut child = pbatch()
-            .arg("run")
-            .arg(&spec_dir)
-            .arg("j")
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--batch-time", BATCH_TIME, "--record"])
-            .env(
-                "PBATCH_FAILPOINTS",
-                "commit.before_point=sleep(400);commit.after_file=sleep(150)",
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = run_cmd(
+            &spec_dir,
+            &data_dir,
+            "commit.before_point=sleep(400);commit.after_file=sleep(150)",
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
         let staging = data_dir.join(".staging");
         let happened = || {
             let dirs: Vec<PathBuf> = std::fs::read_dir(&staging)

@@ -296,26 +296,23 @@ async fn logdb_export_bulk_indexes_documents_into_an_opensearch_api() {
     let r = engine.run_once("j", &[], t()).await.expect("run");
     assert_eq!(r.exports.iter().find(|e| e.export == "logs").expect("report").rows, 5);
     let c = reqwest::Client::new();
-    let count: serde_json::Value = c
-        .get(format!("{url}/events/_count"))
-        .send()
-        .await
-        .expect("count")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(count["count"], 5, "{count}");
+    let count = || async {
+        let v: serde_json::Value = c
+            .get(format!("{url}/events/_count"))
+            .send()
+            .await
+            .expect("count")
+            .json()
+            .await
+            .expect("json");
+        v
+    };
+    let n = count().await;
+    assert_eq!(n["count"], 5, "{n}");
     // a rerun of the batch overwrites its documents (same _ids)
     engine.run_once("j", &[], t()).await.expect("rerun");
-    let count: serde_json::Value = c
-        .get(format!("{url}/events/_count"))
-        .send()
-        .await
-        .expect("count")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(count["count"], 5, "a rerun duplicated documents: {count}");
+    let n = count().await;
+    assert_eq!(n["count"], 5, "a rerun duplicated documents: {n}");
     let found: serde_json::Value = c
         .post(format!("{url}/events/_search"))
         .json(&serde_json::json!({"query":{"term":{"id":2}}}))
