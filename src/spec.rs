@@ -124,7 +124,8 @@ fn load(engine: &Engine, dir: &Path, up: bool) -> Result<Applied> {
     }
     let ctx = |p: &Path| p.strip_prefix(dir).unwrap_or(p).display().to_string();
     for (name, p) in json_files(&dir.join("variables"))? {
-        let spec: VariableSpec = pbatch_model::parse_body("variable", &read(&p)?).map_err(|e| e.context(ctx(&p)))?;
+        let spec: VariableSpec =
+            pbatch_model::parse_body("variable", &read(&p)?, &VariableSpec::KEYS).map_err(|e| e.context(ctx(&p)))?;
         upsert(
             &mut applied,
             up,
@@ -136,16 +137,7 @@ fn load(engine: &Engine, dir: &Path, up: bool) -> Result<Applied> {
     }
     for (name, p) in json_files(&dir.join("datasources"))? {
         let spec = DatasourceSpec::from_json(&read(&p)?).map_err(|e| e.context(ctx(&p)))?;
-        let update = || {
-            let body = serde_json::to_value(&spec).map_err(|e| Error::internal(e.to_string()))?;
-            engine.update_datasource(
-                &name,
-                &pbatch_model::UpdateDatasourceInput {
-                    spec: Some(body["spec"].clone()),
-                    schema: spec.schema.clone(),
-                },
-            )
-        };
+        let update = || engine.update_datasource(&name, &pbatch_model::UpdateDatasourceInput::to(&spec)?);
         upsert(
             &mut applied,
             up,

@@ -343,6 +343,12 @@ def lifecycle(args):
     r = call(c, "POST", "/v2/datasources/ds1", ds, want=409)
     need(error_code_is(r, "E18601"), "duplicate datasource: error starts with E18601", r)
     ok("duplicate datasource -> 409 E18601")
+    typo = dict(ds, spec={k if k != "keyPrefixes" else "keyPrefix": v for k, v in KODO_SRC.items()})
+    r = call(c, "POST", "/v2/datasources/ds2", typo, want=400)
+    need(error_code_is(r, "E18109") and "did you mean `keyPrefixes`?" in r.data["error"],
+         "a misspelled key: 400 E18109 naming keyPrefixes", r)
+    call(c, "GET", "/v2/datasources/ds2", want=404)
+    ok("misspelled keyPrefix -> 400 E18109, did you mean `keyPrefixes`?")
 
     r = call(c, "GET", "/v2/datasources/ds1")
     d = r.data

@@ -4,7 +4,7 @@ use crate::catalog::Kind;
 use crate::engine::{Engine, to_json};
 use pbatch_model::{
     DatasourceDesc, DatasourceSpec, ExportSpec, JobDesc, JobSpec, Result, RetrieveSchemaInput, RetrieveSchemaOutput,
-    SourceSpec, SrcType, UpdateDatasourceInput, check_schema_only_grows, model_err,
+    SourceSpec, SrcType, UpdateDatasourceInput, model_err,
 };
 
 impl Engine {
@@ -41,15 +41,7 @@ impl Engine {
     /// `PUT /v2/datasources/<name>`: the spec (same type) may change and
     /// fields may be added; removing a field or changing its type is `E18110`.
     pub fn update_datasource(&self, name: &str, update: &UpdateDatasourceInput) -> Result<()> {
-        let old = self.datasource(name)?;
-        let mut new = old.clone();
-        if let Some(spec) = &update.spec {
-            new.source = pbatch_model::SourceSpec::from_parts(&old.source.kind(), spec.clone())?;
-        }
-        if !update.schema.is_empty() || old.schema.is_empty() {
-            check_schema_only_grows(&old.schema, &update.schema)?;
-            new.schema = update.schema.clone();
-        }
+        let new = update.apply(name, &self.datasource(name)?)?;
         new.validate(name, &self.inner.config.engine.regions)?;
         if !self.catalog().replace(Kind::Datasource, name, &to_json(&new)?)? {
             return model_err!(DatasourceNotFound, "datasource {name} does not exist");

@@ -1,6 +1,6 @@
 //! Datasources: `POST /v2/datasources/<name>` and friends.
 
-use crate::de::{from_value, null_default, parse_body};
+use crate::de::{Keys, fields_of, from_value, null_default, parse_body};
 use crate::names::{BUCKET, check_name, check_path_text};
 use crate::vocab::{DatasourceType, FileType, ValType};
 use crate::{Error, ErrorCode, Result, model_err};
@@ -151,11 +151,11 @@ impl SourceSpec {
     /// Parses `spec` according to `type` (case-insensitive).
     pub fn from_parts(ty: &DatasourceType, spec: serde_json::Value) -> Result<Self> {
         Ok(match ty {
-            DatasourceType::Kodo => SourceSpec::Kodo(from_value("spec", spec)?),
-            DatasourceType::Hdfs => SourceSpec::Hdfs(from_value("spec", spec)?),
+            DatasourceType::Kodo => SourceSpec::Kodo(from_value("spec", spec, &SPEC_KEYS)?),
+            DatasourceType::Hdfs => SourceSpec::Hdfs(from_value("spec", spec, &SPEC_KEYS)?),
             DatasourceType::Fusion => {
                 let spec = if spec.is_null() { serde_json::json!({}) } else { spec };
-                SourceSpec::Fusion(from_value("spec", spec)?)
+                SourceSpec::Fusion(from_value("spec", spec, &SPEC_KEYS)?)
             }
             DatasourceType::Other(t) => {
                 return model_err!(
@@ -261,6 +261,17 @@ impl SourceSpec {
     }
 }
 
+/// The keys of a datasource body: its own, plus what the SDK sends for
+/// schema fields pbatch refuses by valtype, and what a GET answer carries.
+const DATASOURCE_KEYS: Keys = Keys {
+    code: ErrorCode::InvalidRepoSpec,
+    nested: &[("schema", fields_of::<SchemaEntry>)],
+    sdk: &["name", "fromDag", "schema.elemtype", "schema.schema"],
+};
+
+/// The keys of a datasource's `spec`: only the type's own.
+const SPEC_KEYS: Keys = Keys::only(ErrorCode::InvalidRepoSpec);
+
 /// A datasource as created (`CreateDatasourceInput`) and returned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -305,7 +316,7 @@ struct RawDatasource {
 impl DatasourceSpec {
     /// Parses a create body (not yet validated).
     pub fn from_json(body: &[u8]) -> Result<Self> {
-        let raw: RawDatasource = parse_body("datasource", body)?;
+        let raw: RawDatasource = parse_body("datasource", body, &DATASOURCE_KEYS)?;
         let Some(ty) = raw.ty else {
             return model_err!(
                 InvalidRepoSpec,
@@ -348,8 +359,11 @@ impl DatasourceSpec {
     }
 }
 
-/// `PUT /v2/datasources/<name>`: fields may only be added.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `PUT /v2/datasources/<name>`: the seed's `{"spec", "schema"}`, where
+/// fields may only be added. A whole create body (or a GET answer) is taken
+/// too: `noVerifySchema` and `omitInvalid` change, while `type`, `region`
+/// and `workflow`, which cannot, must be what they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateDatasourceInput {
     /// The new spec (same type as before), if given.
@@ -358,6 +372,83 @@ pub struct UpdateDatasourceInput {
     /// The new schema.
     #[serde(default, deserialize_with = "null_default")]
     pub schema: Vec<SchemaEntry>,
+    /// The type, which must not change.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub ty: Option<DatasourceType>,
+    /// The region, which must not change (`""`: not given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The workflow, which must not change.
+    #[serde(default, alias = "workflowName", skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// The new `noVerifySchema`, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_verify_schema: Option<bool>,
+    /// The new `omitInvalid`, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omit_invalid: Option<bool>,
+}
+
+impl UpdateDatasourceInput {
+    /// The keys of an update body: a create body's, and a GET answer's.
+    pub const KEYS: Keys = Keys {
+        code: ErrorCode::InvalidRepoSpec,
+        nested: &[("schema", fields_of::<SchemaEntry>)],
+        sdk: &["name", "fromDag", "schema.elemtype", "schema.schema"],
+    };
+
+    /// An update to `spec` in whole.
+    pub fn to(spec: &DatasourceSpec) -> Result<Self> {
+        let body = serde_json::to_value(spec).map_err(|e| Error::internal(format!("datasource: {e}")))?;
+        Ok(Self {
+            spec: Some(body["spec"].clone()),
+            schema: spec.schema.clone(),
+            ty: Some(spec.source.kind()),
+            region: Some(spec.region.clone()),
+            workflow: Some(spec.workflow.clone()),
+            no_verify_schema: Some(spec.no_verify_schema),
+            omit_invalid: Some(spec.omit_invalid),
+        })
+    }
+
+    /// `old` with this update applied (not yet validated); refuses
+    /// (`E18109`) a change of what cannot change, and (`E18110`) a schema
+    /// that drops or retypes a field.
+    pub fn apply(&self, name: &str, old: &DatasourceSpec) -> Result<DatasourceSpec> {
+        let kind = old.source.kind();
+        let given = |field: &str, given: Option<&str>, was: &str, same: fn(&str, &str) -> bool| match given {
+            Some(g) if !same(g, was) => model_err!(
+                InvalidRepoSpec,
+                "{field} {g:?} differs from datasource {name}'s {was:?}; it cannot change (delete the datasource and create it again)"
+            ),
+            _ => Ok(()),
+        };
+        given(
+            "type",
+            self.ty.as_ref().map(DatasourceType::as_str),
+            kind.as_str(),
+            |a, b| a.eq_ignore_ascii_case(b),
+        )?;
+        given("region", self.region.as_deref(), &old.region, |a, b| {
+            a.is_empty() || a == b
+        })?;
+        given("workflow", self.workflow.as_deref(), &old.workflow, |a, b| a == b)?;
+        let mut new = old.clone();
+        if let Some(spec) = &self.spec {
+            new.source = SourceSpec::from_parts(&kind, spec.clone())?;
+        }
+        if !self.schema.is_empty() || old.schema.is_empty() {
+            check_schema_only_grows(&old.schema, &self.schema)?;
+            new.schema = self.schema.clone();
+        }
+        if let Some(v) = self.no_verify_schema {
+            new.no_verify_schema = v;
+        }
+        if let Some(v) = self.omit_invalid {
+            new.omit_invalid = v;
+        }
+        Ok(new)
+    }
 }
 
 /// Checks an update only adds fields: none removed, no type changed (E18110).
@@ -419,7 +510,7 @@ impl RetrieveSchemaInput {
             #[serde(default)]
             spec: serde_json::Value,
         }
-        let raw: Raw = parse_body("schema retrieval", body)?;
+        let raw: Raw = parse_body("schema retrieval", body, &Keys::only(ErrorCode::InvalidRepoSpec))?;
         Ok(Self {
             source: SourceSpec::from_parts(&raw.ty, raw.spec)?,
         })
@@ -459,6 +550,52 @@ mod tests {
         assert_eq!(v["type"], "kodo");
         assert_eq!(v["spec"]["bucket"], "bkt1");
         assert_eq!(v["noVerifySchema"], false);
+    }
+
+    #[test]
+    fn an_update_takes_a_whole_create_body_and_refuses_what_cannot_change() {
+        let old = DatasourceSpec::from_json(SDK_BODY.as_bytes()).unwrap();
+        let update = |body: &str| {
+            parse_body::<UpdateDatasourceInput>("datasource update", body.as_bytes(), &UpdateDatasourceInput::KEYS)
+                .and_then(|u| u.apply("ds1", &old))
+        };
+        // the create body with omitInvalid on and a field added
+        let mut body: serde_json::Value = serde_json::from_str(SDK_BODY).unwrap();
+        body["omitInvalid"] = true.into();
+        body["fromDag"] = false.into();
+        body["schema"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"key":"c","valtype":"date","required":false,"description":null}));
+        let new = update(&body.to_string()).unwrap();
+        assert!(new.omit_invalid);
+        assert_eq!(new.schema.len(), 3);
+        assert_eq!(new.source, old.source);
+        // what `pbatch apply` sends is the same datasource back
+        assert_eq!(
+            UpdateDatasourceInput::to(&new).unwrap().apply("ds1", &old).unwrap(),
+            new
+        );
+
+        body["type"] = "hdfs".into();
+        let e = update(&body.to_string()).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidRepoSpec);
+        assert!(
+            e.message()
+                .contains("type \"hdfs\" differs from datasource ds1's \"kodo\""),
+            "{e}"
+        );
+        body["type"] = "KODO".into();
+        body["workflow"] = "w1".into();
+        let e = update(&body.to_string()).unwrap_err();
+        assert!(e.message().contains("workflow \"w1\" differs"), "{e}");
+        let e = update(r#"{"spec":{"bucket":"bkt1","keyPrefixes":["p/"],"fileType":"json","keyprefixes":[]}}"#)
+            .unwrap_err();
+        assert!(
+            e.message()
+                .contains("unknown key `spec.keyprefixes` (did you mean `keyPrefixes`?)"),
+            "{e}"
+        );
     }
 
     fn err(body: &str) -> Error {

@@ -1,7 +1,7 @@
 //! Job exports: `POST /v2/jobs/<job>/exports/<export>`, and the one
 //! format x compression table.
 
-use crate::de::{empty_none, from_value, null_default, parse_body};
+use crate::de::{Keys, empty_none, from_value, null_default, parse_body};
 use crate::names::{BUCKET, NAME, check_path_text};
 use crate::vocab::{Compression, ExportFormat, ExportType, HttpFormat, SaveMode};
 use crate::{Error, ErrorCode, Result, model_err};
@@ -444,7 +444,14 @@ impl ExportSpec {
             #[serde(default)]
             spec: serde_json::Value,
         }
-        let raw: Raw = parse_body("export", body)?;
+        // `name` and `workflow` are what a GET answer carries besides these
+        const KEYS: Keys = Keys {
+            code: ErrorCode::InvalidJobExportSpec,
+            nested: &[],
+            sdk: &["name", "workflow"],
+        };
+        const SPEC_KEYS: Keys = Keys::only(ErrorCode::InvalidJobExportSpec);
+        let raw: Raw = parse_body("export", body, &KEYS)?;
         let ty = match (raw.ty, existing) {
             (Some(t), _) => t,
             (None, Some(t)) => t.clone(),
@@ -460,12 +467,12 @@ impl ExportSpec {
             return model_err!(InvalidJobExportSpec, "spec is missing");
         }
         Ok(match ty {
-            ExportType::Kodo => ExportSpec::Kodo(from_value("spec", raw.spec)?),
-            ExportType::Hdfs => ExportSpec::Hdfs(from_value("spec", raw.spec)?),
-            ExportType::Http => ExportSpec::Http(from_value("spec", raw.spec)?),
-            ExportType::Logdb => ExportSpec::Logdb(from_value("spec", raw.spec)?),
-            ExportType::Tsdb => ExportSpec::Tsdb(from_value("spec", raw.spec)?),
-            ExportType::Report => ExportSpec::Report(from_value("spec", raw.spec)?),
+            ExportType::Kodo => ExportSpec::Kodo(from_value("spec", raw.spec, &SPEC_KEYS)?),
+            ExportType::Hdfs => ExportSpec::Hdfs(from_value("spec", raw.spec, &SPEC_KEYS)?),
+            ExportType::Http => ExportSpec::Http(from_value("spec", raw.spec, &SPEC_KEYS)?),
+            ExportType::Logdb => ExportSpec::Logdb(from_value("spec", raw.spec, &SPEC_KEYS)?),
+            ExportType::Tsdb => ExportSpec::Tsdb(from_value("spec", raw.spec, &SPEC_KEYS)?),
+            ExportType::Report => ExportSpec::Report(from_value("spec", raw.spec, &SPEC_KEYS)?),
             ExportType::Other(t) => {
                 return model_err!(
                     InvalidExportType,

@@ -1,6 +1,6 @@
 //! Jobs: `POST /v2/jobs/<name>`, start params, lists.
 
-use crate::de::{null_default, parse_body};
+use crate::de::{Keys, fields_of, null_default, parse_body};
 use crate::names::{CONTAINER_TYPE, PARAM_NAME, TABLE_NAME, check_name};
 use crate::vocab::{ComputationType, SchedulerType, SrcType};
 use crate::{ErrorCode, Result, SchemaEntry, model_err};
@@ -179,8 +179,23 @@ pub struct JobSpec {
 impl JobSpec {
     /// Parses a create / update body (not yet validated).
     pub fn from_json(body: &[u8]) -> Result<Self> {
-        parse_body("job", body)
+        parse_body("job", body, &Self::KEYS)
     }
+
+    /// The keys of a job body: its own, plus what a GET answer carries
+    /// (`name`, `workflow`, `schema`, `container.status`).
+    pub const KEYS: Keys = Keys {
+        code: ErrorCode::InvalidJobSpec,
+        nested: &[
+            ("srcs", fields_of::<JobSrc>),
+            ("computation", fields_of::<Computation>),
+            ("container", fields_of::<Container>),
+            ("scheduler", fields_of::<Scheduler>),
+            ("scheduler.spec", fields_of::<SchedulerSpec>),
+            ("params", fields_of::<Param>),
+        ],
+        sdk: &["name", "workflow", "schema", "container.status"],
+    };
 
     /// The scheduler type (`manual` when none was given).
     pub fn scheduler_type(&self) -> SchedulerType {
@@ -332,6 +347,15 @@ pub struct StartJobInput {
     /// Param values for this start.
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Param>,
+}
+
+impl StartJobInput {
+    /// The keys of a start body.
+    pub const KEYS: Keys = Keys {
+        code: ErrorCode::InvalidRequestBody,
+        nested: &[("params", fields_of::<Param>)],
+        sdk: &[],
+    };
 }
 
 /// One item of `GET /v2/jobs`.

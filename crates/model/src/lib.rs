@@ -41,7 +41,7 @@ pub use datasource::{
     TEXT_DEFAULT_DELIMITER, UpdateDatasourceInput, check_delimiter, check_schema_only_grows, parse_delimiter,
     validate_schema,
 };
-pub use de::parse_body;
+pub use de::{Fields, Keys, fields_of, parse_body};
 pub use error::{Caused, Coded, Error, ErrorCode, Result};
 pub use export::{
     Codec, ExportDesc, ExportList, ExportSpec, FORMAT_COMPRESSION, FileExportOptions, HDFS_PATH_FORBIDDEN,

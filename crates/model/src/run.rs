@@ -1,6 +1,7 @@
 //! Runs: history, batch stop and rerun.
 
-use crate::{Result, model_err};
+use crate::de::Keys;
+use crate::{ErrorCode, Result, model_err};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
@@ -137,6 +138,11 @@ pub struct BatchActionInput {
     pub job_name: String,
     /// Batch.
     pub run_id: RunId,
+}
+
+impl BatchActionInput {
+    /// The keys of a stop or rerun body.
+    pub const KEYS: Keys = Keys::only(ErrorCode::InvalidRequestBody);
 }
 
 /// Answer of a batch stop.

@@ -1,6 +1,6 @@
 //! Magic variables: `POST /v2/variables/<name>` and lists.
 
-use crate::de::null_default;
+use crate::de::{Keys, null_default};
 use crate::names::check_name;
 use crate::vocab::VarType;
 use crate::{ErrorCode, Result, model_err};
@@ -21,6 +21,11 @@ pub struct VariableSpec {
     /// Java-style date format, time only.
     #[serde(default, deserialize_with = "null_default")]
     pub format: String,
+}
+
+impl VariableSpec {
+    /// The keys of a variable body (the seed has no code of its own for one).
+    pub const KEYS: Keys = Keys::only(ErrorCode::InvalidRequestBody);
 }
 
 impl VariableSpec {

@@ -1,6 +1,6 @@
 //! Workflows: datasources, jobs and exports may name one.
 
-use crate::de::null_default;
+use crate::de::{Keys, null_default};
 use crate::names::check_name;
 use crate::{ErrorCode, Result, model_err};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,15 @@ pub struct WorkflowSpec {
     /// Graph nodes keyed `<name>-<type>` (kept as given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl WorkflowSpec {
+    /// The keys of a workflow body, plus what a GET answer carries.
+    pub const KEYS: Keys = Keys {
+        code: ErrorCode::InvalidWorkflowSpec,
+        nested: &[],
+        sdk: &["createTime", "updateTime", "status", "canStart", "isManualWorkflow"],
+    };
 }
 
 impl WorkflowSpec {

@@ -10,7 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use pbatch_model::{
     BatchActionInput, DatasourceList, DatasourceSpec, Error, ErrorCode, Exists, ExportDesc, ExportList, ExportSpec,
-    HistoryQuery, JobList, JobSpec, RetrieveSchemaInput, StartJobInput, UpdateDatasourceInput, VariableList,
+    HistoryQuery, JobList, JobSpec, Keys, RetrieveSchemaInput, StartJobInput, UpdateDatasourceInput, VariableList,
     VariableSpec, WorkflowSpec, parse_body,
 };
 use serde::Serialize;
@@ -107,7 +107,7 @@ fn long_field(v: &serde_json::Value, path: &str) -> Option<(String, usize)> {
 /// Common checks of a needed body: not empty (`E18006`), JSON (`E18007`),
 /// no over-long string (`E18008`).
 fn check_body(what: &str, body: &[u8]) -> Result<(), Error> {
-    let v: serde_json::Value = parse_body(what, body)?;
+    let v: serde_json::Value = parse_body(what, body, &Keys::only(ErrorCode::InvalidRequestBody))?;
     if let Some((path, len)) = long_field(&v, "") {
         return Err(Error::new(
             ErrorCode::FieldTooLong,
@@ -199,7 +199,7 @@ async fn get_datasource(State(app): State<App>, Name(name): Name<String>) -> Api
 
 async fn update_datasource(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("datasource update", &body)?;
-    let update: UpdateDatasourceInput = parse_body("datasource update", &body)?;
+    let update: UpdateDatasourceInput = parse_body("datasource update", &body, &UpdateDatasourceInput::KEYS)?;
     app.engine.update_datasource(&name, &update)?;
     ok()
 }
@@ -263,7 +263,7 @@ async fn start_job(State(app): State<App>, Name(name): Name<String>, body: Body)
         StartJobInput::default()
     } else {
         check_body("job start", &body)?;
-        parse_body("job start", &body)?
+        parse_body("job start", &body, &StartJobInput::KEYS)?
     };
     let params: Vec<(String, String)> = input
         .params
@@ -357,13 +357,13 @@ async fn export_exists(State(app): State<App>, Name((job, name)): Name<(String, 
 
 async fn stop_batch(State(app): State<App>, body: Body) -> ApiResult {
     check_body("batch stop", &body)?;
-    let input: BatchActionInput = parse_body("batch stop", &body)?;
+    let input: BatchActionInput = parse_body("batch stop", &body, &BatchActionInput::KEYS)?;
     ok_json(&app.engine.stop_batch(&input.job_name, input.run_id.0).await?)
 }
 
 async fn rerun_batch(State(app): State<App>, body: Body) -> ApiResult {
     check_body("batch rerun", &body)?;
-    let input: BatchActionInput = parse_body("batch rerun", &body)?;
+    let input: BatchActionInput = parse_body("batch rerun", &body, &BatchActionInput::KEYS)?;
     ok_json(&app.engine.rerun_batch(&input.job_name, input.run_id.0).await?)
 }
 
@@ -378,7 +378,7 @@ async fn list_variables(State(app): State<App>, Query(q): Query<HashMap<String, 
 
 fn variable_body(name: &str, body: &[u8]) -> Result<VariableSpec, Error> {
     check_body("variable", body)?;
-    let mut spec: VariableSpec = parse_body("variable", body)?;
+    let mut spec: VariableSpec = parse_body("variable", body, &VariableSpec::KEYS)?;
     spec.name = name.to_string();
     Ok(spec)
 }
@@ -410,14 +410,14 @@ async fn list_workflows(State(app): State<App>) -> ApiResult {
 
 async fn create_workflow(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("workflow", &body)?;
-    let spec: WorkflowSpec = parse_body("workflow", &body)?;
+    let spec: WorkflowSpec = parse_body("workflow", &body, &WorkflowSpec::KEYS)?;
     app.engine.create_workflow(&name, &spec)?;
     ok()
 }
 
 async fn update_workflow(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
     check_body("workflow", &body)?;
-    let spec: WorkflowSpec = parse_body("workflow", &body)?;
+    let spec: WorkflowSpec = parse_body("workflow", &body, &WorkflowSpec::KEYS)?;
     app.engine.update_workflow(&name, &spec)?;
     ok()
 }
