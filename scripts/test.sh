@@ -38,6 +38,9 @@ pg_bin() {
   done
 }
 
+# servers' binaries live in sbin, which a non-root PATH may lack
+export PATH="$PATH:/usr/sbin:/sbin"
+
 missing() {
   need=()
   command -v influxd >/dev/null || need+=(influxdb)

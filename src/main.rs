@@ -58,6 +58,42 @@ enum Command {
         #[command(flatten)]
         batch: BatchArgs,
     },
+    /// Run a job for each scheduled time of a past range, recorded in the
+    /// data dir's durable catalog (like `run --record`); depend jobs run
+    /// after each. Ctrl-C stops it. Exits 1 when a batch failed.
+    Backfill {
+        /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
+        spec_dir: PathBuf,
+        /// The job.
+        job: String,
+        /// First batch time (included): RFC 3339, "yyyy-MM-dd HH:mm:ss" or yyyy-MM-dd (engine zone).
+        #[arg(long, required_unless_present = "times")]
+        from: Option<String>,
+        /// End of the range (excluded).
+        #[arg(long, required_unless_present = "times")]
+        to: Option<String>,
+        /// Explicit batch times instead of a range (a manual job needs them).
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["from", "to"])]
+        times: Vec<String>,
+        /// A time that already has a batch: none (skip it), failed (rerun Failed / Canceled ones) or all.
+        #[arg(long, default_value = "none")]
+        reprocess: String,
+        /// Batches running at once.
+        #[arg(long, default_value_t = 1)]
+        max_active: u32,
+        /// A param value, `name=value` (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Allow more than 10,000 batch times.
+        #[arg(long)]
+        force: bool,
+        /// Print nothing but the summary.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Data dir (default: pbatch.toml's engine.data_dir, else ./pbatch-data).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Load a spec folder into the data dir's durable catalog (create or update).
     Apply {
         /// Folder with datasources/, jobs/, variables/ and an optional pbatch.toml.
@@ -88,6 +124,9 @@ enum Command {
         /// Only this batch (-1 = the latest).
         #[arg(long, allow_hyphen_values = true)]
         run_id: Option<i64>,
+        /// Print the API's JSON body instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the REST API (`/v2/...`) over a durable catalog, with the scheduler running.
     Serve {
@@ -291,6 +330,86 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             listen,
         } => serve(config, data_dir, listen),
+        Command::Backfill {
+            spec_dir,
+            job,
+            from,
+            to,
+            times,
+            reprocess,
+            max_active,
+            params,
+            force,
+            quiet,
+            data_dir,
+        } => {
+            let req = pbatch::model::BackfillRequest {
+                from,
+                to,
+                times: (!times.is_empty()).then_some(times),
+                reprocess: pbatch::model::Reprocess::parse(&reprocess)?,
+                max_active: Some(max_active),
+                params: Some(
+                    parse_params(&params)?
+                        .into_iter()
+                        .map(|(name, value)| pbatch::model::Param {
+                            name,
+                            default: String::new(),
+                            value: Some(value),
+                        })
+                        .collect(),
+                ),
+                force,
+            };
+            spec_folder(&spec_dir)?;
+            let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
+                .durable()
+                .build()?;
+            pbatch::spec::apply_dir(&engine, &spec_dir)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let s = runtime.block_on(backfill(&engine, &job, &req, quiet))?;
+            println!(
+                "backfill {} of job {}: {} batch times: {} done, {} failed, {} canceled, {} skipped",
+                s.id, s.job, s.total, s.done, s.failed, s.canceled, s.skipped
+            );
+            let failed: Vec<&pbatch::model::BackfillItem> = s
+                .batches
+                .iter()
+                .filter(|b| {
+                    matches!(
+                        b.state,
+                        pbatch::model::BackfillItemState::Failed | pbatch::model::BackfillItemState::Canceled
+                    )
+                })
+                .collect();
+            if !failed.is_empty() {
+                let rows: Vec<Vec<String>> = failed
+                    .iter()
+                    .map(|b| {
+                        let message = b
+                            .run_id
+                            .and_then(|id| {
+                                let q = pbatch::model::HistoryQuery {
+                                    run_id: Some(id),
+                                    ..Default::default()
+                                };
+                                engine.history(&job, &q).ok()?.history.into_iter().next()
+                            })
+                            .map(|h| h.message)
+                            .unwrap_or_default();
+                        vec![
+                            b.run_id.map(|i| i.to_string()).unwrap_or_default(),
+                            b.batch_time.clone(),
+                            format!("{:?}", b.state).to_lowercase(),
+                            message_start(&message),
+                        ]
+                    })
+                    .collect();
+                print_table(&["runId", "batchTime", "state", "message"], &rows);
+                anyhow::bail!("{} of {} batches did not succeed", failed.len(), s.total);
+            }
+            Ok(())
+        }
         Command::Apply { spec_dir, data_dir } => {
             spec_folder(&spec_dir)?;
             let engine = pbatch::spec::builder_for_dir(&spec_dir, data_dir.as_deref())?
@@ -314,6 +433,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             size,
             page,
             run_id,
+            json,
         } => {
             let mut config = pbatch::Config::default();
             config.apply_env(std::env::vars())?;
@@ -339,31 +459,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 run_id,
             };
             let h = engine.history(&job, &q)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&h)?);
+                return Ok(());
+            }
             let rows: Vec<Vec<String>> = h
                 .history
                 .iter()
                 .map(|r| {
                     vec![
                         r.run_id.to_string(),
-                        r.status.to_string(),
                         r.batch_time.clone(),
-                        r.start_time.clone(),
-                        r.end_time.clone().unwrap_or_default(),
-                        r.duration.to_string(),
+                        r.status.to_string(),
+                        format!("{}s", r.duration),
                         r.rerun_count.to_string(),
-                        r.message.clone(),
+                        rows_of(&r.message),
+                        // one batch asked for: its whole message
+                        if run_id.is_some() {
+                            r.message.clone()
+                        } else {
+                            message_start(&r.message)
+                        },
                     ]
                 })
                 .collect();
             print_table(
                 &[
                     "runId",
-                    "status",
                     "batchTime",
-                    "startTime",
-                    "endTime",
+                    "status",
                     "duration",
                     "reruns",
+                    "rows in/out",
                     "message",
                 ],
                 &rows,
@@ -475,6 +602,93 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
         .collect();
     print_table(&["export", "files", "rows", "bytes", "keys"], &rows);
     println!("outputs are under {}", engine.data_dir().join("buckets").display());
+}
+
+/// The first line of a message, cut at 60 characters.
+fn message_start(m: &str) -> String {
+    let line = m.lines().next().unwrap_or_default();
+    if line.chars().count() > 60 {
+        format!("{}...", line.chars().take(57).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+/// Rows read and written, from a Successful batch's message ("read 20 rows
+/// from 2 files, wrote 3 rows into 1 files"), as `20/3`.
+fn rows_of(m: &str) -> String {
+    let words: Vec<&str> = m.split_whitespace().collect();
+    let after = |verb: &str| {
+        words
+            .windows(3)
+            .find(|w| w[0] == verb && w[2].starts_with("rows"))
+            .and_then(|w| w[1].parse::<u64>().ok())
+    };
+    match (after("read"), after("wrote")) {
+        (Some(i), Some(o)) => format!("{i}/{o}"),
+        _ => String::new(),
+    }
+}
+
+/// Creates a backfill and drives it to its end, showing progress on
+/// stderr: a bar on a terminal, else a line every 5 s; nothing with `quiet`.
+/// Ctrl-C stops it (its batches in flight end Canceled).
+async fn backfill(
+    engine: &pbatch::Engine,
+    job: &str,
+    req: &pbatch::model::BackfillRequest,
+    quiet: bool,
+) -> anyhow::Result<pbatch::model::BackfillStatus> {
+    use std::io::IsTerminal;
+    let created = engine.backfill(job, req)?;
+    let id = created.id;
+    let terminal = std::io::stderr().is_terminal();
+    let bar = if quiet || !terminal {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(created.total as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} batches  {elapsed} (eta {eta})  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    };
+    let mut last_line: Option<std::time::Instant> = None;
+    let mut printed_end = false;
+    let mut report = |s: &pbatch::model::BackfillStatus| {
+        if quiet {
+            return;
+        }
+        let ended = (s.done + s.failed + s.canceled + s.skipped) as u64;
+        let msg = format!(
+            "{} done, {} failed, {} canceled, {} skipped, {} running",
+            s.done, s.failed, s.canceled, s.skipped, s.running
+        );
+        if terminal {
+            bar.set_position(ended);
+            bar.set_message(msg);
+            return;
+        }
+        let over = s.status != "Running" && s.running == 0;
+        let due = last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        if !printed_end && (due || over) {
+            eprintln!("backfill {id} of job {job}: {ended}/{} batches: {msg}", s.total);
+            last_line = Some(std::time::Instant::now());
+            printed_end = over;
+        }
+    };
+    let drive = engine.drive_backfill(job, id, &mut report);
+    tokio::pin!(drive);
+    let s = tokio::select! {
+        s = &mut drive => s?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("stopping backfill {id} of job {job}");
+            engine.stop_backfill(job, id)?;
+            drive.await?
+        }
+    };
+    bar.finish_and_clear();
+    Ok(s)
 }
 
 /// Prints left-aligned columns.

@@ -464,6 +464,41 @@ def routes(c, ds, job, export):
     need(error_code_is(r, "E18608"), "deleting a job another job reads: E18608", r)
     ok("deletes refused while others depend: E18603, E18608")
 
+    # backfill (a pbatch addition): a manual job takes explicit times
+    before = call(c, "GET", "/v2/jobs/job1/history").data["total"]
+    times = ["2026-11-20 01:00:00", "2026-11-20T02:00:00+08:00"]
+    r = call(c, "POST", "/v2/jobs/job1/actions/backfill", {"times": times, "maxActive": 2})
+    need(isinstance(r.data, dict) and r.data.get("id") == 1 and r.data.get("total") == 2
+         and r.data.get("reprocess") == "none" and r.data.get("maxActive") == 2, "backfill: id 1, 2 times", r)
+    deadline = time.time() + 60
+    while True:
+        r = call(c, "GET", "/v2/jobs/job1/backfills/1")
+        if r.data.get("status") != "Running":
+            break
+        need(time.time() < deadline, "backfill 1 not Done after 60 s", r)
+        time.sleep(0.3)
+    need(r.data.get("status") == "Done" and r.data.get("done") == 2
+         and [b.get("batchTime") for b in r.data.get("batches", [])] == ["2026-11-20 01:00:00", "2026-11-20 02:00:00"]
+         and all(is_int(b.get("runId")) and b.get("state") == "done" for b in r.data["batches"]),
+         "backfill 1: Done, both batch times done with their runIds", r)
+    r = call(c, "GET", "/v2/jobs/job1/history")
+    need(r.data["total"] == before + 2, "history has the 2 backfilled batches", r)
+    r = call(c, "GET", "/v2/jobs/job1/backfills")
+    need(isinstance(r.data.get("backfills"), list) and [(b.get("id"), b.get("done"), "batches" in b)
+                                                         for b in r.data["backfills"]] == [(1, 2, False)],
+         "GET backfills: one, with progress", r)
+    r = call(c, "POST", "/v2/jobs/job1/actions/backfill", {"from": "2026-11-01", "to": "2026-11-02"}, want=400)
+    need(error_code_is(r, "E18690") and "give its batch times as times" in r.data["error"],
+         "a manual job's backfill without times: 400 E18690", r)
+    r = call(c, "POST", "/v2/jobs/job1/actions/backfill", {"times": times, "maxactive": 2}, want=400)
+    need(error_code_is(r, "E18690") and "did you mean `maxActive`?" in r.data["error"],
+         "a misspelled backfill key: 400 E18690", r)
+    r = call(c, "GET", "/v2/jobs/job1/backfills/9", want=404)
+    need(error_code_is(r, "E18691"), "a missing backfill: 404 E18691", r)
+    r = call(c, "POST", "/v2/jobs/job1/backfills/1/stop", None)
+    need(r.data.get("status") == "Stopped", "stop backfill 1: Stopped", r)
+    ok("backfill: create, poll, list, refusals (E18690, E18691), stop")
+
     # stop a job
     call(c, "POST", "/v2/jobs/job1/actions/stop", None)
     ok("stop job1")

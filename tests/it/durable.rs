@@ -92,6 +92,7 @@ fn a_run_left_running_by_a_dead_process_is_failed_at_start_and_its_staging_remov
             rerun_count: 0,
             params: vec![],
             owner: Some(u32::MAX - 1), // no such process
+            backfill: None,
         };
         use pbatch::Catalog as _;
         catalog.insert_run(&r).expect("insert dead");

@@ -1,6 +1,7 @@
 //! The one integration-test binary.
 
 mod atomic;
+mod backfill;
 mod conformance;
 mod crash;
 mod durable;

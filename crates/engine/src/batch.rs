@@ -136,6 +136,7 @@ impl Engine {
             rerun_count: 0,
             params: params.to_vec(),
             owner: Some(std::process::id()),
+            backfill: None,
         };
         self.add_run(&mut record)?;
         Ok(record)

@@ -30,6 +30,9 @@ pub struct RunRecord {
     /// The process running the batch (crash recovery checks it is alive).
     #[serde(default)]
     pub owner: Option<u32>,
+    /// The backfill that started (or last reran) it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<i64>,
 }
 
 /// Kinds of resources the catalog holds.
@@ -47,6 +50,8 @@ pub enum Kind {
     Workflow,
     /// Job schedules (started or not, pending batches), keyed by job.
     Schedule,
+    /// Backfills, keyed `<job>/<id>` (id zero-padded to 10 digits).
+    Backfill,
 }
 
 /// Where resources are kept. Values are the resources' JSON bodies, so a

@@ -136,6 +136,22 @@ impl Engine {
         Ok(id)
     }
 
+    /// [`start_batch`](Self::start_batch) of a batch of backfill `backfill`.
+    pub(crate) fn start_batch_for(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        batch_time: DateTime<FixedOffset>,
+        backfill: i64,
+    ) -> Result<i64> {
+        let mut record = self.new_run(job, params, batch_time)?;
+        record.backfill = Some(backfill);
+        self.save_run(&record)?;
+        let id = record.run_id;
+        self.spawn_attempt(record)?;
+        Ok(id)
+    }
+
     fn run_record(&self, job: &str, run_id: i64) -> Result<RunRecord> {
         self.job(job)?;
         self.catalog().get_run(job, run_id)?.ok_or_else(|| {
@@ -233,7 +249,7 @@ impl Engine {
     /// runs again with its batchTime and params (`E18625` while Running,
     /// `E18649` for a status in transition). Returns once it is Running.
     pub async fn rerun_batch(&self, job: &str, run_id: i64) -> Result<RerunBatchOutput> {
-        let mut r = self.run_record(job, run_id)?;
+        let r = self.run_record(job, run_id)?;
         let pre = r.status;
         match pre {
             RunStatus::Successful | RunStatus::Failed | RunStatus::Canceled => {}
@@ -256,21 +272,30 @@ impl Engine {
                 "job {job} has batch {other} in flight; a job's batches do not overlap, rerun once it ends"
             );
         }
-        r.status = RunStatus::Restarting;
-        r.rerun_count += 1;
-        r.message = String::new();
-        r.end_time = None;
-        r.owner = Some(std::process::id());
-        self.save_run(&r)?;
-        r.status = RunStatus::Running;
-        r.start_time = Some(self.now_utc());
-        self.save_run(&r)?;
-        let count = r.rerun_count;
-        self.spawn_attempt(r)?;
+        let count = r.rerun_count + 1;
+        self.restart(r, None)?;
         Ok(RerunBatchOutput {
             pre_status: pre,
             post_status: RunStatus::Running,
             rerun_count: count,
         })
+    }
+
+    /// Starts another attempt of an ended batch (same runId, rerunCount + 1):
+    /// Restarting, then Running at once. `backfill`: the backfill rerunning it.
+    pub(crate) fn restart(&self, mut r: RunRecord, backfill: Option<i64>) -> Result<i64> {
+        r.status = RunStatus::Restarting;
+        r.rerun_count += 1;
+        r.message = String::new();
+        r.end_time = None;
+        r.owner = Some(std::process::id());
+        r.backfill = backfill;
+        self.save_run(&r)?;
+        r.status = RunStatus::Running;
+        r.start_time = Some(self.now_utc());
+        self.save_run(&r)?;
+        let id = r.run_id;
+        self.spawn_attempt(r)?;
+        Ok(id)
     }
 }

@@ -31,6 +31,7 @@ A batch ([`Engine::run_once`], or a trigger of the scheduler) is:
 | workflows | `create_workflow`, `workflow`, `list_workflows`, `update_workflow`, `delete_workflow`, `start_workflow`, `stop_workflow`, `workflow_status` |
 | batches | [`Engine::run_once`], [`Engine::run_once_with`] (progress), `start_batch`, `wait_batch`, `stop_batch`, `rerun_batch`, `history`, `history_item`, [`Engine::subscribe`] |
 | scheduling | `schedule`, `start_job`, `stop_job`, `tick`, `start_scheduler` |
+| backfills | `backfill`, `backfills`, `backfill_status`, `stop_backfill`, `drive_backfill`, `parse_time` |
 
 Sits above `pbatch-exec` and `pbatch-sink` (and `pbatch-source`,
 `pbatch-magic`, `pbatch-model` below them); `pbatch-server` and the CLI sit
@@ -63,6 +64,7 @@ assert_eq!((report.rows_read, report.rows_out), (2, 1));
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
 
+mod backfill;
 mod batch;
 mod catalog;
 mod config;

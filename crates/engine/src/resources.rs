@@ -125,6 +125,9 @@ impl Engine {
         }
         // its history goes with it: a job created again under the name starts empty
         self.catalog().delete_runs(name)?;
+        for (key, _) in self.catalog().list(Kind::Backfill, &format!("{name}/"))? {
+            self.catalog().delete(Kind::Backfill, &key)?;
+        }
         self.drop_schedule(name)
     }
 

@@ -19,7 +19,9 @@
 //!   starts that come while a batch runs queue up.
 //! - depend: after each successful first attempt of the upstream, with the
 //!   upstream's batch time and params. A rerun of the upstream does not
-//!   trigger the downstream again (rerun the downstream batch for that).
+//!   trigger the downstream again (rerun the downstream batch for that),
+//!   except a backfill's: a backfilled batch that ends Successful runs its
+//!   depend jobs, started or not, and theirs in turn.
 
 use crate::catalog::{Kind, RunRecord};
 use crate::engine::{Engine, to_json};
@@ -53,6 +55,9 @@ pub struct Trigger {
     pub params: Vec<(String, String)>,
     /// Where it came from.
     pub kind: TriggerKind,
+    /// The backfill whose batch triggered it (depend batches of a backfill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<i64>,
 }
 
 /// A job's schedule as the catalog keeps it.
@@ -77,6 +82,7 @@ impl Schedule {
                 batch_time,
                 params,
                 kind: TriggerKind::Time,
+                backfill: None,
             }),
         }
     }
@@ -91,19 +97,19 @@ fn scheduler_field(spec: &JobSpec, field: impl Fn(&pbatch_model::SchedulerSpec) 
         .unwrap_or_default()
 }
 
-fn loop_interval(spec: &JobSpec) -> Duration {
+pub(crate) fn loop_interval(spec: &JobSpec) -> Duration {
     let text = scheduler_field(spec, |s| &s.loop_);
     // validated at create; a bad stored value runs as a one-year loop, never as 0
     let minutes = pbatch_model::names::loop_minutes(&text).unwrap_or(pbatch_model::names::MAX_LOOP_MINUTES);
     Duration::from_secs(minutes * 60)
 }
 
-fn cron_of(spec: &JobSpec) -> Result<Cron> {
+pub(crate) fn cron_of(spec: &JobSpec) -> Result<Cron> {
     let expr = scheduler_field(spec, |s| &s.crontab);
     Cron::parse(&expr)
 }
 
-fn lock_err() -> Error {
+pub(crate) fn lock_err() -> Error {
     Error::internal("scheduler lock poisoned by an earlier panic")
 }
 
@@ -135,7 +141,7 @@ impl Engine {
     /// instant the gap moves it to (once, even when that is also the next
     /// hour's time), and one in a repeated hour fires at both of its
     /// instants, so an hourly job fires once per real hour.
-    fn cron_next(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn cron_next(&self, cron: &Cron, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         // near a DST change, start before t's wall-clock time: in a repeated
         // hour, wall-clock times before it can still name instants after t
         let window = chrono::Duration::hours(3);
@@ -182,6 +188,7 @@ impl Engine {
                     batch_time: now,
                     params: params.to_vec(),
                     kind: TriggerKind::Start,
+                    backfill: None,
                 }),
                 SchedulerType::Crontab => {
                     if !s.enabled {
@@ -278,7 +285,12 @@ impl Engine {
                 // saved before the start: a crash between the two loses this
                 // trigger rather than running it twice
                 self.save_schedule(&job, &s)?;
-                match self.start_batch(&job, &t.params, self.zone().local(t.batch_time)) {
+                let at = self.zone().local(t.batch_time);
+                let start = match t.backfill {
+                    Some(id) => self.start_batch_for(&job, &t.params, at, id),
+                    None => self.start_batch(&job, &t.params, at),
+                };
+                match start {
                     Ok(id) => started.push((job.clone(), id)),
                     Err(e) => tracing::warn!(job, error = %e, "a scheduled batch could not start"),
                 }
@@ -288,6 +300,8 @@ impl Engine {
                 self.save_schedule(&job, &s)?;
             }
         }
+        // backfills after schedules: a scheduled batch of an idle job goes first
+        self.advance_backfills()?;
         Ok(started)
     }
 
@@ -346,20 +360,23 @@ impl Engine {
     /// After a batch ended: started depend jobs of a successful first attempt
     /// get a pending batch, then the scheduler starts what can start.
     pub(crate) fn after_batch(&self, r: &RunRecord) -> Result<()> {
-        if r.status == RunStatus::Successful && r.rerun_count == 0 {
+        // a backfilled batch (a rerun too) runs its depend jobs, started or not
+        let backfilled = r.backfill.is_some();
+        if r.status == RunStatus::Successful && (r.rerun_count == 0 || backfilled) {
             let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
             for down in self.list_jobs(None, Some(&r.job))? {
                 if down.spec.scheduler_type() != SchedulerType::Depend {
                     continue;
                 }
                 let mut s = self.load_schedule(&down.name)?;
-                if !s.enabled {
+                if !s.enabled && !backfilled {
                     continue;
                 }
                 s.pending.push(Trigger {
                     batch_time: r.batch_time,
                     params: r.params.clone(),
                     kind: TriggerKind::Upstream,
+                    backfill: r.backfill,
                 });
                 self.save_schedule(&down.name, &s)?;
             }

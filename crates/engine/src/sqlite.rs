@@ -27,6 +27,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::Variable => "variable",
         Kind::Workflow => "workflow",
         Kind::Schedule => "schedule",
+        Kind::Backfill => "backfill",
     }
 }
 
@@ -232,6 +233,7 @@ mod tests {
             rerun_count: 0,
             params: vec![("p".into(), "v".into())],
             owner: None,
+            backfill: None,
         }
     }
 

@@ -189,6 +189,9 @@ error_codes! {
     AccountFrozen = ("E18670", 403, "account frozen"),
     FusionFilterStringVariable = ("E18704", 400, "fusion fileFilter may only use time variables"),
     FusionFilterUndefinedVariable = ("E18705", 400, "fusion fileFilter uses an undefined variable"),
+    // ---- pbatch additions ----
+    InvalidBackfill = ("E18690", 400, "invalid backfill"),
+    BackfillNotFound = ("E18691", 404, "backfill does not exist"),
 }
 
 impl fmt::Display for ErrorCode {

@@ -23,6 +23,7 @@ assert_eq!(err.code().http_status(), 400);
 #![warn(missing_docs, unreachable_pub)]
 #![warn(clippy::unwrap_used)]
 
+mod backfill;
 pub mod cron;
 mod datasource;
 mod de;
@@ -35,6 +36,7 @@ mod variable;
 pub mod vocab;
 mod workflow;
 
+pub use backfill::{BackfillItem, BackfillItemState, BackfillList, BackfillRequest, BackfillStatus, Reprocess};
 pub use datasource::{
     CSV_DEFAULT_DELIMITER, DatasourceDesc, DatasourceList, DatasourceSpec, FusionSourceSpec, HdfsSourceSpec,
     KodoSourceSpec, PATH_FORBIDDEN, RetrieveSchemaInput, RetrieveSchemaOutput, SchemaEntry, SourceSpec,

@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use pbatch_model::{
-    BatchActionInput, DatasourceList, DatasourceSpec, Error, ErrorCode, Exists, ExportDesc, ExportList, ExportSpec,
-    HistoryQuery, JobList, JobSpec, Keys, RetrieveSchemaInput, StartJobInput, UpdateDatasourceInput, VariableList,
-    VariableSpec, WorkflowSpec, parse_body,
+    BackfillList, BackfillRequest, BatchActionInput, DatasourceList, DatasourceSpec, Error, ErrorCode, Exists,
+    ExportDesc, ExportList, ExportSpec, HistoryQuery, JobList, JobSpec, Keys, RetrieveSchemaInput, StartJobInput,
+    UpdateDatasourceInput, VariableList, VariableSpec, WorkflowSpec, parse_body,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -146,6 +146,10 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/jobs/{name}/actions/start", post(start_job))
         .route("/v2/jobs/{name}/actions/stop", post(stop_job))
         .route("/v2/jobs/{name}/history", get(history))
+        .route("/v2/jobs/{name}/actions/backfill", post(create_backfill))
+        .route("/v2/jobs/{name}/backfills", get(list_backfills))
+        .route("/v2/jobs/{job}/backfills/{id}", get(get_backfill))
+        .route("/v2/jobs/{job}/backfills/{id}/stop", post(stop_backfill))
         .route("/v2/jobs/{job}/exports", get(list_exports))
         .route(
             "/v2/jobs/{job}/exports/{name}",
@@ -351,6 +355,37 @@ async fn delete_export(State(app): State<App>, Name((job, name)): Name<(String, 
 async fn export_exists(State(app): State<App>, Name((job, name)): Name<(String, String)>) -> ApiResult {
     app.engine.job(&job)?;
     exists(app.engine.export(&job, &name), ErrorCode::ExportNotFound)
+}
+
+// ---- backfills (a pbatch addition) ----
+
+async fn create_backfill(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
+    check_body("backfill", &body)?;
+    let req: BackfillRequest = parse_body("backfill", &body, &BackfillRequest::KEYS)?;
+    ok_json(&app.engine.backfill(&name, &req)?)
+}
+
+async fn list_backfills(State(app): State<App>, Name(name): Name<String>) -> ApiResult {
+    ok_json(&BackfillList {
+        backfills: app.engine.backfills(&name)?,
+    })
+}
+
+fn backfill_id(job: &str, id: &str) -> Result<i64, Error> {
+    id.parse().map_err(|_| {
+        Error::new(
+            ErrorCode::BackfillNotFound,
+            format!("job {job} has no backfill {id:?} (ids are numbers)"),
+        )
+    })
+}
+
+async fn get_backfill(State(app): State<App>, Name((job, id)): Name<(String, String)>) -> ApiResult {
+    ok_json(&app.engine.backfill_status(&job, backfill_id(&job, &id)?)?)
+}
+
+async fn stop_backfill(State(app): State<App>, Name((job, id)): Name<(String, String)>) -> ApiResult {
+    ok_json(&app.engine.stop_backfill(&job, backfill_id(&job, &id)?)?)
 }
 
 // ---- batches ----

@@ -203,6 +203,24 @@ pub(crate) fn result_export(results: &Path, job: &str, batch_time: &DateTime<Fix
     })
 }
 
+/// What a file export of the batch `expander` describes may write or
+/// delete: its target and the key prefix (a manual job's file name) under
+/// it, as one string; `None` for a service export. Two batches whose scopes
+/// overlap (one starts with the other) must not commit at once.
+pub fn export_scope(
+    name: &str,
+    export: &ExportSpec,
+    expander: &Expander,
+    manual: bool,
+    targets: &dyn Targets,
+) -> Result<Option<String>> {
+    if export.file_options().is_none() {
+        return Ok(None);
+    }
+    let e = file_export(name, export, expander, manual, targets)?;
+    Ok(Some(format!("{}/{}", e.target.label(), e.naming.scope())))
+}
+
 /// Resolves a kodo or hdfs export into where and how its files go.
 ///
 /// Naming (seed note 2 and the manual-job rule):

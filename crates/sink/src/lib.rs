@@ -58,7 +58,7 @@ mod writer;
 
 pub use commit::CommitReport;
 pub use error::{Error, Foreign, Result};
-pub use export::{RESULT_RETENTION_DAYS, ServiceUrls, Targets, check_export, result_dir};
+pub use export::{RESULT_RETENTION_DAYS, ServiceUrls, Targets, check_export, export_scope, result_dir};
 pub use journal::{
     BatchInfo, InputFile, JOURNAL_FILE, MANIFEST_FILE, Manifest, ManifestExport, ManifestFile, OpenCommit, Place, done,
 };
