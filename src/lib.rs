@@ -25,10 +25,10 @@ assert_eq!(report.rows_read, 1_000);
 pub mod example;
 pub mod spec;
 
+pub use pbatch_engine::{BatchPreview, ExportCheck, ExportPreview, Manifest, RunEvent, Schedule, Trigger, TriggerKind};
 pub use pbatch_engine::{
     Catalog, Clock, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport, SystemClock,
 };
-pub use pbatch_engine::{ExportCheck, Manifest, RunEvent, Schedule, Trigger, TriggerKind};
 pub use pbatch_magic as magic;
 pub use pbatch_model as model;
 pub use pbatch_server as server;

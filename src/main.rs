@@ -58,6 +58,16 @@ enum Command {
         #[command(flatten)]
         batch: BatchArgs,
     },
+    /// A dry run: what one batch would read (files, bytes), the SQL with its
+    /// variables expanded, DataFusion's plan, and what each export would
+    /// write or replace. Writes nothing; exits 1 when the batch would fail.
+    Plan {
+        #[command(flatten)]
+        batch: BatchArgs,
+        /// Print the API's JSON body (as POST /v2/jobs/<job>/actions/plan).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a job for each scheduled time of a past range, recorded in the
     /// data dir's durable catalog (like `run --record`); depend jobs run
     /// after each. Ctrl-C stops it. Exits 1 when a batch failed.
@@ -322,6 +332,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if bad > 0 {
                 anyhow::bail!("{bad} of {} exports do not match their manifest", checks.len());
+            }
+            Ok(())
+        }
+        Command::Plan {
+            batch:
+                BatchArgs {
+                    spec_dir,
+                    job,
+                    params,
+                    batch_time,
+                    data_dir,
+                },
+            json,
+        } => {
+            let params = parse_params(&params)?;
+            let batch_time = parse_batch_time(batch_time.as_deref())?;
+            spec_folder(&spec_dir)?;
+            let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
+            pbatch::spec::load_dir(&engine, &spec_dir)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+            let preview = runtime.block_on(engine.dry_run(&job, &params, batch_time))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&preview)?);
+            } else {
+                print_preview(&preview);
+            }
+            if let Some(e) = preview.error() {
+                anyhow::bail!("the batch would fail: {e}");
             }
             Ok(())
         }
@@ -602,6 +640,64 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
         .collect();
     print_table(&["export", "files", "rows", "bytes", "keys"], &rows);
     println!("outputs are under {}", engine.data_dir().join("buckets").display());
+}
+
+/// A dry run, section by section.
+fn print_preview(p: &pbatch::BatchPreview) {
+    println!(
+        "job {}  batch time {}  (dry run: nothing is written)",
+        p.job, p.batch_time
+    );
+    println!("\nvariables:");
+    let rows: Vec<Vec<String>> = p
+        .variables
+        .iter()
+        .map(|v| vec![format!("  {}", v.name), v.value.clone()])
+        .collect();
+    print_table(&["  name", "value"], &rows);
+    println!("\nsql:");
+    for line in p.sql.trim().lines() {
+        println!("  {line}");
+    }
+    println!("\nreads:");
+    for s in &p.srcs {
+        println!(
+            "  {} (datasource {}): {} files, {} bytes",
+            s.table, s.datasource, s.files, s.bytes
+        );
+        for f in &s.first {
+            println!("    {f}");
+        }
+        if s.files > s.first.len() {
+            println!("    ... and {} more", s.files - s.first.len());
+        }
+    }
+    println!("\nresult columns:");
+    for c in &p.schema {
+        println!("  {}: {}", c.name, c.ty);
+    }
+    println!("\nlogical plan:");
+    for line in p.logical_plan.lines() {
+        println!("  {line}");
+    }
+    println!("\nphysical plan:");
+    for line in p.physical_plan.lines() {
+        println!("  {line}");
+    }
+    println!("\nexports:");
+    if p.exports.is_empty() {
+        println!("  none");
+    }
+    for e in &p.exports {
+        println!("  {} ({}) -> {}", e.export, e.kind, e.target);
+        for w in &e.writes {
+            println!("    {w}");
+        }
+        if !e.existing.is_empty() {
+            println!("    there now: {}", e.existing.join(", "));
+        }
+        println!("    {}", e.effect);
+    }
 }
 
 /// The first line of a message, cut at 60 characters.

@@ -499,6 +499,23 @@ def routes(c, ds, job, export):
     need(r.data.get("status") == "Stopped", "stop backfill 1: Stopped", r)
     ok("backfill: create, poll, list, refusals (E18690, E18691), stop")
 
+    # dry run (a pbatch addition): what a batch would read and write, nothing written
+    r = call(c, "POST", "/v2/jobs/job1/actions/plan", {"batchTime": "2026-11-20 01:00:00"})
+    d = r.data if isinstance(r.data, dict) else {}
+    srcs, exports = d.get("srcs") or [{}], d.get("exports") or [{}]
+    need(d.get("batchTime") == "2026-11-20 01:00:00" and d.get("sql") == code
+         and srcs[0].get("datasource") == "ds1" and is_int(srcs[0].get("files")) and srcs[0]["files"] >= 1
+         and "TableScan: t1" in d.get("logicalPlan", "") and exports[0].get("export") == "e1"
+         and len(exports[0].get("writes", [])) == 2 and "error" not in exports[0],
+         "plan: batchTime, sql, srcs, logicalPlan, e1 writes 2 files", r)
+    r = call(c, "POST", "/v2/jobs/job1/actions/plan", None)
+    need(isinstance(r.data, dict) and r.data.get("job") == "job1", "plan without a body: now", r)
+    r = call(c, "POST", "/v2/jobs/job1/actions/plan", {"batchtime": "2026-11-20 01:00:00"}, want=400)
+    need(error_code_is(r, "E18007") and "batchTime" in r.data["error"], "a misspelled plan key: 400, did you mean batchTime", r)
+    r = call(c, "POST", "/v2/jobs/nope/actions/plan", {}, want=404)
+    need(error_code_is(r, "E18606"), "plan of a missing job: 404 E18606", r)
+    ok("plan: a dry run's body, no body, a misspelled key, a missing job")
+
     # stop a job
     call(c, "POST", "/v2/jobs/job1/actions/stop", None)
     ok("stop job1")

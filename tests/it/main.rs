@@ -9,6 +9,7 @@ mod example;
 mod fusion;
 mod hdfs;
 mod library;
+mod plan;
 mod report;
 mod s3;
 mod schedule;

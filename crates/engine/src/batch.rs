@@ -339,7 +339,7 @@ impl Engine {
     /// export, the result is sorted by its partition columns (spilling if
     /// need be) so each folder's rows arrive together and its files can be
     /// finished before the next folder's open.
-    async fn plan_batch(
+    pub(crate) async fn plan_batch(
         &self,
         spec: &JobSpec,
         root: &JobSpec,

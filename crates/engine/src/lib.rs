@@ -31,6 +31,7 @@ A batch ([`Engine::run_once`], or a trigger of the scheduler) is:
 | workflows | `create_workflow`, `workflow`, `list_workflows`, `update_workflow`, `delete_workflow`, `start_workflow`, `stop_workflow`, `workflow_status` |
 | batches | [`Engine::run_once`], [`Engine::run_once_with`] (progress), `start_batch`, `wait_batch`, `stop_batch`, `rerun_batch`, `history`, `history_item`, [`Engine::subscribe`] |
 | scheduling | `schedule`, `start_job`, `stop_job`, `tick`, `start_scheduler` |
+| dry runs | [`Engine::dry_run`] |
 | backfills | `backfill`, `backfills`, `backfill_status`, `stop_backfill`, `drive_backfill`, `parse_time` |
 
 Sits above `pbatch-exec` and `pbatch-sink` (and `pbatch-source`,
@@ -69,6 +70,7 @@ mod batch;
 mod catalog;
 mod config;
 mod control;
+mod dryrun;
 mod engine;
 mod fanout;
 mod inputs;
@@ -83,7 +85,8 @@ pub use batch::{Progress, ProgressFn, RunReport};
 pub use catalog::{Catalog, Kind, MemoryCatalog, RunRecord};
 pub use config::{BucketConfig, Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, ServerKey, UrlConfig};
 pub use control::RunEvent;
+pub use dryrun::{BatchPreview, ColumnPreview, SrcPreview, VariableValue};
 pub use engine::{Clock, Engine, EngineBuilder, SystemClock};
-pub use pbatch_sink::{ExportCheck, Manifest};
+pub use pbatch_sink::{ExportCheck, ExportPreview, Manifest};
 pub use schedule::{Schedule, Trigger, TriggerKind};
 pub use sqlite::SqliteCatalog;

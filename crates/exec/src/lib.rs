@@ -66,6 +66,6 @@ pub use error::{Error, Result};
 pub use plan::{BatchInput, BatchPlan, exec_error};
 pub use session::Sizing;
 pub use shape::{DeclaredTable, declared_output};
-pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv};
+pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv, TableRead};
 
 use session::rows_read;

@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
 use pbatch_magic::Expander;
@@ -34,6 +35,7 @@ pub struct BatchInput<'a> {
 /// process.
 pub struct BatchPlan {
     ctx: SessionContext,
+    logical: LogicalPlan,
     plan: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
     read: ReadPlan,
@@ -66,9 +68,11 @@ impl BatchPlan {
             df = df.sort(sort).map_err(exec_error)?;
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let logical = df.logical_plan().clone();
         let plan = df.create_physical_plan().await.map_err(exec_error)?;
         Ok(Self {
             ctx,
+            logical,
             plan,
             schema,
             read,
@@ -78,6 +82,18 @@ impl BatchPlan {
     /// The result's schema.
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    /// The plan as DataFusion's `EXPLAIN` shows it: the optimized logical
+    /// plan and the physical plan, each indented.
+    pub fn explain(&self) -> Result<(String, String)> {
+        let logical = self.ctx.state().optimize(&self.logical).map_err(exec_error)?;
+        Ok((
+            logical.display_indent().to_string(),
+            datafusion::physical_plan::displayable(self.plan.as_ref())
+                .indent(true)
+                .to_string(),
+        ))
     }
 
     /// Files and bytes the scans will read, as listed.

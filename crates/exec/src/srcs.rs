@@ -180,7 +180,27 @@ pub struct ReadPlan {
     /// Each file (its URL, `fusion://<key>` for fusion logs) and its size:
     /// the lineage `_SUCCESS` manifests record.
     pub inputs: Vec<(String, u64)>,
+    /// Per datasource table, in the order registered.
+    pub tables: Vec<TableRead>,
 }
+
+/// What one datasource table of a batch reads.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TableRead {
+    /// The SQL's table name.
+    pub table: String,
+    /// The datasource.
+    pub datasource: String,
+    /// Files listed.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The first few files' URLs.
+    pub first: Vec<String>,
+}
+
+/// Files [`TableRead::first`] names.
+const FIRST_FILES: usize = 5;
 
 fn registering(table: &str, e: impl std::fmt::Display) -> Error {
     Error::internal(format!("registering {table}: {e}"))
@@ -239,6 +259,7 @@ pub(crate) fn register<'a>(
                     spec,
                     file_filter,
                 } => {
+                    let before = read.inputs.len();
                     let provider = match &spec.source {
                         SourceSpec::Fusion(fu) => {
                             let filter = if file_filter.trim().is_empty() {
@@ -250,6 +271,15 @@ pub(crate) fn register<'a>(
                         }
                         _ => file_table(env, ctx, name, spec, file_filter, expander, read).await?,
                     };
+                    let listed = &read.inputs[before.min(read.inputs.len())..];
+                    let entry = TableRead {
+                        table: table.clone(),
+                        datasource: name.clone(),
+                        files: listed.len(),
+                        bytes: listed.iter().map(|(_, b)| b).sum(),
+                        first: listed.iter().take(FIRST_FILES).map(|(u, _)| u.clone()).collect(),
+                    };
+                    read.tables.push(entry);
                     ctx.register_table(table.as_str(), provider)
                         .map_err(|e| registering(table, e))?;
                 }

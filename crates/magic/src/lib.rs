@@ -162,6 +162,13 @@ impl Expander {
         self.zone.local(t)
     }
 
+    /// Every defined name (system variables, user variables, params), sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.vars.keys().cloned().collect();
+        out.sort();
+        out
+    }
+
     /// The value of one variable.
     pub fn value(&self, name: &str) -> Option<String> {
         self.vars.get(name).map(|v| match v {

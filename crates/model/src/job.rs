@@ -358,6 +358,29 @@ impl StartJobInput {
     };
 }
 
+/// The body of `POST /v2/jobs/<job>/actions/plan` (a pbatch addition): a
+/// dry run of one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanRequest {
+    /// The batch time (RFC 3339, or `yyyy-MM-dd HH:mm:ss` in the engine's
+    /// zone); default now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_time: Option<String>,
+    /// Param values, as a start takes them.
+    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<Param>,
+}
+
+impl PlanRequest {
+    /// The keys of a plan body.
+    pub const KEYS: Keys = Keys {
+        code: ErrorCode::InvalidRequestBody,
+        nested: &[("params", fields_of::<Param>)],
+        sdk: &[],
+    };
+}
+
 /// One item of `GET /v2/jobs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobDesc {

@@ -10,8 +10,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use pbatch_model::{
     BackfillList, BackfillRequest, BatchActionInput, DatasourceList, DatasourceSpec, Error, ErrorCode, Exists,
-    ExportDesc, ExportList, ExportSpec, HistoryQuery, JobList, JobSpec, Keys, RetrieveSchemaInput, StartJobInput,
-    UpdateDatasourceInput, VariableList, VariableSpec, WorkflowSpec, parse_body,
+    ExportDesc, ExportList, ExportSpec, HistoryQuery, JobList, JobSpec, Keys, PlanRequest, RetrieveSchemaInput,
+    StartJobInput, UpdateDatasourceInput, VariableList, VariableSpec, WorkflowSpec, parse_body,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -147,6 +147,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/jobs/{name}/actions/stop", post(stop_job))
         .route("/v2/jobs/{name}/history", get(history))
         .route("/v2/jobs/{name}/actions/backfill", post(create_backfill))
+        .route("/v2/jobs/{name}/actions/plan", post(plan_job))
         .route("/v2/jobs/{name}/backfills", get(list_backfills))
         .route("/v2/jobs/{job}/backfills/{id}", get(get_backfill))
         .route("/v2/jobs/{job}/backfills/{id}/stop", post(stop_backfill))
@@ -355,6 +356,28 @@ async fn delete_export(State(app): State<App>, Name((job, name)): Name<(String, 
 async fn export_exists(State(app): State<App>, Name((job, name)): Name<(String, String)>) -> ApiResult {
     app.engine.job(&job)?;
     exists(app.engine.export(&job, &name), ErrorCode::ExportNotFound)
+}
+
+// ---- dry runs (a pbatch addition) ----
+
+async fn plan_job(State(app): State<App>, Name(name): Name<String>, body: Body) -> ApiResult {
+    let req: PlanRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PlanRequest::default()
+    } else {
+        check_body("plan", &body)?;
+        parse_body("plan", &body, &PlanRequest::KEYS)?
+    };
+    let at = match &req.batch_time {
+        Some(t) => app.engine.parse_time("batchTime", t)?,
+        None => chrono::Utc::now(),
+    };
+    let params: Vec<(String, String)> = req
+        .params
+        .into_iter()
+        .filter_map(|p| p.value.map(|v| (p.name, v)))
+        .collect();
+    let preview = app.engine.dry_run(&name, &params, app.engine.zone().local(at)).await?;
+    ok_json(&preview)
 }
 
 // ---- backfills (a pbatch addition) ----

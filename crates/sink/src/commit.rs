@@ -49,13 +49,18 @@ pub(crate) fn store_err(what: &str, target: &str, e: object_store::Error) -> Err
 
 /// Existing keys of the target that this export's naming owns (see [`Naming::owns`](crate::Naming::owns)).
 async fn existing(staged: &StagedExport) -> Result<Vec<String>> {
-    match &staged.export.target {
+    existing_of(&staged.export).await
+}
+
+/// [`existing`] of an export not yet staged.
+pub(crate) async fn existing_of(export: &crate::FileExport) -> Result<Vec<String>> {
+    match &export.target {
         Target::Local(root) => {
-            let (root, naming) = (root.clone(), staged.export.naming.clone());
+            let (root, naming) = (root.clone(), export.naming.clone());
             blocking(move || existing_local(&root, &naming)).await
         }
         Target::Store { store, label, .. } => {
-            let scope = staged.export.naming.scope();
+            let scope = export.naming.scope();
             let dir = match scope.rfind('/') {
                 Some(i) => &scope[..i],
                 None => "",
@@ -69,7 +74,7 @@ async fn existing(staged: &StagedExport) -> Result<Vec<String>> {
             let mut out: Vec<String> = listed
                 .into_iter()
                 .map(|m| m.location.to_string())
-                .filter(|k| staged.export.naming.owns(k))
+                .filter(|k| export.naming.owns(k))
                 .collect();
             out.sort();
             Ok(out)

@@ -49,6 +49,7 @@ mod faults;
 mod journal;
 mod naming;
 mod partition;
+mod preview;
 mod report;
 mod retention;
 mod service;
@@ -63,6 +64,7 @@ pub use journal::{
     BatchInfo, InputFile, JOURNAL_FILE, MANIFEST_FILE, Manifest, ManifestExport, ManifestFile, OpenCommit, Place, done,
 };
 pub use partition::NULL_PARTITION;
+pub use preview::{ExportPreview, preview_export};
 pub use service::DEFAULT_BATCH_RECORDS;
 pub use sink::{
     Claim, CommitContext, INCOMPLETE_COMMIT, Sink, SinkContext, Staged, StagingDir, commit, open, open_result,
