@@ -49,6 +49,9 @@ enum Command {
         /// batch in the job's history (see `pbatch history`).
         #[arg(long)]
         record: bool,
+        /// Print nothing but the summary.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Check that a batch's file exports match their `_SUCCESS` manifests
     /// (every listed file there, with its size and CRC-32C); exits 1 if not.
@@ -249,6 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir,
                 },
             record,
+            quiet,
         } => {
             let params = parse_params(&params)?;
             let batch_time = parse_batch_time(batch_time.as_deref())?;
@@ -265,20 +269,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 engine
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(100));
-            let b = bar.clone();
-            let job_name = job.clone();
-            let progress = Arc::new(move |p: Progress| match p {
-                Progress::Stage(s) => b.set_message(format!("{job_name}: {s}")),
-                Progress::Rows(n) => b.set_message(format!("{job_name}: running, {n} rows out")),
-            });
+            let shown = Arc::new(RunProgress::new(&job, quiet));
+            let p = Arc::clone(&shown);
+            let progress = Arc::new(move |e: Progress| p.on(e));
             let result = runtime.block_on(engine.run_once_with(&job, &params, batch_time, progress));
-            bar.finish_and_clear();
+            shown.finish();
             // SQL that does not parse: name the job's file
             let report = result.map_err(|e| {
                 if e.code() == pbatch::model::ErrorCode::InvalidSql {
@@ -785,6 +780,153 @@ async fn backfill(
     };
     bar.finish_and_clear();
     Ok(s)
+}
+
+/// `pbatch run`'s progress on stderr: on a terminal a bar of input bytes
+/// read out of the listed total, with rate and ETA, then rows out, and a line
+/// per committed export; without one, the same as a line every
+/// `PBATCH_PROGRESS_SECONDS` (default 5) and at each step; nothing when quiet.
+struct RunProgress {
+    job: String,
+    quiet: bool,
+    bar: Option<ProgressBar>,
+    every: Duration,
+    state: std::sync::Mutex<Shown>,
+}
+
+#[derive(Default)]
+struct Shown {
+    total: u64,
+    read: u64,
+    rows: u64,
+    started: Option<std::time::Instant>,
+    last_line: Option<std::time::Instant>,
+    /// The last read line printed.
+    printed: String,
+}
+
+impl RunProgress {
+    fn new(job: &str, quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar.set_message(format!("{job}: starting"));
+            bar
+        });
+        let every = std::env::var("PBATCH_PROGRESS_SECONDS")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(Duration::from_secs(5));
+        Self {
+            job: job.to_string(),
+            quiet,
+            bar,
+            every,
+            state: std::sync::Mutex::new(Shown::default()),
+        }
+    }
+
+    /// "read 1.2 MiB of 4.0 MiB (30%), 2.0 MiB/s, eta 1s"
+    fn read_line(s: &Shown) -> String {
+        let secs = s.started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let rate = if secs > 0.0 { s.read as f64 / secs } else { 0.0 };
+        let pct = (s.read.min(s.total) * 100).checked_div(s.total).unwrap_or(100);
+        let eta = if rate > 0.0 && s.total > s.read {
+            format!(
+                ", eta {}",
+                indicatif::HumanDuration(Duration::from_secs_f64((s.total - s.read) as f64 / rate))
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "read {} of {} ({pct}%), {}/s{eta}; {} rows out",
+            indicatif::HumanBytes(s.read),
+            indicatif::HumanBytes(s.total),
+            indicatif::HumanBytes(rate as u64),
+            s.rows
+        )
+    }
+
+    fn on(&self, p: Progress) {
+        if self.quiet {
+            return;
+        }
+        let Ok(mut s) = self.state.lock() else { return };
+        let job = &self.job;
+        match (&self.bar, p) {
+            (Some(bar), Progress::Stage(stage)) => bar.set_message(format!("{job}: {stage}")),
+            (Some(bar), Progress::Listed { files, bytes }) => {
+                s.total = bytes;
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {elapsed} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}  {msg}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_length(bytes);
+                bar.set_message(format!("{job}: reading {files} files"));
+            }
+            (Some(bar), Progress::Read(bytes)) => bar.set_position(bytes.min(s.total)),
+            (Some(bar), Progress::Rows(rows)) => bar.set_message(format!("{job}: {rows} rows out")),
+            (Some(bar), Progress::Committed { export, files, bytes }) => bar.println(format!(
+                "export {export}: committed {}, {}",
+                plural(files, "file"),
+                indicatif::HumanBytes(bytes)
+            )),
+            (None, Progress::Listed { files, bytes }) => {
+                s.total = bytes;
+                s.started = Some(std::time::Instant::now());
+                s.last_line = s.started;
+                eprintln!("{job}: reading {files} files, {}", indicatif::HumanBytes(bytes));
+            }
+            (None, Progress::Read(bytes)) => {
+                s.read = bytes;
+                if s.last_line.is_some_and(|t| t.elapsed() >= self.every) {
+                    s.printed = Self::read_line(&s);
+                    eprintln!("{job}: {}", s.printed);
+                    s.last_line = Some(std::time::Instant::now());
+                }
+            }
+            (None, Progress::Rows(rows)) => s.rows = rows,
+            (None, Progress::Stage(stage)) => {
+                // the read's end, unless the last line said it
+                let line = Self::read_line(&s);
+                if stage == "committing" && s.printed.split(',').next() != line.split(',').next() {
+                    eprintln!("{job}: {line}");
+                    s.printed = line;
+                }
+            }
+            (None, Progress::Committed { export, files, bytes }) => eprintln!(
+                "{job}: export {export}: committed {}, {}",
+                plural(files, "file"),
+                indicatif::HumanBytes(bytes)
+            ),
+            _ => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// "1 file", "3 files".
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// Prints left-aligned columns.

@@ -135,7 +135,13 @@ fn two_exports_writing_the_same_keys_are_refused_before_any_commit() {
     let out = run(&spec_dir, &data);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("E18651: ") && err.contains("exports a and b"), "{err}");
+    // progress lines, then the error
+    assert!(
+        err.lines()
+            .last()
+            .is_some_and(|l| l.starts_with("E18651: ") && l.contains("exports a and b")),
+        "{err}"
+    );
     assert!(
         files_under(&data.join("buckets/out-bkt")).is_empty(),
         "nothing committed"

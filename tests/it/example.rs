@@ -107,3 +107,70 @@ fn verify_without_a_batch_time_checks_the_latest_commit() {
         "{report}"
     );
 }
+
+/// Without a terminal, `pbatch run` prints its progress as lines on stderr:
+/// the listing, bytes read out of it with rate (one every
+/// `PBATCH_PROGRESS_SECONDS`, and at the end), and each committed export;
+/// `--quiet` prints the summary alone.
+#[test]
+fn run_prints_progress_lines_without_a_terminal_and_nothing_when_quiet() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let out = pbatch()
+        .args(["example", "cdn-logs", "--rows", "20000", "--files", "3", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("pbatch example");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = |quiet: bool| {
+        let mut c = pbatch();
+        c.arg("run")
+            .arg(root().join("examples/cdn-logs"))
+            .arg("daily_traffic")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--batch-time", "2026-11-25T01:00:00+08:00"])
+            .env("PBATCH_PROGRESS_SECONDS", "0");
+        if quiet {
+            c.arg("--quiet");
+        }
+        let out = c.output().expect("pbatch run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (summary, progress) = run(false);
+    let rows_out = summary
+        .split("the SQL produced ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("rows out in the summary");
+    let lines: Vec<&str> = progress.lines().collect();
+    assert!(
+        lines.first().is_some_and(
+            |l| l.starts_with("daily_traffic: reading 3 files, ") && (l.ends_with("KiB") || l.ends_with("MiB"))
+        ),
+        "the listing first:\n{progress}"
+    );
+    let reads: Vec<&&str> = lines.iter().filter(|l| l.starts_with("daily_traffic: read ")).collect();
+    let last = reads.last().expect("a read line");
+    let total = lines[0].rsplit(", ").next().expect("total");
+    assert!(
+        last.starts_with(&format!("daily_traffic: read {total} of {total} (100%), "))
+            && last.contains("/s")
+            && last.ends_with(&format!("; {rows_out} rows out")),
+        "the read's end, with rate and rows out:\n{progress}"
+    );
+    assert_eq!(
+        lines.last().map(|l| l.split(", ").next()),
+        Some(Some("daily_traffic: export daily_parquet: committed 1 file")),
+        "{progress}"
+    );
+    let (quiet_summary, quiet_progress) = run(true);
+    assert_eq!(quiet_progress, "", "--quiet prints no progress");
+    assert!(
+        quiet_summary.starts_with("job daily_traffic  run 1  batch time "),
+        "{quiet_summary}"
+    );
+}

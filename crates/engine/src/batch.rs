@@ -48,11 +48,32 @@ pub struct RunReport {
 
 /// Progress of a running batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Progress {
     /// A new stage began.
     Stage(String),
     /// Rows the SQL has produced so far.
     Rows(u64),
+    /// The srcs are listed: the files the batch reads and their bytes.
+    Listed {
+        /// Files.
+        files: usize,
+        /// Their bytes, as stored.
+        bytes: u64,
+    },
+    /// Bytes of input read so far, as stored (sent twice a second while
+    /// the SQL runs, and once as it ends). Parquet scans count the column
+    /// chunks they fetch, so the end may fall short of the listed bytes.
+    Read(u64),
+    /// An export was committed.
+    Committed {
+        /// The export.
+        export: String,
+        /// Files it committed.
+        files: usize,
+        /// Their bytes.
+        bytes: u64,
+    },
 }
 
 /// A progress callback.
@@ -243,6 +264,11 @@ impl Engine {
         progress(Progress::Stage("listing files".into()));
         let plan = self.plan_batch(&spec, &root.1, &expander, &exports).await?;
         check_canceled(cancel)?;
+        let listed = plan.read_plan();
+        progress(Progress::Listed {
+            files: listed.files,
+            bytes: listed.bytes,
+        });
 
         let token = token(&batch_time);
         let staging = StagingDir::locked(self.data_dir().join(STAGING_DIR).join(&token))?;
@@ -290,6 +316,13 @@ impl Engine {
             started: record.start_time.map(|t| t.to_rfc3339()),
         };
         let exports = self.commit(staged, &staging, &batch, cancel).await?;
+        for e in &exports {
+            progress(Progress::Committed {
+                export: e.export.clone(),
+                files: e.keys.len(),
+                bytes: e.bytes,
+            });
+        }
         let (invalid_skipped, invalid_samples) = plan.skipped_records();
         let report = RunReport {
             job: job.to_string(),

@@ -34,11 +34,18 @@ pub(crate) async fn fan_out(
 ) -> Result<(u64, Vec<Staged>)> {
     let mut rows: u64 = 0;
     let mut failed: Option<Error> = None;
+    // bytes read, twice a second: an aggregation sends no rows until its end
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     match plan.execute() {
         Err(e) => failed = Some(e.into()),
         Ok(mut stream) => loop {
             let next = tokio::select! {
                 next = stream.next() => next,
+                _ = tick.tick() => {
+                    progress(Progress::Read(plan.bytes_read()));
+                    continue;
+                }
                 _ = cancel.wait_for(|c| *c) => {
                     failed = Some(canceled_error());
                     break;
@@ -63,6 +70,7 @@ pub(crate) async fn fan_out(
             }
         },
     }
+    progress(Progress::Read(plan.bytes_read()));
     let mut staged = Vec::new();
     for s in sinks {
         match s.finish().await {

@@ -111,6 +111,13 @@ impl BatchPlan {
         crate::rows_read(&self.plan)
     }
 
+    /// Bytes of input the scans have read so far, as stored (compressed);
+    /// may be called while the plan runs. Parquet scans count the column
+    /// chunks they fetched.
+    pub fn bytes_read(&self) -> u64 {
+        pbatch_source::bytes_read(&self.plan)
+    }
+
     /// Invalid records the scans skipped (`omitInvalid`): count and the
     /// first few, as `file line N: why`.
     pub fn skipped_records(&self) -> (u64, Vec<String>) {

@@ -234,7 +234,7 @@ pub(crate) async fn sample_files(
         let mut acc = Inferred::default();
         for f in files.iter().take(sample.files.max(1)) {
             let name = format!("{place} key {:?}", f.key);
-            let mut input = open_file(&rt, store.as_ref(), f, &name)?;
+            let mut input = open_file(&rt, store.as_ref(), f, &name, None)?;
             let io = |e: std::io::Error| Error::new(ErrorCode::FileFormatMismatch, format!("sampling {name}: {e}"));
             match format {
                 crate::RowFormat::Csv { delimiter, header } => {

@@ -46,7 +46,7 @@ pub use hdfs::{HdfsPath, hdfs_store};
 pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
-pub use scan::{RowScanExec, RowTable, skipped_records};
+pub use scan::{RowScanExec, RowTable, bytes_read, skipped_records};
 pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::{S3Endpoint, Stores};
 pub use table::{FileOptions, RecordRules, infer_entries, table_for, text_schema, verify_schema};

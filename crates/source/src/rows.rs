@@ -76,14 +76,25 @@ impl RowSpec {
     }
 }
 
-/// Invalid records met by the reads of one table.
+/// Invalid records met by the reads of one table, and the bytes read.
 #[derive(Debug, Default)]
 pub struct ReadStats {
     invalid: AtomicU64,
     samples: Mutex<Vec<String>>,
+    bytes: AtomicU64,
 }
 
 impl ReadStats {
+    /// Bytes of the table's files read so far, as stored (before
+    /// decompression): what a progress bar measures against the listing.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Invalid records skipped so far.
     pub fn invalid(&self) -> u64 {
         self.invalid.load(Ordering::Relaxed)

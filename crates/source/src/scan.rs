@@ -305,19 +305,21 @@ fn read_file(
     f: &SourceFile,
     name: &str,
     spec: &RowSpec,
-    stats: &ReadStats,
+    stats: &Arc<ReadStats>,
     emit: &mut dyn FnMut(RecordBatch) -> bool,
 ) -> pbatch_model::Result<()> {
-    let mut input = open_file(rt, store, f, name)?;
+    let mut input = open_file(rt, store, f, name, Some(Arc::clone(stats)))?;
     read_rows(name, &mut input, spec, stats, emit)
 }
 
-/// The decompressed bytes of `f`, from a blocking thread of runtime `rt`.
+/// The decompressed bytes of `f`, from a blocking thread of runtime `rt`;
+/// the bytes read as stored are added to `counted`'s.
 pub(crate) fn open_file(
     rt: &Handle,
     store: &dyn ObjectStore,
     f: &SourceFile,
     name: &str,
+    counted: Option<Arc<ReadStats>>,
 ) -> pbatch_model::Result<Box<dyn Read + Send>> {
     let got = rt.block_on(store.get(&f.meta.location)).map_err(|e| match e {
         object_store::Error::NotFound { .. } => Error::new(
@@ -334,6 +336,9 @@ pub(crate) fn open_file(
             current: Bytes::new(),
         }),
     };
+    if let Some(stats) = counted {
+        raw = Box::new(Counted { inner: raw, stats });
+    }
     let io = |e: std::io::Error| Error::new(ErrorCode::FileFormatMismatch, format!("reading {name}: {e}"));
     let head = read_head(&mut raw, 16).map_err(io)?;
     let codec = Codec::detect(&f.key, &head);
@@ -343,6 +348,20 @@ pub(crate) fn open_file(
         Codec::None => input,
         codec => Box::new(CodecErrors { inner: input, codec }),
     })
+}
+
+/// Counts the bytes read through it into a table's [`ReadStats`].
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    stats: Arc<ReadStats>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.stats.add_bytes(n as u64);
+        Ok(n)
+    }
 }
 
 /// Names the codec in a decompression error, with what pbatch reads.
@@ -387,6 +406,34 @@ impl Read for StreamReader {
         buf[..n].copy_from_slice(&self.current.split_to(n));
         Ok(n)
     }
+}
+
+/// Bytes of input the scans in `plan` have read so far, as stored: the row
+/// scans' count (each table once) plus what DataFusion's parquet scans
+/// report as `bytes_scanned` (column chunks read, so a projection reads less
+/// than the files hold).
+pub fn bytes_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    fn walk(plan: &Arc<dyn ExecutionPlan>, seen: &mut Vec<Arc<ReadStats>>, other: &mut u64) {
+        if let Some(scan) = plan.downcast_ref::<RowScanExec>() {
+            if !seen.iter().any(|s| Arc::ptr_eq(s, &scan.stats)) {
+                seen.push(Arc::clone(&scan.stats));
+            }
+            return;
+        }
+        if plan.children().is_empty() {
+            *other += plan
+                .metrics()
+                .and_then(|m| m.sum_by_name("bytes_scanned"))
+                .map(|v| v.as_usize() as u64)
+                .unwrap_or(0);
+        }
+        for c in plan.children() {
+            walk(c, seen, other);
+        }
+    }
+    let (mut seen, mut other) = (Vec::new(), 0);
+    walk(plan, &mut seen, &mut other);
+    seen.iter().map(|s| s.bytes_read()).sum::<u64>() + other
 }
 
 /// Invalid records skipped by the row scans in `plan` (each table once,
