@@ -904,6 +904,36 @@ impl RunProgress {
                     s.printed = line;
                 }
             }
+            (
+                Some(bar),
+                Progress::Retry {
+                    attempt,
+                    of,
+                    delay,
+                    error,
+                },
+            ) => {
+                bar.println(format!("{job}: {error}"));
+                bar.set_message(format!(
+                    "{job}: retry {attempt} of {of} in {}",
+                    indicatif::HumanDuration(delay)
+                ));
+            }
+            (
+                None,
+                Progress::Retry {
+                    attempt,
+                    of,
+                    delay,
+                    error,
+                },
+            ) => {
+                eprintln!(
+                    "{job}: {error}; retry {attempt} of {of} in {}",
+                    indicatif::HumanDuration(delay)
+                );
+                s.printed.clear();
+            }
             (None, Progress::Committed { export, files, bytes }) => eprintln!(
                 "{job}: export {export}: committed {}, {}",
                 plural(files, "file"),

@@ -93,6 +93,7 @@ fn a_run_left_running_by_a_dead_process_is_failed_at_start_and_its_staging_remov
             params: vec![],
             owner: Some(u32::MAX - 1), // no such process
             backfill: None,
+            retry: 0,
         };
         use pbatch::Catalog as _;
         catalog.insert_run(&r).expect("insert dead");

@@ -11,6 +11,7 @@ mod hdfs;
 mod library;
 mod plan;
 mod report;
+mod retry;
 mod s3;
 mod schedule;
 mod server;

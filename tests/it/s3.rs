@@ -111,6 +111,13 @@ impl S3Server {
         self.outage.after_puts.store(puts, Ordering::SeqCst);
     }
 
+    /// Stops answering at once (every connection is dropped) until `restart`.
+    pub fn stop(&self) {
+        self.outage.up.store(false, Ordering::SeqCst);
+        self.outage.after_puts.store(1, Ordering::SeqCst);
+        self.outage.puts.store(1, Ordering::SeqCst);
+    }
+
     /// Answers again.
     pub fn restart(&self) {
         self.outage.up.store(true, Ordering::SeqCst);

@@ -354,6 +354,7 @@ impl Engine {
                 .filter_map(|i| i.run)
                 .collect()
         };
+        self.cancel_retries(job, |p| runs.contains(&p.run_id), "the backfill was stopped")?;
         for run in runs {
             self.signal_stop(job, run)?;
         }
@@ -412,10 +413,12 @@ impl Engine {
     }
 
     fn advance(&self, b: &mut Backfill, runs: &mut HashMap<i64, RunRecord>) -> Result<()> {
-        // batches that ended
+        // batches that ended (a Failed one waiting for its retry has not)
+        let retrying = self.retrying(&b.job)?;
         for i in b.items.iter_mut().filter(|i| i.state == BackfillItemState::Running) {
             let status = i.run.and_then(|id| runs.get(&id)).map(|r| r.status);
             i.state = match status {
+                Some(RunStatus::Failed) if i.run.is_some_and(|id| retrying.contains(&id)) => continue,
                 Some(RunStatus::Successful) => BackfillItemState::Done,
                 Some(RunStatus::Failed) | None => BackfillItemState::Failed,
                 Some(RunStatus::Canceled) => BackfillItemState::Canceled,
@@ -489,7 +492,7 @@ impl Engine {
                         skipped.push(n);
                         continue;
                     }
-                    self.restart((*r).clone(), Some(b.id))
+                    self.restart((*r).clone(), Some(b.id), 0)
                 }
             };
             match start {

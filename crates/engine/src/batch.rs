@@ -4,6 +4,7 @@ use crate::catalog::RunRecord;
 use crate::engine::Engine;
 use crate::fanout::{fan_out, open_sinks};
 use crate::inputs::StoreTargets;
+use crate::retry::NextRetry;
 use chrono::{DateTime, FixedOffset};
 use pbatch_exec::{BatchInput, BatchPlan, Sizing};
 use pbatch_magic::Expander;
@@ -65,6 +66,18 @@ pub enum Progress {
     /// the SQL runs, and once as it ends). Parquet scans count the column
     /// chunks they fetch, so the end may fall short of the listed bytes.
     Read(u64),
+    /// The attempt failed on something a second try can pass; the retry
+    /// starts after `delay`.
+    Retry {
+        /// Which retry (from 1).
+        attempt: u32,
+        /// Of how many.
+        of: u32,
+        /// The wait before it.
+        delay: std::time::Duration,
+        /// The attempt's error.
+        error: String,
+    },
     /// An export was committed.
     Committed {
         /// The export.
@@ -130,9 +143,35 @@ impl Engine {
         batch_time: DateTime<FixedOffset>,
         progress: ProgressFn,
     ) -> Result<RunReport> {
-        let record = self.new_run(job, params, batch_time)?;
-        let cancel = self.register_active(&record)?;
-        self.execute_attempt(record, progress, cancel).await
+        let mut record = self.new_run(job, params, batch_time)?;
+        let run_id = record.run_id;
+        loop {
+            let cancel = self.register_active(&record)?;
+            let (result, retry) = self.execute_attempt(record, Arc::clone(&progress), cancel, false).await;
+            let (Err(e), Some(next)) = (&result, retry) else {
+                return result;
+            };
+            progress(Progress::Retry {
+                attempt: next.attempt,
+                of: next.of,
+                delay: next.delay,
+                error: e.to_string(),
+            });
+            tokio::time::sleep(next.delay).await;
+            let mut r = self.catalog().get_run(job, run_id)?.ok_or_else(|| {
+                Error::new(
+                    ErrorCode::RunNotFound,
+                    format!("job {job} has no batch with runId {run_id}"),
+                )
+            })?;
+            // rerun or stopped meanwhile: the wait ends with the failure
+            if r.status != RunStatus::Failed {
+                return result;
+            }
+            let backfill = r.backfill;
+            self.begin_rerun(&mut r, backfill, next.attempt)?;
+            record = r;
+        }
     }
 
     /// Checks a start and records a Running batch. Refused starts (unknown
@@ -158,18 +197,36 @@ impl Engine {
             params: params.to_vec(),
             owner: Some(std::process::id()),
             backfill: None,
+            retry: 0,
         };
         self.add_run(&mut record)?;
         Ok(record)
     }
 
-    /// Runs one attempt of a recorded batch to its end and records the outcome.
+    /// Runs one attempt of a recorded batch to its end and records the
+    /// outcome. A failure that gets an automatic retry says so in the
+    /// message and comes back with it; with `queue` the retry is queued in
+    /// the job's schedule (the scheduler starts it), else the caller waits.
     pub(crate) async fn execute_attempt(
         &self,
         mut record: RunRecord,
         progress: ProgressFn,
         mut cancel: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<RunReport> {
+        queue: bool,
+    ) -> (Result<RunReport>, Option<NextRetry>) {
+        match self.attempt(&mut record, progress, &mut cancel, queue).await {
+            Ok(done) => done,
+            Err(e) => (Err(e), None),
+        }
+    }
+
+    async fn attempt(
+        &self,
+        record: &mut RunRecord,
+        progress: ProgressFn,
+        cancel: &mut tokio::sync::watch::Receiver<bool>,
+        queue: bool,
+    ) -> Result<(Result<RunReport>, Option<NextRetry>)> {
         // whatever happens below (an error, a panic), the batch leaves the active map
         struct Unregister<'a>(&'a Engine, String, i64);
         impl Drop for Unregister<'_> {
@@ -189,7 +246,7 @@ impl Engine {
                 if record.status == RunStatus::Ready {
                     record.status = RunStatus::Running;
                     record.start_time = Some(self.now_utc());
-                    self.save_run(&record)?;
+                    self.save_run(record)?;
                 }
                 let span = tracing::info_span!(
                     "batch",
@@ -197,7 +254,7 @@ impl Engine {
                     run_id = record.run_id,
                     batch_time = %batch_time
                 );
-                self.run_batch(&record, batch_time, progress, &mut cancel)
+                self.run_batch(record, batch_time, progress, cancel)
                     .instrument(span)
                     .await
             }
@@ -216,30 +273,46 @@ impl Engine {
             record.status = current.status;
         }
         record.end_time = Some(self.now_utc());
-        outcome(&mut record, &result, *cancel.borrow());
+        outcome(record, &result, *cancel.borrow());
         if record.start_time.is_none() {
             record.start_time = record.end_time;
         }
+        if let Some(label) = self.retry_label(record) {
+            record.message = format!("{} ({label})", record.message);
+        }
+        let retry = match &result {
+            Err(e) if ours && record.status == RunStatus::Failed => self.next_retry(record, e),
+            _ => None,
+        };
+        if let Some(next) = retry {
+            let when = if queue {
+                let due = self.queue_retry(&record.job, record.run_id, next)?;
+                format!("at {}", self.fmt_time(due))
+            } else {
+                format!("in {} s", next.delay.as_secs())
+            };
+            record.message = format!("{}; retry {} of {} {when}", record.message, next.attempt, next.of);
+        }
         if ours {
-            self.save_run(&record)?;
+            self.save_run(record)?;
         } else {
             tracing::warn!(job = %record.job, run_id = record.run_id, "the batch's job was deleted; its outcome is not recorded");
         }
         tracing::info!(job = %record.job, run_id = record.run_id, status = %record.status, "batch ended");
         // downstream triggers are queued as the outcome is recorded, before
         // anything is awaited, so whoever sees the outcome sees them too
-        if let Err(e) = self.after_batch(&record) {
+        if let Err(e) = self.after_batch(record) {
             tracing::warn!(job = %record.job, error = %e, "scheduling after the batch failed");
         }
         // recorded Successful: the commit's journal may go (its staging
         // stays locked until then, so no other batch takes the journal)
-        match result {
+        Ok(match result {
             Ok((report, staging)) => {
                 pbatch_sink::done(staging).await;
-                Ok(report)
+                (Ok(report), None)
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => (Err(e), retry),
+        })
     }
 
     /// One batch: resolve the srcs, plan, stream the result to every

@@ -33,6 +33,13 @@ pub struct RunRecord {
     /// The backfill that started (or last reran) it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill: Option<i64>,
+    /// Which automatic retry the current attempt is (0: not a retry).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retry: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Kinds of resources the catalog holds.

@@ -32,6 +32,18 @@ pub struct EngineConfig {
     /// Records per sampled file. Default 1000.
     #[serde(default = "default_sample_rows")]
     pub infer_sample_rows: usize,
+    /// Retries of a batch that failed on a storage or network error, for
+    /// jobs without their own `retries`. Default 0.
+    #[serde(default)]
+    pub batch_retries: u32,
+    /// Seconds before the first retry; each later one waits twice as long.
+    /// Default 60.
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay: u64,
+}
+
+fn default_retry_delay() -> u64 {
+    60
 }
 
 fn default_sample_files() -> usize {
@@ -64,6 +76,8 @@ impl Default for EngineConfig {
             sink_batch_records: default_sink_batch(),
             infer_sample_files: default_sample_files(),
             infer_sample_rows: default_sample_rows(),
+            batch_retries: 0,
+            retry_delay: default_retry_delay(),
         }
     }
 }
@@ -298,6 +312,20 @@ const SETTERS: &[(&str, Setter)] = &[
     }),
     ("engine.infer_sample_rows", |c, v| {
         c.engine.infer_sample_rows = positive(v)?;
+        Ok(())
+    }),
+    ("engine.batch_retries", |c, v| {
+        c.engine.batch_retries = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{v:?} is not a whole number of retries"))?;
+        Ok(())
+    }),
+    ("engine.retry_delay", |c, v| {
+        c.engine.retry_delay = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{v:?} is not a whole number of seconds"))?;
         Ok(())
     }),
     ("engine.timezone", |c, v| {

@@ -115,7 +115,7 @@ impl Engine {
         }
         tasks.spawn(async move {
             let (job, id) = (record.job.clone(), record.run_id);
-            if let Err(e) = engine.execute_attempt(record, progress, cancel).await {
+            if let (Err(e), _) = engine.execute_attempt(record, progress, cancel, true).await {
                 tracing::warn!(job, run_id = id, error = %e, "batch did not succeed");
             }
         });
@@ -216,6 +216,17 @@ impl Engine {
     /// the job to drop a batch waiting for a slot). Waits up to 5 s for it to end.
     pub async fn stop_batch(&self, job: &str, run_id: i64) -> Result<StopBatchOutput> {
         let r = self.run_record(job, run_id)?;
+        // a Failed batch waiting for its retry: the stop cancels the retry
+        if r.status == RunStatus::Failed
+            && !self
+                .cancel_retries(job, |p| p.run_id == run_id, "the batch was stopped")?
+                .is_empty()
+        {
+            return Ok(StopBatchOutput {
+                pre_status: r.status,
+                post_status: RunStatus::Failed,
+            });
+        }
         if r.status != RunStatus::Running {
             return model_err!(
                 BatchCannotStop,
@@ -272,8 +283,11 @@ impl Engine {
                 "job {job} has batch {other} in flight; a job's batches do not overlap, rerun once it ends"
             );
         }
+        // a rerun by hand supersedes a pending automatic retry
+        self.cancel_retries(job, |p| p.run_id == run_id, "the batch was rerun")?;
+        let r = self.run_record(job, run_id)?;
         let count = r.rerun_count + 1;
-        self.restart(r, None)?;
+        self.restart(r, None, 0)?;
         Ok(RerunBatchOutput {
             pre_status: pre,
             post_status: RunStatus::Running,
@@ -283,19 +297,26 @@ impl Engine {
 
     /// Starts another attempt of an ended batch (same runId, rerunCount + 1):
     /// Restarting, then Running at once. `backfill`: the backfill rerunning it.
-    pub(crate) fn restart(&self, mut r: RunRecord, backfill: Option<i64>) -> Result<i64> {
-        r.status = RunStatus::Restarting;
-        r.rerun_count += 1;
-        r.message = String::new();
-        r.end_time = None;
-        r.owner = Some(std::process::id());
-        r.backfill = backfill;
-        self.save_run(&r)?;
-        r.status = RunStatus::Running;
-        r.start_time = Some(self.now_utc());
-        self.save_run(&r)?;
+    pub(crate) fn restart(&self, mut r: RunRecord, backfill: Option<i64>, retry: u32) -> Result<i64> {
+        self.begin_rerun(&mut r, backfill, retry)?;
         let id = r.run_id;
         self.spawn_attempt(r)?;
         Ok(id)
+    }
+
+    /// Records another attempt of an ended batch: Restarting, then Running
+    /// (rerunCount + 1; `retry`: which automatic retry it is, 0 for none).
+    pub(crate) fn begin_rerun(&self, r: &mut RunRecord, backfill: Option<i64>, retry: u32) -> Result<()> {
+        r.status = RunStatus::Restarting;
+        r.rerun_count += 1;
+        r.retry = retry;
+        r.message = self.retry_label(r).unwrap_or_default();
+        r.end_time = None;
+        r.owner = Some(std::process::id());
+        r.backfill = backfill;
+        self.save_run(r)?;
+        r.status = RunStatus::Running;
+        r.start_time = Some(self.now_utc());
+        self.save_run(r)
     }
 }

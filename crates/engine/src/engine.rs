@@ -122,6 +122,23 @@ impl EngineBuilder {
                 "engine.max_concurrent_batches must be at least 1 (got 0)"
             );
         }
+        let e = &self.config.engine;
+        if e.batch_retries > pbatch_model::MAX_RETRIES {
+            return model_err!(
+                InvalidRequestBody,
+                "engine.batch_retries {} is more than {}",
+                e.batch_retries,
+                pbatch_model::MAX_RETRIES
+            );
+        }
+        if e.retry_delay > pbatch_model::MAX_RETRY_DELAY_SECONDS {
+            return model_err!(
+                InvalidRequestBody,
+                "engine.retry_delay {} s is more than a day ({} s)",
+                e.retry_delay,
+                pbatch_model::MAX_RETRY_DELAY_SECONDS
+            );
+        }
         let recorded = self.durable || self.catalog.is_some();
         let catalog: Arc<dyn Catalog> = match (self.catalog, self.durable) {
             (Some(c), _) => c,

@@ -17,8 +17,8 @@
 //!   previous batch ends (at most one start per second).
 //! - manual: each start is one batch at the start time with the start params;
 //!   starts that come while a batch runs queue up.
-//! - depend: after each successful first attempt of the upstream, with the
-//!   upstream's batch time and params. A rerun of the upstream does not
+//! - depend: after each successful first attempt of the upstream (or its
+//!   automatic retry), with the upstream's batch time and params. A rerun of the upstream does not
 //!   trigger the downstream again (rerun the downstream batch for that),
 //!   except a backfill's: a backfilled batch that ends Successful runs its
 //!   depend jobs, started or not, and theirs in turn.
@@ -71,6 +71,20 @@ pub struct Schedule {
     pub next: Option<DateTime<Utc>>,
     /// Batches waiting to start, oldest first.
     pub pending: Vec<Trigger>,
+    /// Failed batches waiting for an automatic retry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<PendingRetry>,
+}
+
+/// A failed batch waiting for its automatic retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRetry {
+    /// The batch.
+    pub run_id: i64,
+    /// Which retry it will be (from 1).
+    pub attempt: u32,
+    /// When it may start.
+    pub due: DateTime<Utc>,
 }
 
 impl Schedule {
@@ -120,7 +134,7 @@ impl Engine {
         self.load_schedule(job)
     }
 
-    fn load_schedule(&self, job: &str) -> Result<Schedule> {
+    pub(crate) fn load_schedule(&self, job: &str) -> Result<Schedule> {
         match self.catalog().get(Kind::Schedule, job)? {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| Error::internal(format!("schedule of job {job} in the catalog: {e}"))),
@@ -128,7 +142,7 @@ impl Engine {
         }
     }
 
-    fn save_schedule(&self, job: &str, s: &Schedule) -> Result<()> {
+    pub(crate) fn save_schedule(&self, job: &str, s: &Schedule) -> Result<()> {
         let v = to_json(s)?;
         if !self.catalog().replace(Kind::Schedule, job, &v)? {
             self.catalog().insert(Kind::Schedule, job, &v)?;
@@ -223,7 +237,9 @@ impl Engine {
             s.enabled = false;
             s.next = None;
             s.pending.clear();
+            let retries = std::mem::take(&mut s.retries);
             self.save_schedule(job, &s)?;
+            self.note_retries_canceled(job, &retries, "the job was stopped");
         }
         for run_id in self.active_runs(job)? {
             self.signal_stop(job, run_id)?;
@@ -279,6 +295,18 @@ impl Engine {
             {
                 tracing::warn!(job, error = %e, "schedule disabled");
                 s.enabled = false;
+            }
+            if let Some(i) = s.retries.iter().position(|r| r.due <= now)
+                && !self.busy(&job)?
+            {
+                let r = s.retries.remove(i);
+                self.save_schedule(&job, &s)?;
+                match self.start_retry(&job, &r) {
+                    Ok(Some(id)) => started.push((job.clone(), id)),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(job, run_id = r.run_id, error = %e, "a retry could not start"),
+                }
+                continue;
             }
             if !s.pending.is_empty() && !self.busy(&job)? {
                 let t = s.pending.remove(0);
@@ -362,7 +390,8 @@ impl Engine {
     pub(crate) fn after_batch(&self, r: &RunRecord) -> Result<()> {
         // a backfilled batch (a rerun too) runs its depend jobs, started or not
         let backfilled = r.backfill.is_some();
-        if r.status == RunStatus::Successful && (r.rerun_count == 0 || backfilled) {
+        // an automatic retry that succeeds stands for the first attempt
+        if r.status == RunStatus::Successful && (r.rerun_count == 0 || backfilled || r.retry > 0) {
             let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
             for down in self.list_jobs(None, Some(&r.job))? {
                 if down.spec.scheduler_type() != SchedulerType::Depend {

@@ -234,6 +234,7 @@ mod tests {
             params: vec![("p".into(), "v".into())],
             owner: None,
             backfill: None,
+            retry: 0,
         }
     }
 

@@ -209,9 +209,18 @@ impl Unknown {
 }
 
 /// The known name closest to `key`, if it is close enough to be a typo:
-/// equal but for case, or within a third of its length in edits.
+/// equal but for case, within a third of its length in edits, or the start
+/// of exactly one known name (`delay` for `delaySeconds`).
 fn closest(key: &str, known: &[&'static str]) -> Option<&'static str> {
     let lower = key.to_ascii_lowercase();
+    let starting: Vec<&'static str> = known
+        .iter()
+        .filter(|k| lower.len() >= 3 && k.to_ascii_lowercase().starts_with(&lower))
+        .copied()
+        .collect();
+    if let [only] = starting.as_slice() {
+        return Some(only);
+    }
     known
         .iter()
         .map(|k| (strsim::damerau_levenshtein(&lower, &k.to_ascii_lowercase()), *k))

@@ -212,6 +212,7 @@ pub struct Error {
     code: ErrorCode,
     message: String,
     source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+    transient: bool,
 }
 
 impl PartialEq for Error {
@@ -230,6 +231,7 @@ impl Error {
             code,
             message: message.into(),
             source: None,
+            transient: false,
         }
     }
 
@@ -244,7 +246,23 @@ impl Error {
             code,
             message: message.into(),
             source: Some(std::sync::Arc::new(source)),
+            transient: false,
         }
+    }
+
+    /// Marks the error as one a second try can pass: a service that answered
+    /// 5xx or did not answer.
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
+    /// Whether a batch that failed with it may pass on a second try (and
+    /// so is retried): storage and network errors (`E18338`, `E18337`) and
+    /// errors marked [`transient`](Self::transient). Data and SQL errors
+    /// are not.
+    pub fn is_transient(&self) -> bool {
+        self.transient || matches!(self.code, ErrorCode::StatFileFailed | ErrorCode::HdfsConnectFailed)
     }
 
     /// An internal error (a bug in pbatch).

@@ -174,6 +174,63 @@ pub struct JobSpec {
     /// Params with defaults.
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Param>,
+    /// Automatic retries of a batch that failed on something a second try
+    /// can pass (a pbatch addition; sent back only when set). Absent: the
+    /// engine's `[engine] batch_retries` and `retry_delay`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
+}
+
+/// A job's `retries` (a pbatch addition, after Airflow's `retries` and
+/// `retry_delay`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retries {
+    /// Retries after the first attempt (0 = none).
+    pub count: u32,
+    /// Wait before the first retry, in seconds; each later retry waits twice
+    /// the one before. Default 60.
+    #[serde(default = "default_retry_delay")]
+    pub delay_seconds: u64,
+}
+
+fn default_retry_delay() -> u64 {
+    60
+}
+
+/// Most retries a job may ask for.
+pub const MAX_RETRIES: u32 = 100;
+/// Longest first retry delay, in seconds (a day).
+pub const MAX_RETRY_DELAY_SECONDS: u64 = 86_400;
+
+impl Retries {
+    /// The wait before retry `n` (from 1): `delaySeconds` doubled `n - 1`
+    /// times, at most a day.
+    pub fn delay(&self, n: u32) -> std::time::Duration {
+        let secs = self
+            .delay_seconds
+            .saturating_mul(1u64 << n.saturating_sub(1).min(20))
+            .min(MAX_RETRY_DELAY_SECONDS);
+        std::time::Duration::from_secs(secs)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.count > MAX_RETRIES {
+            return model_err!(
+                InvalidBatchSpec,
+                "retries.count {} is more than {MAX_RETRIES}",
+                self.count
+            );
+        }
+        if self.delay_seconds > MAX_RETRY_DELAY_SECONDS {
+            return model_err!(
+                InvalidBatchSpec,
+                "retries.delaySeconds {} is more than a day ({MAX_RETRY_DELAY_SECONDS})",
+                self.delay_seconds
+            );
+        }
+        Ok(())
+    }
 }
 
 impl JobSpec {
@@ -193,6 +250,7 @@ impl JobSpec {
             ("scheduler", fields_of::<Scheduler>),
             ("scheduler.spec", fields_of::<SchedulerSpec>),
             ("params", fields_of::<Param>),
+            ("retries", fields_of::<Retries>),
         ],
         sdk: &["name", "workflow", "schema", "container.status"],
     };
@@ -256,6 +314,9 @@ impl JobSpec {
         }
         if self.computation.code.trim().is_empty() {
             return model_err!(InvalidSql, "computation.code is empty");
+        }
+        if let Some(r) = &self.retries {
+            r.validate()?;
         }
         let sched = self.scheduler_type();
         let spec = self.scheduler.as_ref().and_then(|s| s.spec.clone()).unwrap_or_default();
@@ -429,6 +490,35 @@ mod tests {
         job(r#"{"srcs":[{"name":"ds","type":"DataSource","tableName":"t"}],
  "computation":{"code":"select 1","type":"SQL"},"scheduler":{"type":"loop","spec":{"loop":"10m"}}}"#)
         .unwrap();
+    }
+
+    #[test]
+    fn retries_are_sent_back_only_when_set_and_double_each_time() {
+        let body = r#"{"srcs":[{"name":"ds","type":"datasource","tableName":"t"}],
+ "computation":{"code":"select 1","type":"sql"}}"#;
+        let plain = serde_json::to_value(job(body).unwrap()).unwrap();
+        assert!(plain.get("retries").is_none(), "{plain}");
+        let with = body.replace(r#""computation""#, r#""retries":{"count":3},"computation""#);
+        let j = job(&with).unwrap();
+        assert_eq!(
+            serde_json::to_value(&j).unwrap()["retries"],
+            serde_json::json!({"count": 3, "delaySeconds": 60})
+        );
+        let r = j.retries.unwrap();
+        let secs: Vec<u64> = (1..=3).map(|n| r.delay(n).as_secs()).collect();
+        assert_eq!(secs, [60, 120, 240]);
+        let long = Retries {
+            count: 100,
+            delay_seconds: 86_400,
+        };
+        assert_eq!(long.delay(100).as_secs(), MAX_RETRY_DELAY_SECONDS, "capped at a day");
+        let e = job(&body.replace(
+            r#""computation""#,
+            r#""retries":{"count":1,"delaySeconds":90000},"computation""#,
+        ))
+        .unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidBatchSpec);
+        assert!(e.message().contains("retries.delaySeconds 90000"), "{e}");
     }
 
     #[test]

@@ -51,8 +51,8 @@ pub use export::{
     ReportExportSpec, TsdbExportSpec, codec, default_compression, format_extension,
 };
 pub use job::{
-    CONTAINER_TYPES, Computation, Container, JobDesc, JobList, JobSpec, JobSrc, MAX_CORES, Param, PlanRequest,
-    Scheduler, SchedulerSpec, StartJobInput,
+    CONTAINER_TYPES, Computation, Container, JobDesc, JobList, JobSpec, JobSrc, MAX_CORES, MAX_RETRIES,
+    MAX_RETRY_DELAY_SECONDS, Param, PlanRequest, Retries, Scheduler, SchedulerSpec, StartJobInput,
 };
 pub use run::{
     BatchActionInput, Exists, GetJobHistoryOutput, HistoryQuery, JobHistory, RerunBatchOutput, RunId, RunStatus,

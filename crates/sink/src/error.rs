@@ -86,6 +86,13 @@ impl Error {
         }
     }
 
+    /// The same error, marked as one a second try can pass (a service that
+    /// answered 5xx or did not answer): a batch that fails with it is
+    /// retried when the job has retries.
+    pub fn transient(self) -> Self {
+        Error::Spec(pbatch_model::Error::from(self).transient())
+    }
+
     /// The seed's code.
     pub fn code(&self) -> ErrorCode {
         self.coded().code()

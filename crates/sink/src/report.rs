@@ -184,12 +184,10 @@ async fn write_postgres(
             ));
         }
         Err(e) => {
-            return Err(db_err(
-                export,
-                ErrorCode::ExportFailed,
-                "connecting to the [report] url",
-                e,
-            ));
+            // no answer (not a refusal by the server): a later attempt may pass
+            let transient = e.code().is_none();
+            let err = db_err(export, ErrorCode::ExportFailed, "connecting to the [report] url", e);
+            return Err(if transient { err.transient() } else { err });
         }
     };
     let mut driver = tokio::task::JoinSet::new();
@@ -305,9 +303,12 @@ async fn write_mysql(
     let url = target.url.replacen("mariadb://", "mysql://", 1);
     let opts = mysql_async::Opts::from_url(&url)
         .map_err(|e| report_err(export, ErrorCode::InvalidUrl, format!("[report] url: {e}")))?;
-    let mut conn = mysql_async::Conn::new(opts)
-        .await
-        .map_err(|e| db_err(export, ErrorCode::ExportFailed, "connecting to the [report] url", e))?;
+    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| {
+        // no answer (not a refusal by the server): a later attempt may pass
+        let transient = matches!(e, mysql_async::Error::Io(_));
+        let err = db_err(export, ErrorCode::ExportFailed, "connecting to the [report] url", e);
+        if transient { err.transient() } else { err }
+    })?;
     let dbs: Vec<String> = conn
         .exec(
             "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",

@@ -539,12 +539,14 @@ async fn post(
         }
     }
     let error = send_err(export, url, format!("{last} (after {ATTEMPTS} attempts)"));
+    // 5xx or no answer: a later batch attempt may pass
+    let error = match cause {
+        Some(source) => Error::Http(pbatch_model::Caused::new(error.code(), error.message(), source)),
+        None => error,
+    };
     Err(PostFail {
         status: None,
-        error: match cause {
-            Some(source) => Error::Http(pbatch_model::Caused::new(error.code(), error.message(), source)),
-            None => error,
-        },
+        error: error.transient(),
     })
 }
 
