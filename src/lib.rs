@@ -25,7 +25,10 @@ assert_eq!(report.rows_read, 1_000);
 pub mod example;
 pub mod spec;
 
-pub use pbatch_engine::{BatchPreview, ExportCheck, ExportPreview, Manifest, RunEvent, Schedule, Trigger, TriggerKind};
+pub use pbatch_engine::{
+    AttemptLog, BatchPreview, ExportCheck, ExportPreview, Manifest, RunEvent, RunLog, RunLogLayer, Schedule, Trigger,
+    TriggerKind, run_log_layer,
+};
 pub use pbatch_engine::{
     Catalog, Clock, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport, SystemClock,
 };

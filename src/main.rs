@@ -63,7 +63,8 @@ enum Command {
     },
     /// A dry run: what one batch would read (files, bytes), the SQL with its
     /// variables expanded, DataFusion's plan, and what each export would
-    /// write or replace. Writes nothing; exits 1 when the batch would fail.
+    /// write or replace. Writes no output and records nothing; exits 1 when
+    /// the batch would fail.
     Plan {
         #[command(flatten)]
         batch: BatchArgs,
@@ -140,6 +141,9 @@ enum Command {
         /// Print the API's JSON body instead of a table.
         #[arg(long)]
         json: bool,
+        /// Print the log of batch N instead (each attempt's, oldest first).
+        #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["status", "sort_by", "size", "page", "run_id"])]
+        log: Option<i64>,
     },
     /// Serve the REST API (`/v2/...`) over a durable catalog, with the scheduler running.
     Serve {
@@ -192,6 +196,15 @@ fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<Stri
     let addr: std::net::SocketAddr = listen
         .parse()
         .map_err(|e| anyhow::anyhow!("listen address {listen:?} is not ip:port (e.g. 127.0.0.1:7100): {e}"))?;
+    let metrics_addr: Option<std::net::SocketAddr> = c
+        .server
+        .metrics_listen
+        .as_deref()
+        .map(|m| {
+            m.parse()
+                .map_err(|e| anyhow::anyhow!("server.metrics_listen {m:?} is not ip:port (e.g. 127.0.0.1:9464): {e}"))
+        })
+        .transpose()?;
     let opts = pbatch::server::ServerOptions::from_config(&c.server)?;
     let mut b = pbatch::Engine::builder().config(c).durable();
     if let Some(d) = data_dir {
@@ -211,6 +224,24 @@ fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<Stri
                 "signed requests only"
             }
         );
+        // the metrics listener lives as long as this block (dropping the set aborts it)
+        let mut side = tokio::task::JoinSet::new();
+        if let Some(m) = metrics_addr {
+            let metrics = tokio::net::TcpListener::bind(m)
+                .await
+                .with_context(|| format!("listening on server.metrics_listen {m}"))?;
+            let at = metrics.local_addr().context("reading the bound address")?;
+            println!("pbatch serve: metrics on http://{at}/metrics (unsigned)");
+            let engine = engine.clone();
+            side.spawn(async move {
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                if let Err(e) = pbatch::server::serve_metrics_on(engine, metrics, shutdown).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         use std::io::Write;
         std::io::stdout().flush().ok();
         let shutdown = async {
@@ -222,10 +253,15 @@ fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<Stri
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PBATCH_LOG").unwrap_or_else(|_| "warn".into()))
+    use tracing_subscriber::prelude::*;
+    // the console at PBATCH_LOG's level; each batch's own log at info
+    let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(tracing_subscriber::EnvFilter::try_from_env("PBATCH_LOG").unwrap_or_else(|_| "warn".into()));
+    tracing_subscriber::registry()
+        .with(console)
+        .with(pbatch::run_log_layer().with_filter(tracing_subscriber::filter::LevelFilter::INFO))
         .init();
     let cli = Cli::parse();
     match run(cli) {
@@ -467,6 +503,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             page,
             run_id,
             json,
+            log,
         } => {
             let mut config = pbatch::Config::default();
             config.apply_env(std::env::vars())?;
@@ -484,6 +521,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .durable()
                 .data_dir(dir)
                 .build()?;
+            if let Some(id) = log {
+                let l = engine.run_log(&job, id)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&l)?);
+                    return Ok(());
+                }
+                if l.attempts.is_empty() {
+                    println!("batch {id} of job {job} has no log yet");
+                }
+                for a in &l.attempts {
+                    let which = match a.rerun_count {
+                        0 => "first attempt".to_string(),
+                        n => format!("rerun {n}"),
+                    };
+                    println!("== batch {id} of job {job}, {which}");
+                    if a.dropped > 0 {
+                        println!("({} earlier lines left out)", a.dropped);
+                    }
+                    for line in &a.lines {
+                        println!("{line}");
+                    }
+                }
+                return Ok(());
+            }
             let q = pbatch::model::HistoryQuery {
                 page,
                 size,
@@ -835,6 +896,12 @@ impl RunProgress {
 
     /// "read 1.2 MiB of 4.0 MiB (30%), 2.0 MiB/s, eta 1s"
     fn read_line(s: &Shown) -> String {
+        // a table scanned twice (a self-join) reads its bytes twice
+        let s = &Shown {
+            read: s.read.min(s.total),
+            printed: String::new(),
+            ..*s
+        };
         let secs = s.started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
         let rate = if secs > 0.0 { s.read as f64 / secs } else { 0.0 };
         let pct = (s.read.min(s.total) * 100).checked_div(s.total).unwrap_or(100);

@@ -182,6 +182,38 @@ async fn run_once_retries_in_place_and_history_says_which_retry() {
     let h = run(&engine, 1);
     assert_eq!((h.status, h.rerun_count), (RunStatus::Failed, 2));
     assert!(h.message.ends_with(" (retry 2 of 2)"), "{}", h.message);
+
+    // a stop cancels a retry waited for in place, and the wait ends
+    let (engine2, _data2) = crate::util::engine_in_tmp(s3.config(SK));
+    define(
+        &engine2,
+        &s3,
+        r#"{"count": 2, "delaySeconds": 60}"#,
+        "SELECT sum(v) AS total FROM ev",
+    );
+    let e = engine2.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move { e.run_once("daily", &[], batch_time()).await });
+    let h = until(&engine2, 1, RunStatus::Failed, 0).await;
+    assert!(h.message.contains("; retry 1 of 2 at "), "{}", h.message);
+    let stopped = engine2.stop_batch("daily", 1).await.expect("stop");
+    assert_eq!(stopped.post_status, RunStatus::Failed);
+    let ended = tokio::time::timeout(Duration::from_secs(5), tasks.join_next())
+        .await
+        .expect("the wait ends with the stop")
+        .expect("a task")
+        .expect("task");
+    assert_eq!(
+        ended.expect_err("failed").code(),
+        pbatch::model::ErrorCode::StatFileFailed
+    );
+    let h = run(&engine2, 1);
+    assert_eq!(h.rerun_count, 0, "no retry ran");
+    assert!(
+        h.message.ends_with("; retry 1 was canceled: the batch was stopped"),
+        "{}",
+        h.message
+    );
 }
 
 /// `pbatch run` of a job whose http export cannot be reached: retried once

@@ -307,3 +307,194 @@ async fn request_checks_and_error_codes_over_raw_http() {
         .expect("join")
         .expect("served");
 }
+
+/// A GET over a plain TCP connection: (status, lowercased head, body).
+fn get(url: &str, path: &str) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").split('/').next().expect("host:port");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// The value of the sample `line` (name and labels) in a metrics text.
+fn sample(text: &str, line: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `GET /metrics` on the API's listener and on `[server] metrics_listen`:
+/// the counters move when a batch runs; the batch's log keeps its events,
+/// the reader threads' too (`GET .../history/<runId>/log`, `pbatch history --log`).
+#[test]
+fn metrics_count_a_batch_and_its_log_keeps_its_events() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (spec, data) = (tmp.path().join("spec"), tmp.path().join("data"));
+    let write = |p: std::path::PathBuf, text: &str| {
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    write(
+        spec.join("datasources/ev.json"),
+        r#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
+            "schema":[{"key":"id","valtype":"long"},{"key":"ok","valtype":"boolean"}],"noVerifySchema":true,"omitInvalid":true}"#,
+    );
+    write(
+        spec.join("jobs/j.json"),
+        r#"{"srcs":[{"name":"ev","type":"datasource","tableName":"ev"}],
+            "computation":{"type":"sql","code":"SELECT id FROM ev WHERE ok"},"scheduler":{"type":"manual"}}"#,
+    );
+    write(
+        spec.join("jobs/j/exports/e.json"),
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"j/","format":"json"}}"#,
+    );
+    // three rows, one of them invalid (skipped), one filtered out
+    write(
+        data.join("buckets/in-bkt/ev/a.json"),
+        "{\"id\":1,\"ok\":true}\n{\"id\":2,\"ok\":false}\n{\"id\":\"x\"}\n",
+    );
+    let out = pbatch()
+        .arg("apply")
+        .arg(&spec)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("apply");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut cmd = pbatch();
+    cmd.env("PBATCH_SERVER_METRICS_LISTEN", "127.0.0.1:0")
+        .env_remove("PBATCH_SERVER_KEYS")
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().expect("pbatch serve");
+    let out = child.stdout.take().expect("stdout");
+    let _served = Served(child);
+    let mut lines = BufReader::new(out).lines();
+    let mut url_in = |what: &str| {
+        let line = lines.next().expect("a line").expect("read");
+        assert!(line.contains(what), "{line}");
+        line.split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("a URL")
+            .to_string()
+    };
+    let api = url_in("listening on");
+    let scrape = url_in("metrics on");
+
+    let (status, head, before) = get(&api, "/metrics");
+    assert_eq!(status, 200, "{before}");
+    assert!(head.contains("content-type: application/openmetrics-text"), "{head}");
+    // a family shows once it has a sample
+    assert!(before.contains("# TYPE pbatch_batches_in_flight gauge"), "{before}");
+    assert_eq!(sample(&before, "pbatch_batches_in_flight"), Some(0.0), "{before}");
+    assert_eq!(
+        sample(&before, "pbatch_batches_total{job=\"j\",status=\"Successful\"}"),
+        None
+    );
+
+    let addr = api.trim_start_matches("http://").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "POST /v2/jobs/j/actions/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    )
+    .expect("start");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let (status, _, text) = get(&scrape, "/metrics");
+        assert_eq!(status, 200);
+        if sample(&text, "pbatch_batches_total{job=\"j\",status=\"Successful\"}") == Some(1.0) {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Successful batch counted:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // a manual job's batch writes under a folder named for its time
+    let mut committed = 0;
+    let mut dirs = vec![data.join("buckets/out-bkt/j")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("output folder").flatten() {
+            let m = e.metadata().expect("metadata");
+            if m.is_dir() {
+                dirs.push(e.path());
+            } else if e.file_name().to_string_lossy().starts_with("part-") {
+                committed += m.len();
+            }
+        }
+    }
+    assert!(committed > 0, "an output file under out-bkt/j");
+    for (line, want) in [
+        ("pbatch_rows_read_total{job=\"j\"}", 2.0),
+        ("pbatch_rows_written_total{job=\"j\"}", 1.0),
+        ("pbatch_invalid_records_total{job=\"j\"}", 1.0),
+        ("pbatch_bytes_committed_total{job=\"j\"}", committed as f64),
+        ("pbatch_batch_duration_seconds_count{job=\"j\"}", 1.0),
+        ("pbatch_scheduler_lag_seconds_count", 1.0),
+        ("pbatch_batches_waiting", 0.0),
+    ] {
+        assert_eq!(sample(&text, line), Some(want), "{line} in:\n{text}");
+    }
+    // the API's listener says the same
+    let (_, _, same) = get(&api, "/metrics");
+    assert_eq!(sample(&same, "pbatch_rows_read_total{job=\"j\"}"), Some(2.0));
+    // the scrape listener serves nothing else
+    let (status, _, _) = get(&scrape, "/v2/jobs");
+    assert_eq!(status, 404);
+
+    let (status, _, body) = get(&api, "/v2/jobs/j/history/1/log");
+    assert_eq!(status, 200, "{body}");
+    let log: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (log["job"].as_str(), log["runId"].as_i64()),
+        (Some("j"), Some(1)),
+        "{log}"
+    );
+    let lines: Vec<&str> = log["attempts"][0]["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    for want in [
+        " WARN pbatch_source::rows: skipping an invalid record record=",
+        " INFO pbatch_engine::batch: listed the srcs' files; planned the SQL files=1 bytes=",
+        "committed export=e files=1 rows=1 bytes=",
+        " INFO pbatch_engine: batch ended Successful: read 2 rows from 1 files",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "{want:?} in the log:\n{}",
+            lines.join("\n")
+        );
+    }
+    let (status, _, body) = get(&api, "/v2/jobs/j/history/9/log");
+    assert!(status == 404 && body.contains("E18624"), "{status} {body}");
+    let out = pbatch()
+        .args(["history", "j", "--log", "1", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("history --log");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.starts_with("== batch 1 of job j, first attempt\n") && text.contains("batch ended Successful"),
+        "{text}"
+    );
+}

@@ -492,6 +492,13 @@ impl Engine {
                         skipped.push(n);
                         continue;
                     }
+                    // the rerun replaces a queued automatic retry (the
+                    // caller, tick, holds the schedule lock)
+                    let mut s = self.load_schedule(&b.job)?;
+                    if s.retries.iter().any(|p| p.run_id == r.run_id) {
+                        s.retries.retain(|p| p.run_id != r.run_id);
+                        self.save_schedule(&b.job, &s)?;
+                    }
                     self.restart((*r).clone(), Some(b.id), 0)
                 }
             };
@@ -542,7 +549,8 @@ impl Engine {
             if s.status != "Running" && s.running == 0 {
                 let mut idle = self.active_runs(job)?.is_empty();
                 for d in &downstream {
-                    idle = idle && self.active_runs(d)?.is_empty() && self.schedule(d)?.pending.is_empty();
+                    let s = self.schedule(d)?;
+                    idle = idle && self.active_runs(d)?.is_empty() && s.pending.is_empty() && s.retries.is_empty();
                 }
                 if idle {
                     return Ok(s);

@@ -147,7 +147,7 @@ impl Engine {
         let run_id = record.run_id;
         loop {
             let cancel = self.register_active(&record)?;
-            let (result, retry) = self.execute_attempt(record, Arc::clone(&progress), cancel, false).await;
+            let (result, retry) = self.execute_attempt(record, Arc::clone(&progress), cancel, true).await;
             let (Err(e), Some(next)) = (&result, retry) else {
                 return result;
             };
@@ -157,14 +157,25 @@ impl Engine {
                 delay: next.delay,
                 error: e.to_string(),
             });
-            tokio::time::sleep(next.delay).await;
-            let mut r = self.catalog().get_run(job, run_id)?.ok_or_else(|| {
-                Error::new(
-                    ErrorCode::RunNotFound,
-                    format!("job {job} has no batch with runId {run_id}"),
-                )
-            })?;
-            // rerun or stopped meanwhile: the wait ends with the failure
+            // a stop, a rerun or the job's deletion takes the retry off the
+            // schedule: the wait ends there, with the failure
+            let until = tokio::time::Instant::now() + next.delay;
+            loop {
+                if !self.retrying(job)?.contains(&run_id) {
+                    return result;
+                }
+                let now = tokio::time::Instant::now();
+                if now >= until {
+                    break;
+                }
+                tokio::time::sleep((until - now).min(std::time::Duration::from_millis(250))).await;
+            }
+            if !self.take_retry(job, run_id)? {
+                return result;
+            }
+            let Some(mut r) = self.catalog().get_run(job, run_id)? else {
+                return result;
+            };
             if r.status != RunStatus::Failed {
                 return result;
             }
@@ -205,16 +216,16 @@ impl Engine {
 
     /// Runs one attempt of a recorded batch to its end and records the
     /// outcome. A failure that gets an automatic retry says so in the
-    /// message and comes back with it; with `queue` the retry is queued in
-    /// the job's schedule (the scheduler starts it), else the caller waits.
+    /// message, queues the retry in the job's schedule and comes back with
+    /// it: the scheduler starts it, or with `inline` the caller, which waits.
     pub(crate) async fn execute_attempt(
         &self,
         mut record: RunRecord,
         progress: ProgressFn,
         mut cancel: tokio::sync::watch::Receiver<bool>,
-        queue: bool,
+        inline: bool,
     ) -> (Result<RunReport>, Option<NextRetry>) {
-        match self.attempt(&mut record, progress, &mut cancel, queue).await {
+        match self.attempt(&mut record, progress, &mut cancel, inline).await {
             Ok(done) => done,
             Err(e) => (Err(e), None),
         }
@@ -225,7 +236,7 @@ impl Engine {
         record: &mut RunRecord,
         progress: ProgressFn,
         cancel: &mut tokio::sync::watch::Receiver<bool>,
-        queue: bool,
+        inline: bool,
     ) -> Result<(Result<RunReport>, Option<NextRetry>)> {
         // whatever happens below (an error, a panic), the batch leaves the active map
         struct Unregister<'a>(&'a Engine, String, i64);
@@ -235,11 +246,16 @@ impl Engine {
             }
         }
         let guard = Unregister(self, record.job.clone(), record.run_id);
+        // the attempt's tracing events, for its run's log
+        let capture = crate::runlog::Capture::start();
         let batch_time = self.zone().local(record.batch_time);
         // a slot among [engine] max_concurrent_batches; the batch is Ready until then
-        let permit = tokio::select! {
-            p = self.inner.permits.clone().acquire_owned() => p.ok(),
-            _ = cancel.wait_for(|c| *c) => None,
+        let permit = {
+            let _waiting = self.inner.metrics.waiting();
+            tokio::select! {
+                p = self.inner.permits.clone().acquire_owned() => p.ok(),
+                _ = cancel.wait_for(|c| *c) => None,
+            }
         };
         let result = match permit {
             Some(_) if !*cancel.borrow() => {
@@ -252,7 +268,8 @@ impl Engine {
                     "batch",
                     job = %record.job,
                     run_id = record.run_id,
-                    batch_time = %batch_time
+                    batch_time = %batch_time,
+                    attempt = capture.attempt()
                 );
                 self.run_batch(record, batch_time, progress, cancel)
                     .instrument(span)
@@ -280,21 +297,43 @@ impl Engine {
         if let Some(label) = self.retry_label(record) {
             record.message = format!("{} ({label})", record.message);
         }
-        let retry = match &result {
+        let mut retry = match &result {
             Err(e) if ours && record.status == RunStatus::Failed => self.next_retry(record, e),
             _ => None,
         };
+        let due =
+            self.now_utc() + chrono::Duration::from_std(retry.map(|r| r.delay).unwrap_or_default()).unwrap_or_default();
         if let Some(next) = retry {
-            let when = if queue {
-                let due = self.queue_retry(&record.job, record.run_id, next)?;
-                format!("at {}", self.fmt_time(due))
-            } else {
-                format!("in {} s", next.delay.as_secs())
-            };
-            record.message = format!("{}; retry {} of {} {when}", record.message, next.attempt, next.of);
+            record.message = format!(
+                "{}; retry {} of {} at {}",
+                record.message,
+                next.attempt,
+                next.of,
+                self.fmt_time(due)
+            );
         }
+        self.inner
+            .metrics
+            .ended(record, result.as_ref().ok().map(|(report, _)| report), retry.is_some());
         if ours {
+            capture.note(&format!("batch ended {}: {}", record.status, record.message));
+            if let Err(e) = self.keep_log(record, &capture) {
+                tracing::warn!(job = %record.job, run_id = record.run_id, error = %e, "keeping the batch's log failed");
+            }
             self.save_run(record)?;
+            // queued once the batch is recorded Failed, so the scheduler never
+            // finds a retry of a batch still Running; an inline retry is
+            // queued too (a stop or rerun cancels it there), owned by this
+            // process so that the scheduler leaves it to the waiting caller
+            if let Some(next) = retry {
+                let owner = inline.then(std::process::id);
+                if let Err(e) = self.queue_retry(&record.job, record.run_id, next, due, owner) {
+                    tracing::warn!(job = %record.job, run_id = record.run_id, error = %e, "queueing the retry failed");
+                    record.message = format!("{}; the retry could not be queued: {e}", record.message);
+                    self.save_run(record)?;
+                    retry = None;
+                }
+            }
         } else {
             tracing::warn!(job = %record.job, run_id = record.run_id, "the batch's job was deleted; its outcome is not recorded");
         }
@@ -338,6 +377,11 @@ impl Engine {
         let plan = self.plan_batch(&spec, &root.1, &expander, &exports).await?;
         check_canceled(cancel)?;
         let listed = plan.read_plan();
+        tracing::info!(
+            files = listed.files,
+            bytes = listed.bytes,
+            "listed the srcs' files; planned the SQL"
+        );
         progress(Progress::Listed {
             files: listed.files,
             bytes: listed.bytes,
@@ -370,6 +414,7 @@ impl Engine {
         progress(Progress::Stage("running".into()));
         let (rows_out, staged) = fan_out(&plan, sinks, &progress, cancel).await?;
 
+        tracing::info!(rows_read = plan.rows_read(), rows_out, "the SQL ran");
         progress(Progress::Stage("committing".into()));
         let read = plan.read_plan();
         let batch = BatchInfo {
@@ -390,6 +435,7 @@ impl Engine {
         };
         let exports = self.commit(staged, &staging, &batch, cancel).await?;
         for e in &exports {
+            tracing::info!(export = %e.export, files = e.keys.len(), rows = e.rows, bytes = e.bytes, "committed");
             progress(Progress::Committed {
                 export: e.export.clone(),
                 files: e.keys.len(),

@@ -59,6 +59,8 @@ pub enum Kind {
     Schedule,
     /// Backfills, keyed `<job>/<id>` (id zero-padded to 10 digits).
     Backfill,
+    /// Batch logs, keyed `<job>/<runId>` (runId zero-padded to 10 digits).
+    RunLog,
 }
 
 /// Where resources are kept. Values are the resources' JSON bodies, so a

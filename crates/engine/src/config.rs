@@ -242,6 +242,9 @@ pub struct ServerConfig {
     pub keys: Vec<ServerKey>,
     /// Largest request body in bytes (default 8 MiB).
     pub max_body_bytes: Option<usize>,
+    /// A second address serving only `GET /metrics`, unsigned (for a
+    /// Prometheus scraper); `/metrics` on `listen` takes the API's auth.
+    pub metrics_listen: Option<String>,
 }
 
 /// The whole configuration. Nothing is required.
@@ -374,6 +377,10 @@ const SETTERS: &[(&str, Setter)] = &[
     }),
     ("server.listen", |c, v| {
         c.server.listen = Some(v.to_string());
+        Ok(())
+    }),
+    ("server.metrics_listen", |c, v| {
+        c.server.metrics_listen = Some(v.to_string());
         Ok(())
     }),
     ("server.max_body_bytes", |c, v| {

@@ -84,6 +84,7 @@ impl Engine {
             );
         }
         active.insert(key, tx);
+        self.inner.metrics.in_flight(1);
         Ok(rx)
     }
 
@@ -97,13 +98,20 @@ impl Engine {
     }
 
     pub(crate) fn unregister_active(&self, job: &str, run_id: i64) {
-        if let Ok(mut a) = self.inner.active.lock() {
-            a.remove(&(job.to_string(), run_id));
+        if let Ok(mut a) = self.inner.active.lock()
+            && a.remove(&(job.to_string(), run_id)).is_some()
+        {
+            self.inner.metrics.in_flight(-1);
         }
     }
 
     fn spawn_attempt(&self, record: RunRecord) -> Result<()> {
         let cancel = self.register_active(&record)?;
+        self.spawn_registered(record, cancel)
+    }
+
+    /// Runs an attempt registered in the active map as the engine's task.
+    fn spawn_registered(&self, record: RunRecord, cancel: watch::Receiver<bool>) -> Result<()> {
         let engine = self.clone();
         let progress: ProgressFn = Arc::new(|_| {});
         let mut tasks = self.inner.tasks.lock().map_err(|_| lock_err())?;
@@ -115,7 +123,7 @@ impl Engine {
         }
         tasks.spawn(async move {
             let (job, id) = (record.job.clone(), record.run_id);
-            if let (Err(e), _) = engine.execute_attempt(record, progress, cancel, true).await {
+            if let (Err(e), _) = engine.execute_attempt(record, progress, cancel, false).await {
                 tracing::warn!(job, run_id = id, error = %e, "batch did not succeed");
             }
         });
@@ -285,7 +293,15 @@ impl Engine {
         }
         // a rerun by hand supersedes a pending automatic retry
         self.cancel_retries(job, |p| p.run_id == run_id, "the batch was rerun")?;
+        // the scheduler may have started that retry meanwhile
         let r = self.run_record(job, run_id)?;
+        if !r.status.is_final() || self.is_active(job, run_id) {
+            return model_err!(
+                BatchCannotRerun,
+                "batch {run_id} of job {job} is {}; rerun it once it ends",
+                r.status
+            );
+        }
         let count = r.rerun_count + 1;
         self.restart(r, None, 0)?;
         Ok(RerunBatchOutput {
@@ -298,9 +314,14 @@ impl Engine {
     /// Starts another attempt of an ended batch (same runId, rerunCount + 1):
     /// Restarting, then Running at once. `backfill`: the backfill rerunning it.
     pub(crate) fn restart(&self, mut r: RunRecord, backfill: Option<i64>, retry: u32) -> Result<i64> {
-        self.begin_rerun(&mut r, backfill, retry)?;
+        // registered first: an attempt in flight is refused before its record changes
+        let cancel = self.register_active(&r)?;
+        if let Err(e) = self.begin_rerun(&mut r, backfill, retry) {
+            self.unregister_active(&r.job, r.run_id);
+            return Err(e);
+        }
         let id = r.run_id;
-        self.spawn_attempt(r)?;
+        self.spawn_registered(r, cancel)?;
         Ok(id)
     }
 

@@ -45,6 +45,8 @@ pub(crate) struct Inner {
     pub(crate) workflow_lock: std::sync::Mutex<()>,
     /// The HTTP client of service exports.
     pub(crate) http: reqwest::Client,
+    /// Counters and histograms for `GET /metrics`.
+    pub(crate) metrics: crate::metrics::Metrics,
 }
 
 /// Where the engine reads the time (retention ages, default batch times).
@@ -173,6 +175,7 @@ impl EngineBuilder {
                 events: tokio::sync::broadcast::channel(1024).0,
                 schedule_lock: Default::default(),
                 workflow_lock: Default::default(),
+                metrics: Default::default(),
                 http: reqwest::Client::builder()
                     .connect_timeout(std::time::Duration::from_secs(5))
                     .timeout(std::time::Duration::from_secs(120))

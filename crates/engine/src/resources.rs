@@ -125,6 +125,7 @@ impl Engine {
         }
         // its history goes with it: a job created again under the name starts empty
         self.catalog().delete_runs(name)?;
+        self.delete_logs(name)?;
         for (key, _) in self.catalog().list(Kind::Backfill, &format!("{name}/"))? {
             self.catalog().delete(Kind::Backfill, &key)?;
         }

@@ -62,9 +62,16 @@ impl Engine {
         Some(format!("retry {} of {}", r.retry, of.max(r.retry)))
     }
 
-    /// Queues retry `next` of batch `run_id` of `job`, due `next.delay` from now.
-    pub(crate) fn queue_retry(&self, job: &str, run_id: i64, next: NextRetry) -> Result<DateTime<Utc>> {
-        let due = self.now_utc() + chrono::Duration::from_std(next.delay).unwrap_or_default();
+    /// Queues retry `next` of batch `run_id` of `job`, due at `due`;
+    /// `owner`: the process that waits to start it itself.
+    pub(crate) fn queue_retry(
+        &self,
+        job: &str,
+        run_id: i64,
+        next: NextRetry,
+        due: DateTime<Utc>,
+        owner: Option<u32>,
+    ) -> Result<()> {
         let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
         let mut s = self.load_schedule(job)?;
         s.retries.retain(|r| r.run_id != run_id);
@@ -72,10 +79,31 @@ impl Engine {
             run_id,
             attempt: next.attempt,
             due,
+            owner,
         });
         self.save_schedule(job, &s)?;
         tracing::info!(job, run_id, attempt = next.attempt, of = next.of, %due, "batch failed; retry queued");
-        Ok(due)
+        Ok(())
+    }
+
+    /// Takes the retry of batch `run_id` off the job's schedule; `false`
+    /// when it is not there (a stop or rerun canceled it).
+    pub(crate) fn take_retry(&self, job: &str, run_id: i64) -> Result<bool> {
+        let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
+        let mut s = self.load_schedule(job)?;
+        let before = s.retries.len();
+        s.retries.retain(|r| r.run_id != run_id);
+        if s.retries.len() == before {
+            return Ok(false);
+        }
+        self.save_schedule(job, &s)?;
+        Ok(true)
+    }
+
+    /// Whether the scheduler may start `p` now: due, and not waited for by
+    /// a live process of its own (`pbatch run` retries in place).
+    pub(crate) fn retry_due(p: &PendingRetry, now: DateTime<Utc>) -> bool {
+        p.due <= now && p.owner.is_none_or(|pid| !crate::engine::process_alive(pid))
     }
 
     /// Starts a due retry (the caller holds the schedule lock and has taken

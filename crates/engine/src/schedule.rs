@@ -85,6 +85,11 @@ pub struct PendingRetry {
     pub attempt: u32,
     /// When it may start.
     pub due: DateTime<Utc>,
+    /// The process that waits to start it itself (`pbatch run`,
+    /// `Engine::run_once`); the scheduler starts it only once that
+    /// process is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<u32>,
 }
 
 impl Schedule {
@@ -100,6 +105,11 @@ impl Schedule {
             }),
         }
     }
+}
+
+/// Seconds from `from` to `to` (negative when `to` is earlier).
+fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from).num_milliseconds() as f64 / 1000.0
 }
 
 /// A field of the job's `scheduler.spec` (empty when there is none).
@@ -296,11 +306,12 @@ impl Engine {
                 tracing::warn!(job, error = %e, "schedule disabled");
                 s.enabled = false;
             }
-            if let Some(i) = s.retries.iter().position(|r| r.due <= now)
+            if let Some(i) = s.retries.iter().position(|r| Engine::retry_due(r, now))
                 && !self.busy(&job)?
             {
                 let r = s.retries.remove(i);
                 self.save_schedule(&job, &s)?;
+                self.inner.metrics.lag(secs_between(r.due, now));
                 match self.start_retry(&job, &r) {
                     Ok(Some(id)) => started.push((job.clone(), id)),
                     Ok(None) => {}
@@ -313,6 +324,9 @@ impl Engine {
                 // saved before the start: a crash between the two loses this
                 // trigger rather than running it twice
                 self.save_schedule(&job, &s)?;
+                if t.kind != TriggerKind::Upstream {
+                    self.inner.metrics.lag(secs_between(t.batch_time, now));
+                }
                 let at = self.zone().local(t.batch_time);
                 let start = match t.backfill {
                     Some(id) => self.start_batch_for(&job, &t.params, at, id),
@@ -390,8 +404,10 @@ impl Engine {
     pub(crate) fn after_batch(&self, r: &RunRecord) -> Result<()> {
         // a backfilled batch (a rerun too) runs its depend jobs, started or not
         let backfilled = r.backfill.is_some();
-        // an automatic retry that succeeds stands for the first attempt
-        if r.status == RunStatus::Successful && (r.rerun_count == 0 || backfilled || r.retry > 0) {
+        // an automatic retry of the first attempt (every rerun so far was
+        // one) stands for it; a retry of a rerun by hand does not
+        let first = r.rerun_count == i64::from(r.retry);
+        if r.status == RunStatus::Successful && (first || backfilled) {
             let _g = self.inner.schedule_lock.lock().map_err(|_| lock_err())?;
             for down in self.list_jobs(None, Some(&r.job))? {
                 if down.spec.scheduler_type() != SchedulerType::Depend {

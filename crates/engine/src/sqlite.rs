@@ -28,6 +28,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::Workflow => "workflow",
         Kind::Schedule => "schedule",
         Kind::Backfill => "backfill",
+        Kind::RunLog => "runlog",
     }
 }
 

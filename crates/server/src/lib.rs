@@ -263,6 +263,28 @@ pub async fn serve_on(
         .map_err(|e| Error::internal(format!("serving: {e}")))
 }
 
+/// Serves only `GET /metrics`, unsigned, on `listener` until `shutdown`
+/// completes (`[server] metrics_listen`, for a Prometheus scraper).
+pub async fn serve_metrics_on(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> pbatch_model::Result<()> {
+    let app = Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let engine = engine.clone();
+                async move { routes::metrics_response(&engine) }
+            }),
+        )
+        .fallback(not_found);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::internal(format!("serving metrics: {e}")))
+}
+
 impl IntoResponse for routes::ApiError {
     fn into_response(self) -> Response {
         error_response(&self.0)

@@ -125,8 +125,23 @@ fn exists(r: pbatch_model::Result<impl Sized>, missing: ErrorCode) -> ApiResult 
     }
 }
 
+/// `GET /metrics`: the engine's metrics, OpenMetrics text.
+pub(crate) async fn metrics(State(app): State<App>) -> Response {
+    metrics_response(&app.engine)
+}
+
+pub(crate) fn metrics_response(engine: &pbatch_engine::Engine) -> Response {
+    let mut r = Response::new(axum::body::Body::from(engine.metrics_text()));
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}
+
 pub(crate) fn routes() -> Router<App> {
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/v2/datasources", get(list_datasources))
         .route(
             "/v2/datasources/{name}",
@@ -146,6 +161,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/v2/jobs/{name}/actions/start", post(start_job))
         .route("/v2/jobs/{name}/actions/stop", post(stop_job))
         .route("/v2/jobs/{name}/history", get(history))
+        .route("/v2/jobs/{job}/history/{run_id}/log", get(run_log))
         .route("/v2/jobs/{name}/actions/backfill", post(create_backfill))
         .route("/v2/jobs/{name}/actions/plan", post(plan_job))
         .route("/v2/jobs/{name}/backfills", get(list_backfills))
@@ -309,6 +325,17 @@ async fn history(
         run_id: query_int(&q, "runId")?,
     };
     ok_json(&app.engine.history(&name, &query)?)
+}
+
+/// `GET /v2/jobs/<job>/history/<runId>/log` (a pbatch addition).
+async fn run_log(State(app): State<App>, Name((job, run)): Name<(String, String)>) -> ApiResult {
+    let run_id: i64 = run.parse().map_err(|_| {
+        Error::new(
+            ErrorCode::RunNotFound,
+            format!("job {job} has no batch with runId {run:?} (runIds are numbers)"),
+        )
+    })?;
+    ok_json(&app.engine.run_log(&job, run_id)?)
 }
 
 // ---- exports ----

@@ -35,6 +35,8 @@ pub struct CommitReport {
     pub expired: usize,
     /// Rows a service export left out or the service refused (`omitInvalid`).
     pub invalid: u64,
+    /// Requests of a service export sent again after a 5xx or no answer.
+    pub retries: u64,
 }
 
 pub(crate) fn fs_err(what: &str, p: &Path, e: std::io::Error) -> Error {

@@ -400,6 +400,7 @@ pub(crate) async fn apply(journal: &Journal, staging: &Path, targets: &[Target])
             skipped: e.skipped,
             expired: e.expire.len(),
             invalid: 0,
+            retries: 0,
         };
         if !e.skipped {
             let span = tracing::info_span!("export", name = %e.name);

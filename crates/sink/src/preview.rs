@@ -145,7 +145,7 @@ fn describe(kind: &ServiceKind) -> (String, Vec<String>) {
             .join(", ")
     };
     match kind {
-        ServiceKind::Http { url, format } => (url.clone(), vec![format!("POST, format {}", format.as_str())]),
+        ServiceKind::Http { url, format } => (redact(url), vec![format!("POST, format {}", format.as_str())]),
         ServiceKind::Tsdb {
             base,
             db,

@@ -109,6 +109,8 @@ pub(crate) struct SendReport {
     pub invalid: u64,
     /// Requests made (retries included).
     pub requests: u64,
+    /// Of them, retries of a request that failed (5xx, no answer).
+    pub retries: u64,
 }
 
 /// The `#column` a mapping value names (`E18324` without `#`, `E18313` empty).
@@ -497,14 +499,17 @@ async fn post(
     content_type: &str,
     body: String,
     idempotency_key: Option<&str>,
-    requests: &mut u64,
+    counts: &mut SendReport,
 ) -> std::result::Result<String, PostFail> {
     let mut delay = Duration::from_millis(200);
     let mut last = String::new();
     // the connection error of the last attempt, kept as the cause
     let mut cause: Option<reqwest::Error> = None;
     for attempt in 1..=ATTEMPTS {
-        *requests += 1;
+        counts.requests += 1;
+        if attempt > 1 {
+            counts.retries += 1;
+        }
         let mut request = client
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
@@ -571,6 +576,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
         records: 0,
         invalid: staged.invalid,
         requests: 0,
+        retries: 0,
     };
     if let ServiceKind::Report(target) = &ex.kind {
         // one transaction for the whole batch (reports are small results)
@@ -591,16 +597,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
                     _ => "text/plain",
                 };
                 let key = format!("{}/{}", ex.batch_key, n + 1);
-                post(
-                    client,
-                    &ex.name,
-                    url,
-                    ct,
-                    chunk.join("\n"),
-                    Some(&key),
-                    &mut report.requests,
-                )
-                .await?;
+                post(client, &ex.name, url, ct, chunk.join("\n"), Some(&key), &mut report).await?;
                 report.records += chunk.len() as u64;
             }
             ServiceKind::Tsdb { base, db, .. } => {
@@ -612,7 +609,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
                     "text/plain",
                     chunk.join("\n"),
                     None,
-                    &mut report.requests,
+                    &mut report,
                 )
                 .await
                 .map_err(|f| match f.status {
@@ -645,16 +642,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
                     body.push_str(doc);
                     body.push('\n');
                 }
-                let answer = post(
-                    client,
-                    &ex.name,
-                    &url,
-                    "application/x-ndjson",
-                    body,
-                    None,
-                    &mut report.requests,
-                )
-                .await?;
+                let answer = post(client, &ex.name, &url, "application/x-ndjson", body, None, &mut report).await?;
                 let v: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
                 let items = v.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
                 let mut refused = 0u64;
@@ -695,7 +683,7 @@ pub(crate) async fn send(staged: StagedService, client: &reqwest::Client) -> Res
             "application/json",
             String::new(),
             None,
-            &mut report.requests,
+            &mut report,
         )
         .await?;
     }

@@ -389,6 +389,7 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
             skipped: false,
             expired: 0,
             invalid: r.invalid,
+            retries: r.retries,
         });
     }
     (cx.check)()?;

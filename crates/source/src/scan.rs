@@ -165,6 +165,8 @@ pub struct RowScanExec {
     limit: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
     props: Arc<PlanProperties>,
+    /// The span planning ran in (a batch's): the reader threads log in it.
+    span: tracing::Span,
 }
 
 impl RowScanExec {
@@ -191,6 +193,7 @@ impl RowScanExec {
             limit,
             metrics: ExecutionPlanMetricsSet::new(),
             props: Arc::new(props),
+            span: tracing::Span::current(),
         }
     }
 
@@ -259,7 +262,9 @@ impl ExecutionPlan for RowScanExec {
         );
         let rt = handle.clone();
         let place_for_panic = place.clone();
+        let span = self.span.clone();
         handle.spawn_blocking(move || {
+            let _in_batch = span.enter();
             let panic_tx = tx.clone();
             let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut sent = 0usize;
