@@ -15,6 +15,8 @@ use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Statistics;
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -23,6 +25,7 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties};
 use futures::StreamExt;
@@ -242,6 +245,24 @@ impl ExecutionPlan for RowScanExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
+    }
+
+    /// What the listing knows: the files' bytes as stored (inexact: rows
+    /// and decompressed sizes are unknown until read). DataFusion's join
+    /// selection builds its hash table on the side with fewer bytes, so a
+    /// small dimension table is the build side whichever way the SQL joins.
+    fn statistics_from_inputs(
+        &self,
+        _input_stats: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> DfResult<Arc<Statistics>> {
+        let bytes: u64 = match args.partition() {
+            Some(p) => self.groups.get(p).map(|g| g.iter().map(|f| f.size).sum()).unwrap_or(0),
+            None => self.groups.iter().flatten().map(|f| f.size).sum(),
+        };
+        let mut s = Statistics::new_unknown(&self.spec.output_schema());
+        s.total_byte_size = Precision::Inexact(usize::try_from(bytes).unwrap_or(usize::MAX));
+        Ok(Arc::new(s))
     }
 
     fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
