@@ -333,7 +333,7 @@ fn sample(text: &str, line: &str) -> Option<f64> {
 /// the counters move when a batch runs; the batch's log keeps its events,
 /// the reader threads' too (`GET .../history/<runId>/log`, `pbatch history --log`).
 #[test]
-fn metrics_count_a_batch_and_its_log_keeps_its_events() {
+fn metrics_logs_and_console_pages_show_a_batch() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (spec, data) = (tmp.path().join("spec"), tmp.path().join("data"));
     let write = |p: std::path::PathBuf, text: &str| {
@@ -497,4 +497,32 @@ fn metrics_count_a_batch_and_its_log_keeps_its_events() {
         text.starts_with("== batch 1 of job j, first attempt\n") && text.contains("batch ended Successful"),
         "{text}"
     );
+
+    // the console's pages
+    let (status, head, page) = get(&api, "/ui/");
+    assert_eq!(status, 200, "{page}");
+    assert!(head.contains("content-type: text/html; charset=utf-8"), "{head}");
+    assert!(
+        page.contains(r#"<a href="/ui/jobs/j">j</a>"#)
+            && page.contains(r#"<a class="cell Successful" href="/ui/jobs/j/runs/1""#),
+        "the job's row with a green cell linking to its run:\n{page}"
+    );
+    let (status, _, page) = get(&api, "/ui/jobs/j");
+    assert!(
+        status == 200
+            && page.contains("SELECT id FROM ev WHERE ok")
+            && page.contains("<h4>e (kodo)</h4>")
+            && page.contains(r#"<a href="/ui/jobs/j/runs/1">1</a>"#),
+        "the job's SQL, export and history:\n{page}"
+    );
+    let (status, _, page) = get(&api, "/ui/jobs/j/runs/1");
+    assert!(
+        status == 200
+            && page.contains(r#"<span class="status Successful">Successful</span>"#)
+            && page.contains("read 2 rows from 1 files")
+            && page.contains("committed export=e files=1 rows=1"),
+        "the run's status, message and log:\n{page}"
+    );
+    let (status, _, page) = get(&api, "/ui/jobs/nope");
+    assert!(status == 404 && page.contains("E18606"), "{status} {page}");
 }

@@ -23,6 +23,7 @@ Sits on top, beside the CLI: it depends on `pbatch-engine` and
 
 pub mod auth;
 mod routes;
+mod ui;
 
 use axum::Router;
 use axum::body::Body;

@@ -28,7 +28,7 @@ impl From<Error> for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 /// Path parameters; a path that does not decode (`%FF`) is `E18638` in JSON.
-pub(crate) struct Name<T>(T);
+pub(crate) struct Name<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S> for Name<T> {
     type Rejection = ApiError;
@@ -142,6 +142,10 @@ pub(crate) fn metrics_response(engine: &pbatch_engine::Engine) -> Response {
 pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/ui", get(|| async { axum::response::Redirect::permanent("/ui/") }))
+        .route("/ui/", get(crate::ui::jobs))
+        .route("/ui/jobs/{name}", get(crate::ui::job))
+        .route("/ui/jobs/{job}/runs/{run_id}", get(crate::ui::run))
         .route("/v2/datasources", get(list_datasources))
         .route(
             "/v2/datasources/{name}",
