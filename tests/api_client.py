@@ -609,6 +609,15 @@ def errors(args):
     for method, path in (("GET", "/v2/no_such_route"), ("POST", "/v2/datasources/a/b/c")):
         call(c, method, path, {} if method == "POST" else None, want=404)
         ok("%s %s -> 404 JSON" % (method, path))
+    # pbatch's additions on the API's listener take the API's auth
+    for path in ("/metrics", "/ui/"):
+        r = call(c, "GET", path, auth=None, want=401, what="unsigned GET " + path)
+        need(r.data == bad, "unsigned GET %s: bad token" % path, r)
+    r = call(c, "GET", "/metrics")
+    need(isinstance(r.data, Text) and "pbatch_batches_in_flight" in r.data
+         and r.headers.get("Content-Type", "").startswith("application/openmetrics-text"),
+         "signed GET /metrics: OpenMetrics text", r)
+    ok("/metrics and /ui/ unsigned -> 401; /metrics signed -> 200 text")
 
 
 # ------------------------------------------------------------ concurrency ---

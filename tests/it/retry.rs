@@ -41,17 +41,15 @@ fn batch_time() -> chrono::DateTime<chrono::FixedOffset> {
 }
 
 fn run(engine: &pbatch::Engine, id: i64) -> pbatch::model::JobHistory {
+    find(engine, id).expect("the batch")
+}
+
+fn find(engine: &pbatch::Engine, id: i64) -> Option<pbatch::model::JobHistory> {
     let q = pbatch::model::HistoryQuery {
         run_id: Some(id),
         ..Default::default()
     };
-    engine
-        .history("daily", &q)
-        .expect("history")
-        .history
-        .into_iter()
-        .next()
-        .expect("the batch")
+    engine.history("daily", &q).expect("history").history.into_iter().next()
 }
 
 /// Ticks the scheduler until batch `id` is `status` with `reruns` reruns.
@@ -59,9 +57,10 @@ async fn until(engine: &pbatch::Engine, id: i64, status: RunStatus, reruns: i64)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         engine.tick().expect("tick");
-        let h = run(engine, id);
-        if h.status == status && h.rerun_count == reruns {
-            return h;
+        // a batch started by a task may not be recorded yet
+        let h = find(engine, id);
+        if let Some(h) = h.as_ref().filter(|h| h.status == status && h.rerun_count == reruns) {
+            return h.clone();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -81,6 +80,14 @@ async fn a_batch_that_failed_on_the_store_is_retried_once_it_answers_again() {
         r#"{"count": 3, "delaySeconds": 1}"#,
         "SELECT sum(v) AS total FROM ev",
     );
+    // a started depend job runs once the retry succeeds, as after a first attempt
+    let down = JobSpec::from_json(
+        br#"{"srcs":[{"name":"daily","type":"job","tableName":"up"}],
+             "computation":{"type":"sql","code":"SELECT total * 2 AS twice FROM up"},"scheduler":{"type":"depend"}}"#,
+    )
+    .expect("down");
+    engine.create_job("down", &down).expect("create down");
+    engine.start_job("down", &[]).expect("start down");
     s3.stop();
     let id = engine.start_batch("daily", &[], batch_time()).expect("start");
     let failed = until(&engine, id, RunStatus::Failed, 0).await;
@@ -101,6 +108,22 @@ async fn a_batch_that_failed_on_the_store_is_retried_once_it_answers_again() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     engine.tick().expect("tick");
     assert_eq!(run(&engine, id).rerun_count, 1);
+    let q = pbatch::model::HistoryQuery::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        engine.tick().expect("tick");
+        let h = engine.history("down", &q).expect("down history");
+        if h.history.iter().any(|r| r.status == RunStatus::Successful) {
+            assert_eq!(h.total, 1, "one downstream batch: {:?}", h.history);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "down did not run: {:?}",
+            h.history
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
