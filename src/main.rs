@@ -300,9 +300,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pbatch::spec::apply_dir(&engine, &spec_dir)?;
                 engine
             } else {
-                let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
-                pbatch::spec::load_dir(&engine, &spec_dir)?;
-                engine
+                loaded_engine(&spec_dir, data_dir.as_deref())?
             };
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let shown = Arc::new(RunProgress::new(&job, quiet));
@@ -334,9 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let params = parse_params(&params)?;
             // without --batch-time: the folders a batch now writes, whichever batch committed there
             let batch_time = batch_time.as_deref().map(|t| parse_batch_time(Some(t))).transpose()?;
-            spec_folder(&spec_dir)?;
-            let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
-            pbatch::spec::load_dir(&engine, &spec_dir)?;
+            let engine = loaded_engine(&spec_dir, data_dir.as_deref())?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let checks = runtime.block_on(engine.verify(&job, &params, batch_time))?;
             let mut bad = 0;
@@ -379,9 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let params = parse_params(&params)?;
             let batch_time = parse_batch_time(batch_time.as_deref())?;
-            spec_folder(&spec_dir)?;
-            let engine = pbatch::spec::engine_for_dir(&spec_dir, data_dir.as_deref())?;
-            pbatch::spec::load_dir(&engine, &spec_dir)?;
+            let engine = loaded_engine(&spec_dir, data_dir.as_deref())?;
             let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
             let preview = runtime.block_on(engine.dry_run(&job, &params, batch_time))?;
             if json {
@@ -613,6 +607,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// An in-memory engine with the spec folder loaded (`run` without
+/// `--record`, `verify`, `plan`).
+fn loaded_engine(spec_dir: &std::path::Path, data_dir: Option<&std::path::Path>) -> anyhow::Result<pbatch::Engine> {
+    spec_folder(spec_dir)?;
+    let engine = pbatch::spec::engine_for_dir(spec_dir, data_dir)?;
+    pbatch::spec::load_dir(&engine, spec_dir)?;
+    Ok(engine)
 }
 
 /// A spec folder that does not exist is a usage error, said plainly.
@@ -897,25 +900,21 @@ impl RunProgress {
     /// "read 1.2 MiB of 4.0 MiB (30%), 2.0 MiB/s, eta 1s"
     fn read_line(s: &Shown) -> String {
         // a table scanned twice (a self-join) reads its bytes twice
-        let s = &Shown {
-            read: s.read.min(s.total),
-            printed: String::new(),
-            ..*s
-        };
+        let read = s.read.min(s.total);
         let secs = s.started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
-        let rate = if secs > 0.0 { s.read as f64 / secs } else { 0.0 };
-        let pct = (s.read.min(s.total) * 100).checked_div(s.total).unwrap_or(100);
-        let eta = if rate > 0.0 && s.total > s.read {
+        let rate = if secs > 0.0 { read as f64 / secs } else { 0.0 };
+        let pct = (read * 100).checked_div(s.total).unwrap_or(100);
+        let eta = if rate > 0.0 && s.total > read {
             format!(
                 ", eta {}",
-                indicatif::HumanDuration(Duration::from_secs_f64((s.total - s.read) as f64 / rate))
+                indicatif::HumanDuration(Duration::from_secs_f64((s.total - read) as f64 / rate))
             )
         } else {
             String::new()
         };
         format!(
             "read {} of {} ({pct}%), {}/s{eta}; {} rows out",
-            indicatif::HumanBytes(s.read),
+            indicatif::HumanBytes(read),
             indicatif::HumanBytes(s.total),
             indicatif::HumanBytes(rate as u64),
             s.rows

@@ -301,9 +301,8 @@ impl Engine {
             Err(e) if ours && record.status == RunStatus::Failed => self.next_retry(record, e),
             _ => None,
         };
-        let due =
-            self.now_utc() + chrono::Duration::from_std(retry.map(|r| r.delay).unwrap_or_default()).unwrap_or_default();
-        if let Some(next) = retry {
+        let due = retry.map(|next| self.now_utc() + chrono::Duration::from_std(next.delay).unwrap_or_default());
+        if let (Some(next), Some(due)) = (retry, due) {
             record.message = format!(
                 "{}; retry {} of {} at {}",
                 record.message,
@@ -325,7 +324,7 @@ impl Engine {
             // finds a retry of a batch still Running; an inline retry is
             // queued too (a stop or rerun cancels it there), owned by this
             // process so that the scheduler leaves it to the waiting caller
-            if let Some(next) = retry {
+            if let (Some(next), Some(due)) = (retry, due) {
                 let owner = inline.then(std::process::id);
                 if let Err(e) = self.queue_retry(&record.job, record.run_id, next, due, owner) {
                     tracing::warn!(job = %record.job, run_id = record.run_id, error = %e, "queueing the retry failed");
@@ -414,7 +413,8 @@ impl Engine {
         progress(Progress::Stage("running".into()));
         let (rows_out, staged) = fan_out(&plan, sinks, &progress, cancel).await?;
 
-        tracing::info!(rows_read = plan.rows_read(), rows_out, "the SQL ran");
+        let rows_read = plan.rows_read();
+        tracing::info!(rows_read, rows_out, "the SQL ran");
         progress(Progress::Stage("committing".into()));
         let read = plan.read_plan();
         let batch = BatchInfo {
@@ -429,7 +429,7 @@ impl Engine {
                     bytes: *bytes,
                 })
                 .collect(),
-            summary: summary(plan.rows_read(), read.files, rows_out),
+            summary: summary(rows_read, read.files, rows_out),
             recorded: self.inner.recorded,
             started: record.start_time.map(|t| t.to_rfc3339()),
         };
@@ -448,7 +448,7 @@ impl Engine {
             run_id: record.run_id,
             batch_time: expander.batch_time(),
             files_read: read.files,
-            rows_read: plan.rows_read(),
+            rows_read,
             rows_out,
             invalid_skipped,
             invalid_samples,

@@ -291,6 +291,13 @@ fn positive(v: &str) -> std::result::Result<usize, String> {
     }
 }
 
+/// A whole number of `what` (0 allowed).
+fn whole<T: std::str::FromStr>(v: &str, what: &str) -> std::result::Result<T, String> {
+    v.trim()
+        .parse()
+        .map_err(|_| format!("{v:?} is not a whole number of {what}"))
+}
+
 /// `section.key` -> setter, for `PBATCH_*` variables and [`Config::set`].
 const SETTERS: &[(&str, Setter)] = &[
     ("engine.data_dir", |c, v| {
@@ -318,17 +325,11 @@ const SETTERS: &[(&str, Setter)] = &[
         Ok(())
     }),
     ("engine.batch_retries", |c, v| {
-        c.engine.batch_retries = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{v:?} is not a whole number of retries"))?;
+        c.engine.batch_retries = whole(v, "retries")?;
         Ok(())
     }),
     ("engine.retry_delay", |c, v| {
-        c.engine.retry_delay = v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{v:?} is not a whole number of seconds"))?;
+        c.engine.retry_delay = whole(v, "seconds")?;
         Ok(())
     }),
     ("engine.timezone", |c, v| {

@@ -333,13 +333,17 @@ async fn history(
 
 /// `GET /v2/jobs/<job>/history/<runId>/log` (a pbatch addition).
 async fn run_log(State(app): State<App>, Name((job, run)): Name<(String, String)>) -> ApiResult {
-    let run_id: i64 = run.parse().map_err(|_| {
+    ok_json(&app.engine.run_log(&job, run_id_of(&job, &run)?)?)
+}
+
+/// A runId in a path (`E18624` when it is not a number).
+pub(crate) fn run_id_of(job: &str, run: &str) -> Result<i64, Error> {
+    run.parse().map_err(|_| {
         Error::new(
             ErrorCode::RunNotFound,
             format!("job {job} has no batch with runId {run:?} (runIds are numbers)"),
         )
-    })?;
-    ok_json(&app.engine.run_log(&job, run_id)?)
+    })
 }
 
 // ---- exports ----

@@ -91,10 +91,6 @@ fn highlight(sql: &str) -> Markup {
     }
 }
 
-fn history(app: &App, job: &str, q: &HistoryQuery) -> pbatch_model::Result<pbatch_model::GetJobHistoryOutput> {
-    app.engine.history(job, q)
-}
-
 /// `GET /ui/`: one row per job with its last batches as cells.
 pub(crate) async fn jobs(State(app): State<App>) -> Response {
     let jobs = match app.engine.list_jobs(None, None) {
@@ -109,7 +105,7 @@ pub(crate) async fn jobs(State(app): State<App>) -> Response {
             sort_by: Some("-runId".into()),
             ..Default::default()
         };
-        let mut runs: Vec<JobHistory> = history(&app, &j.name, &q).map(|h| h.history).unwrap_or_default();
+        let mut runs: Vec<JobHistory> = app.engine.history(&j.name, &q).map(|h| h.history).unwrap_or_default();
         runs.reverse(); // oldest left, as Airflow's grid
         refresh |= runs.iter().any(|r| in_flight(r.status));
         let schedule = app.engine.schedule(&j.name).ok();
@@ -163,7 +159,7 @@ pub(crate) async fn job(
         status: q.get("status").cloned().filter(|s| !s.is_empty()),
         run_id: None,
     };
-    let h = match history(&app, &name, &hq) {
+    let h = match app.engine.history(&name, &hq) {
         Ok(h) => h,
         Err(e) => return error_page(&e),
     };
@@ -220,17 +216,15 @@ pub(crate) async fn run(
     State(app): State<App>,
     crate::routes::Name((name, run)): crate::routes::Name<(String, String)>,
 ) -> Response {
-    let Ok(run_id) = run.parse::<i64>() else {
-        return error_page(&Error::new(
-            pbatch_model::ErrorCode::RunNotFound,
-            format!("job {name} has no batch with runId {run:?} (runIds are numbers)"),
-        ));
+    let run_id = match crate::routes::run_id_of(&name, &run) {
+        Ok(id) => id,
+        Err(e) => return error_page(&e),
     };
     let q = HistoryQuery {
         run_id: Some(run_id),
         ..Default::default()
     };
-    let r = match history(&app, &name, &q).map(|h| h.history.into_iter().next()) {
+    let r = match app.engine.history(&name, &q).map(|h| h.history.into_iter().next()) {
         Ok(Some(r)) => r,
         Ok(None) => {
             return error_page(&Error::new(
