@@ -2,10 +2,11 @@
 # Runs pbatch's tests: `scripts/test.sh [--install] [cargo test args...]`.
 #
 # On first use it creates a Python venv holding the independent readers the
-# tests check outputs with (pyarrow, DuckDB) and the OpenSearch emulator of
-# the logdb tests. The sink tests start real servers from Debian's packages
-# (InfluxDB 1.x, PostgreSQL, MariaDB; they run them as their system users,
-# so as root), and one test mounts a tmpfs (root):
+# tests check outputs with (pyarrow, DuckDB), the OpenSearch emulator of
+# the logdb tests, and selenium. The sink tests start real servers from
+# Debian's packages (InfluxDB 1.x, PostgreSQL, MariaDB; they run them as
+# their system users, so as root), the console test drives Debian's
+# chromium through chromium-driver, and one test mounts a tmpfs (root):
 # - by default a test whose server (or root) is missing is skipped, and this
 #   script names each skipped test with the package to install;
 # - `--install` installs the missing packages with apt first (root);
@@ -21,10 +22,10 @@ ci=false
 [ "${CI:-}" = "true" ] && ci=true
 
 VENV="${PBATCH_VENV:-$HOME/.cache/pbatch-venv}"
-if ! "$VENV/bin/python" -c 'import pyarrow, duckdb, cramjam, osmem_server' 2>/dev/null; then
-  echo "creating $VENV with pyarrow and duckdb (the tests' independent readers)" >&2
+if ! "$VENV/bin/python" -c 'import pyarrow, duckdb, cramjam, osmem_server, selenium' 2>/dev/null; then
+  echo "creating $VENV with pyarrow, duckdb (the tests' independent readers) and selenium" >&2
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.1' 'cramjam==2.14.0' 'osmem-server==0.1.6'
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'pyarrow==26.0.1' 'duckdb==2.0.1' 'cramjam==2.14.0' 'osmem-server==0.1.6' 'selenium==4.50.0'
 fi
 export PBATCH_PYTHON="$VENV/bin/python"
 
@@ -46,11 +47,13 @@ missing() {
   command -v influxd >/dev/null || need+=(influxdb)
   { [ -n "$(pg_bin)" ] && command -v psql >/dev/null; } || need+=(postgresql)
   command -v mariadbd >/dev/null || need+=(mariadb-server)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v chromedriver >/dev/null || need+=(chromium-driver)
 }
 missing
 if [ ${#need[@]} -gt 0 ] && { $install || $ci; }; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "installing ${need[*]} (servers the sink tests start)" >&2
+    echo "installing ${need[*]} (servers the sink tests start, the console test's browser)" >&2
     apt-get install -y --no-install-recommends "${need[@]}" \
       || { apt-get update && apt-get install -y --no-install-recommends "${need[@]}"; }
     missing
@@ -83,6 +86,8 @@ for pkg in "${need[@]}"; do
       report::report_export_into_postgresql conformance::conformance_report_postgresql ;;
     mariadb-server) skip "needs MariaDB (apt-get install mariadb-server)" \
       report::report_export_into_mariadb conformance::conformance_report_mariadb ;;
+    chromium | chromium-driver) skip "needs a browser (apt-get install chromium chromium-driver)" \
+      console::the_console_in_a_real_browser ;;
   esac
 done
 if ! $root; then

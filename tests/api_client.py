@@ -609,15 +609,20 @@ def errors(args):
     for method, path in (("GET", "/v2/no_such_route"), ("POST", "/v2/datasources/a/b/c")):
         call(c, method, path, {} if method == "POST" else None, want=404)
         ok("%s %s -> 404 JSON" % (method, path))
-    # pbatch's additions on the API's listener take the API's auth
-    for path in ("/metrics", "/ui/"):
-        r = call(c, "GET", path, auth=None, want=401, what="unsigned GET " + path)
-        need(r.data == bad, "unsigned GET %s: bad token" % path, r)
+    # /metrics takes the API's auth; the console takes a session instead
+    r = call(c, "GET", "/metrics", auth=None, want=401, what="unsigned GET /metrics")
+    need(r.data == bad, "unsigned GET /metrics: bad token", r)
+    r = call(c, "GET", "/ui/jobs/x?page=2", auth=None, want=303, what="unsigned GET /ui/jobs/x")
+    need(r.headers.get("Location") == "/ui/login?next=/ui/jobs/x%3Fpage%3D2",
+         "unsigned GET /ui/...: to the sign-in form with next", r)
+    r = call(c, "GET", "/ui/jobs/x", want=303, what="signed GET /ui/jobs/x")
+    need(r.headers.get("Location", "").startswith("/ui/login"),
+         "the console does not take API signatures either", r)
     r = call(c, "GET", "/metrics")
     need(isinstance(r.data, Text) and "pbatch_batches_in_flight" in r.data
          and r.headers.get("Content-Type", "").startswith("application/openmetrics-text"),
          "signed GET /metrics: OpenMetrics text", r)
-    ok("/metrics and /ui/ unsigned -> 401; /metrics signed -> 200 text")
+    ok("/metrics unsigned -> 401, signed -> 200 text; /ui/ without a session -> the sign-in form")
 
 
 # ------------------------------------------------------------ concurrency ---

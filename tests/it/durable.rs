@@ -94,6 +94,7 @@ fn a_run_left_running_by_a_dead_process_is_failed_at_start_and_its_staging_remov
             owner: Some(u32::MAX - 1), // no such process
             backfill: None,
             retry: 0,
+            stats: None,
         };
         use pbatch::Catalog as _;
         catalog.insert_run(&r).expect("insert dead");

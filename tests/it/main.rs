@@ -3,6 +3,7 @@
 mod atomic;
 mod backfill;
 mod conformance;
+mod console;
 mod crash;
 mod durable;
 mod example;

@@ -14,7 +14,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Served(Child);
+pub(crate) struct Served(Child);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -25,7 +25,11 @@ impl Drop for Served {
 
 /// Starts `pbatch serve` from `cmd` (its environment) on a free loopback
 /// port with `extra` arguments; returns it and its URL.
-fn serve_cmd(mut cmd: std::process::Command, data: &std::path::Path, extra: &[&std::ffi::OsStr]) -> (Served, String) {
+pub(crate) fn serve_cmd(
+    mut cmd: std::process::Command,
+    data: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> (Served, String) {
     let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
@@ -310,11 +314,17 @@ async fn request_checks_and_error_codes_over_raw_http() {
 
 /// A GET over a plain TCP connection: (status, lowercased head, body).
 fn get(url: &str, path: &str) -> (u16, String, String) {
+    let addr = url.trim_start_matches("http://").split('/').next().expect("host:port");
+    get_as(url, path, addr)
+}
+
+/// [`get`] with the `Host` header `host`.
+fn get_as(url: &str, path: &str, host: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let addr = url.trim_start_matches("http://").split('/').next().expect("host:port");
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("write");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("write");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("read");
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -511,7 +521,8 @@ fn metrics_logs_and_console_pages_show_a_batch() {
     assert!(
         status == 200
             && page.contains("SELECT id FROM ev WHERE ok")
-            && page.contains("<h4>e (kodo)</h4>")
+            && page.contains(r#"<h4 id="export-e">e (kodo)</h4>"#)
+            && page.contains(r#"<td class="num rows-in">2</td><td class="num rows-out">1</td><td class="num">1</td>"#)
             && page.contains(r#"<a href="/ui/jobs/j/runs/1">1</a>"#),
         "the job's SQL, export and history:\n{page}"
     );
@@ -520,9 +531,16 @@ fn metrics_logs_and_console_pages_show_a_batch() {
         status == 200
             && page.contains(r#"<span class="status Successful">Successful</span>"#)
             && page.contains("read 2 rows from 1 files")
-            && page.contains("committed export=e files=1 rows=1"),
-        "the run's status, message and log:\n{page}"
+            && page.contains("committed export=e files=1 rows=1")
+            && page.contains(r#"<td id="rows-in">2</td>"#)
+            && page.contains(r#"<td id="invalid">1</td>"#)
+            && page.contains(r#"<span class="key">j/"#)
+            && page.contains(r#"/part-00000.json</span>"#),
+        "the run's status, stats, committed key and log:\n{page}"
     );
+    // without keys the console answers only to a loopback Host (DNS rebinding)
+    let (status, _, page) = get_as(&api, "/ui/", "evil.example:7100");
+    assert!(status == 403 && page.contains("evil.example"), "{status} {page}");
     let (status, _, page) = get(&api, "/ui/jobs/nope");
     assert!(status == 404 && page.contains("E18606"), "{status} {page}");
 }

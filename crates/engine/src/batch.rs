@@ -1,6 +1,6 @@
 //! One batch: srcs -> SQL -> exports, committed only when all succeeded.
 
-use crate::catalog::RunRecord;
+use crate::catalog::{ExportStats, MAX_KEPT_KEYS, RunRecord, RunStats};
 use crate::engine::Engine;
 use crate::fanout::{fan_out, open_sinks};
 use crate::inputs::StoreTargets;
@@ -33,6 +33,8 @@ pub struct RunReport {
     pub batch_time: DateTime<FixedOffset>,
     /// Files the srcs listed.
     pub files_read: usize,
+    /// Their bytes, as listed.
+    pub bytes_read: u64,
     /// Rows the scans produced.
     pub rows_read: u64,
     /// Rows the SQL produced.
@@ -45,6 +47,32 @@ pub struct RunReport {
     pub exports: Vec<CommitReport>,
     /// Wall time.
     pub seconds: f64,
+}
+
+impl RunReport {
+    /// What the run record keeps of it.
+    pub fn stats(&self) -> RunStats {
+        RunStats {
+            files_read: self.files_read,
+            bytes_read: self.bytes_read,
+            rows_read: self.rows_read,
+            rows_out: self.rows_out,
+            invalid_skipped: self.invalid_skipped,
+            invalid_samples: self.invalid_samples.clone(),
+            exports: self
+                .exports
+                .iter()
+                .map(|e| ExportStats {
+                    export: e.export.clone(),
+                    keys: e.keys.iter().take(MAX_KEPT_KEYS).cloned().collect(),
+                    files: e.keys.len(),
+                    rows: e.rows,
+                    bytes: e.bytes,
+                    skipped: e.skipped,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Progress of a running batch.
@@ -209,6 +237,7 @@ impl Engine {
             owner: Some(std::process::id()),
             backfill: None,
             retry: 0,
+            stats: None,
         };
         self.add_run(&mut record)?;
         Ok(record)
@@ -448,6 +477,7 @@ impl Engine {
             run_id: record.run_id,
             batch_time: expander.batch_time(),
             files_read: read.files,
+            bytes_read: read.bytes,
             rows_read,
             rows_out,
             invalid_skipped,
@@ -531,6 +561,7 @@ fn outcome(record: &mut RunRecord, result: &Result<(RunReport, StagingDir)>, can
     match result {
         Ok((r, _)) => {
             record.status = RunStatus::Successful;
+            record.stats = Some(r.stats());
             record.message = committed_message(&summary(r.rows_read, r.files_read, r.rows_out), &r.exports);
             if r.invalid_skipped > 0 {
                 record.message += &format!(
@@ -542,10 +573,12 @@ fn outcome(record: &mut RunRecord, result: &Result<(RunReport, StagingDir)>, can
         }
         // a stop that came once the commit point was passed did not stop it
         Err(e) if canceled && !e.message().starts_with(pbatch_sink::INCOMPLETE_COMMIT) => {
+            record.stats = None;
             record.status = RunStatus::Canceled;
             record.message = "stopped by request; nothing was committed".to_string();
         }
         Err(e) => {
+            record.stats = None;
             record.status = RunStatus::Failed;
             record.message = e.to_string();
         }

@@ -36,7 +36,56 @@ pub struct RunRecord {
     /// Which automatic retry the current attempt is (0: not a retry).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry: u32,
+    /// What the last Successful attempt read and wrote (`None` before one,
+    /// and while another attempt runs or after it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<RunStats>,
 }
+
+/// What a Successful batch read and wrote, kept with its run record for the
+/// console's run page and history table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    /// Files the srcs listed.
+    pub files_read: usize,
+    /// Their bytes, as listed.
+    pub bytes_read: u64,
+    /// Rows the scans produced.
+    pub rows_read: u64,
+    /// Rows the SQL produced.
+    pub rows_out: u64,
+    /// Invalid source records skipped (`omitInvalid`).
+    pub invalid_skipped: u64,
+    /// The first few of them, as `file line N: why`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid_samples: Vec<String>,
+    /// Per export.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<ExportStats>,
+}
+
+/// What one export committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportStats {
+    /// Export name.
+    pub export: String,
+    /// The first [`MAX_KEPT_KEYS`] keys written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+    /// How many keys were written in all.
+    pub files: usize,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// `ignore` found output and wrote nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+/// Keys of an export a run record keeps (a partitioned export may write
+/// thousands; the record stays small).
+pub const MAX_KEPT_KEYS: usize = 100;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0

@@ -333,6 +333,7 @@ impl Engine {
         r.retry = retry;
         r.message = self.retry_label(r).unwrap_or_default();
         r.end_time = None;
+        r.stats = None;
         r.owner = Some(std::process::id());
         r.backfill = backfill;
         self.save_run(r)?;

@@ -569,6 +569,22 @@ impl Engine {
         }
     }
 
+    /// Every variable (system, then user) with its value now, in the
+    /// engine's zone: what `$(name)` would expand to in a batch starting
+    /// now. A variable whose value cannot be computed has the error instead.
+    pub fn variable_values(&self) -> Result<Vec<(VariableSpec, std::result::Result<String, String>)>> {
+        let now = self.now_utc();
+        let mut out = Vec::new();
+        for v in self.list_variables(None)? {
+            let value = pbatch_magic::Expander::in_zone(now, self.zone())
+                .with_variable(&v)
+                .map_err(|e| e.to_string())
+                .and_then(|ex| ex.value(&v.name).ok_or_else(|| format!("{} has no value", v.name)));
+            out.push((v, value));
+        }
+        Ok(out)
+    }
+
     /// Every user variable.
     pub fn variables(&self) -> Result<Vec<VariableSpec>> {
         self.catalog()

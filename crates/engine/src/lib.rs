@@ -85,7 +85,7 @@ mod sqlite;
 mod workflow;
 
 pub use batch::{Progress, ProgressFn, RunReport};
-pub use catalog::{Catalog, Kind, MemoryCatalog, RunRecord};
+pub use catalog::{Catalog, ExportStats, Kind, MAX_KEPT_KEYS, MemoryCatalog, RunRecord, RunStats};
 pub use config::{BucketConfig, Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, ServerKey, UrlConfig};
 pub use control::RunEvent;
 pub use dryrun::{BatchPreview, ColumnPreview, SrcPreview, VariableValue};

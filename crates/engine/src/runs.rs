@@ -44,6 +44,14 @@ impl Engine {
         }
     }
 
+    /// Every run record of a job, by runId (the console reads their stats).
+    pub fn runs(&self, job: &str) -> Result<Vec<RunRecord>> {
+        self.job(job)?;
+        let mut runs = self.catalog().runs(job)?;
+        runs.sort_by_key(|r| r.run_id);
+        Ok(runs)
+    }
+
     /// `GET /v2/jobs/<name>/history`.
     pub fn history(&self, job: &str, q: &HistoryQuery) -> Result<GetJobHistoryOutput> {
         self.job(job)?;

@@ -236,6 +236,7 @@ mod tests {
             owner: None,
             backfill: None,
             retry: 0,
+            stats: None,
         }
     }
 

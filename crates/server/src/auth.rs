@@ -36,6 +36,27 @@ impl Keys {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Keys from (AK, SK) pairs.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(a, s)| ((*a).to_string(), s.as_bytes().to_vec()))
+                .collect(),
+        )
+    }
+
+    /// The secret key of `ak`.
+    pub(crate) fn secret(&self, ak: &str) -> Option<&[u8]> {
+        self.0.get(ak).map(Vec::as_slice)
+    }
+
+    /// Whether `sk` is `ak`'s secret key (constant time in the secret).
+    pub(crate) fn pair_matches(&self, ak: &str, sk: &[u8]) -> bool {
+        self.secret(ak)
+            .is_some_and(|s| s.len() == sk.len() && bool::from(s.ct_eq(sk)))
+    }
 }
 
 /// What a signature covers, read off the request.
@@ -99,7 +120,7 @@ pub fn string_to_sign(r: &Request<'_>) -> String {
     )
 }
 
-fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sha1(key: &[u8], msg: &[u8]) -> Vec<u8> {
     // HMAC takes a key of any length
     let mut mac = match <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key) {
         Ok(m) => m,
@@ -116,7 +137,7 @@ pub fn sign(sk: &[u8], msg: &str) -> String {
 
 /// Compares a received signature with the expected one in constant time;
 /// the unpadded form is accepted too.
-fn sig_matches(received: &str, expected_raw: &[u8]) -> bool {
+pub(crate) fn sig_matches(received: &str, expected_raw: &[u8]) -> bool {
     let decoded = URL_SAFE
         .decode(received)
         .or_else(|_| URL_SAFE_NO_PAD.decode(received.trim_end_matches('=')));

@@ -81,6 +81,8 @@ pub(crate) struct App {
     max_body: usize,
     reqids: Arc<AtomicU64>,
     boot: u64,
+    /// Drawn at start: the console's CSRF secret without keys.
+    ui_secret: Arc<[u8; 32]>,
 }
 
 /// A JSON response with `Content-Type: application/json` exactly.
@@ -104,14 +106,23 @@ pub fn router(engine: Engine, opts: ServerOptions) -> Router {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let mut ui_secret = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut ui_secret) {
+        // without OS randomness the token is the boot time's; the console's
+        // other checks (loopback host, Origin, SameSite) still hold
+        tracing::warn!("no OS randomness for the console's CSRF secret: {e}");
+        ui_secret[..8].copy_from_slice(&boot.to_le_bytes());
+    }
     let app = App {
         engine,
         keys: Arc::new(opts.keys),
         max_body: opts.max_body_bytes,
         reqids: Arc::new(AtomicU64::new(0)),
         boot,
+        ui_secret: Arc::new(ui_secret),
     };
     routes::routes()
+        .merge(ui::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
@@ -157,9 +168,16 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     resp
 }
 
+/// The console's paths: they take a session instead of signatures
+/// (`ui::session::guard`).
+fn console(path: &str) -> bool {
+    path == "/ui" || path.starts_with("/ui/")
+}
+
 fn check(app: &App, req: &Request) -> Option<Response> {
     let h = req.headers();
-    if !app.keys.is_empty() {
+    let api = !console(req.uri().path());
+    if api && !app.keys.is_empty() {
         // the first value of each X-Qiniu-* header, as the SDKs sign them
         let mut qiniu: Vec<(&str, &str)> = Vec::new();
         for name in h.keys().filter(|n| n.as_str().starts_with("x-qiniu-")) {
@@ -184,7 +202,7 @@ fn check(app: &App, req: &Request) -> Option<Response> {
             ));
         }
     }
-    if app.keys.is_empty() && h.contains_key(header::ORIGIN) {
+    if api && app.keys.is_empty() && h.contains_key(header::ORIGIN) {
         // unsigned mode trusts the machine's own programs, not web pages a
         // browser on it opens (which send Origin)
         return Some(json_response(

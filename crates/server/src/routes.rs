@@ -142,10 +142,6 @@ pub(crate) fn metrics_response(engine: &pbatch_engine::Engine) -> Response {
 pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/ui", get(|| async { axum::response::Redirect::permanent("/ui/") }))
-        .route("/ui/", get(crate::ui::jobs))
-        .route("/ui/jobs/{name}", get(crate::ui::job))
-        .route("/ui/jobs/{job}/runs/{run_id}", get(crate::ui::run))
         .route("/v2/datasources", get(list_datasources))
         .route(
             "/v2/datasources/{name}",
