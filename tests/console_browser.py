@@ -25,6 +25,7 @@ import urllib.request
 import pyarrow.parquet as pq
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 CHROMIUM = os.environ.get("PBATCH_CHROMIUM", "/usr/bin/chromium")
@@ -62,6 +63,14 @@ def wait(driver, cond, what, timeout=60):
     need(False, "timed out after %ss waiting for %s (last error: %s)" % (timeout, what, last), driver)
 
 
+def stale(el):
+    try:
+        el.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+
+
 class Console:
     def __init__(self, args):
         self.url = args.url.rstrip("/")
@@ -94,6 +103,15 @@ class Console:
     def text(self, sel):
         els = self.css(sel)
         return els[0].text if els else None
+
+    def submit(self, sel):
+        """Clicks `sel` (a link or a form's button) and waits until the next
+        page has loaded: the old page's root goes stale first."""
+        old = self.d.find_element(By.TAG_NAME, "html")
+        self.one(sel).click()
+        wait(self.d, lambda: stale(old), "the page after clicking " + sel, timeout=30)
+        wait(self.d, lambda: self.d.execute_script("return document.readyState") == "complete",
+             "the page after clicking %s to load" % sel, timeout=30)
 
     def mark(self):
         """Marks the window: a reload would lose the mark."""
@@ -146,14 +164,14 @@ def sign_in(c):
     c.shot("sign-in")
     c.one("#ak").send_keys(a.ak)
     c.one("#sk").send_keys("not-the-secret")
-    c.one("#signin").click()
-    need("does not match" in (c.text("#login-error") or ""), "a wrong secret is refused on the form", c.d)
+    c.submit("#signin")
+    wait(c.d, lambda: "does not match" in (c.text("#login-error") or ""), "a wrong secret refused on the form")
     need(c.d.get_cookie("pbatch_ui") is None, "a refused sign-in sets no cookie")
     ok("a wrong secret key is refused; no cookie")
     c.one("#ak").clear()
     c.one("#ak").send_keys(a.ak)
     c.one("#sk").send_keys(a.sk)
-    c.one("#signin").click()
+    c.submit("#signin")
     wait(c.d, lambda: c.d.current_url.endswith("/ui/"), "the jobs page after sign-in")
     need(c.text("#who") == a.ak, "the header names the access key", c.d)
     ck = c.d.get_cookie("pbatch_ui")
@@ -193,9 +211,9 @@ def start_and_watch(c):
     need(row.find_element(By.CSS_SELECTOR, "td.state").text == "stopped", "daily_traffic starts stopped", c.d)
     need(not c.css("#job-daily_traffic .cell"), "daily_traffic has no batches yet", c.d)
     # the depend job first, so that it runs after its upstream's batch
-    c.one("#start-job-domains").click()
+    c.submit("#start-job-domains")
     wait(c.d, lambda: c.one("#job-domains td.state").text == "started", "domains started")
-    c.one("#start-job-daily_traffic").click()
+    c.submit("#start-job-daily_traffic")
     wait(c.d, lambda: c.css("#job-daily_traffic .cell"), "daily_traffic's first cell")
     first = c.one("#job-daily_traffic .cell").get_attribute("data-status")
     need(first in ("Ready", "Running"), "the batch is seen in flight first (got %s)" % first, c.d)
@@ -212,7 +230,7 @@ def start_and_watch(c):
 
 
 def run_page(c):
-    c.one("#job-daily_traffic .cell").click()
+    c.submit("#job-daily_traffic .cell")
     wait(c.d, lambda: c.d.current_url.endswith("/ui/jobs/daily_traffic/runs/1"), "the run page")
     need(c.text("#status") == "Successful", "the run page says Successful", c.d)
     need(c.text("#rows-in") == str(c.args.rows), "rows in = %d" % c.args.rows, c.d)
@@ -231,7 +249,7 @@ def run_page(c):
     ok("run page: rows in %d, rows out %d = pyarrow's, key %s" % (c.args.rows, table.num_rows, keys[0]))
 
     c.mark()
-    c.one("#rerun-1").click()
+    c.submit("#rerun-1")
     wait(c.d, lambda: c.d.current_url.endswith("/ui/jobs/daily_traffic/runs/1"), "back on the run page")
     c.mark()
     wait(c.d, lambda: c.text("#reruns") == "1" and c.text("#status") == "Successful",
@@ -243,12 +261,12 @@ def run_page(c):
 
 def stop_long(c):
     c.go("/ui/")
-    c.one("#start-job-slow").click()
+    c.submit("#start-job-slow")
     c.go("/ui/jobs/slow")
     c.mark()
     wait(c.d, lambda: c.text("#run-1 td.status") == "Running", "slow's batch Running")
     c.shot("job-running")
-    c.one("#stop-1").click()
+    c.submit("#stop-1")
     wait(c.d, lambda: c.d.current_url.startswith(c.url + "/ui/jobs/slow"), "back on the job page")
     c.mark()
     wait(c.d, lambda: c.text("#run-1 td.status") == "Canceled", "slow's batch Canceled", timeout=30)
@@ -260,7 +278,7 @@ def stop_long(c):
     for o in sel.find_elements(By.TAG_NAME, "option"):
         if o.get_attribute("value") == "Successful":
             o.click()
-    c.one("#filter button").click()
+    c.submit("#filter button")
     wait(c.d, lambda: "status=Successful" in c.d.current_url, "the filtered page")
     need(not c.css("#run-1"), "the Successful filter hides the Canceled batch", c.d)
     ok("history filter by status")
@@ -278,7 +296,7 @@ def graph(c):
     need(node.get_attribute("data-status") == "Successful", "daily_traffic's node has its last status", c.d)
     c.shot("graph")
     target = edges[0].get_attribute("data-to")
-    c.one('a[data-node="%s"]' % target).click()
+    c.submit('a[data-node="%s"]' % target)
     wait(c.d, lambda: c.d.current_url.endswith("/ui/jobs/domains"), "the depend job's page")
     need(c.text("h2").startswith("Job domains"), "the depend job's page", c.d)
     wait(c.d, lambda: c.text("#run-1 td.status") == "Successful", "the depend job ran after its upstream")
@@ -303,7 +321,7 @@ def lists(c):
 
 def sign_out(c):
     c.go("/ui/")
-    c.one("#signout").click()
+    c.submit("#signout")
     wait(c.d, lambda: "/ui/login" in c.d.current_url, "the sign-in form after sign-out")
     need(c.d.get_cookie("pbatch_ui") is None, "sign-out clears the cookie")
     c.go("/ui/jobs/daily_traffic?page=2")

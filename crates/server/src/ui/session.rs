@@ -75,12 +75,14 @@ pub(crate) fn verify_cookie(keys: &crate::Keys, value: &str, now: i64) -> Option
     })
 }
 
-fn cookie_of(h: &HeaderMap) -> Option<&str> {
+/// Every `pbatch_ui` value the request carries (a sibling host may plant
+/// one of its own beside ours; the guard takes the first that verifies).
+fn cookies_of(h: &HeaderMap) -> impl Iterator<Item = &str> {
     h.get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
 }
 
 fn now() -> i64 {
@@ -145,7 +147,7 @@ pub(crate) async fn guard(State(app): State<App>, mut req: Request, next: Next) 
             csrf: mac(&app.ui_secret[..], "pbatch-ui-csrf"),
         })
     } else {
-        cookie_of(h).and_then(|c| verify_cookie(&app.keys, c, now()))
+        cookies_of(h).find_map(|c| verify_cookie(&app.keys, c, now()))
     };
     let mut resp = match session {
         Some(s) => {
@@ -195,7 +197,14 @@ pub(crate) fn encode_component(s: &str) -> String {
 /// server, else `/ui/`.
 pub(crate) fn local_target(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.contains("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with("/ui/")
+                && !n.contains("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
+        {
+            n.to_string()
+        }
         _ => "/ui/".to_string(),
     }
 }
@@ -245,7 +254,8 @@ pub(crate) async fn login(State(app): State<App>, Form(f): Form<LoginForm>) -> R
         return Redirect::to(&next).into_response();
     }
     if !app.keys.pair_matches(&f.ak, f.sk.as_bytes()) {
-        tracing::info!(ak = %f.ak, "console sign-in refused");
+        // what was typed may be a pasted secret or hold newlines: log its size only
+        tracing::info!(ak_bytes = f.ak.len(), "console sign-in refused");
         return login_page(
             StatusCode::UNAUTHORIZED,
             &next,
@@ -341,9 +351,12 @@ mod tests {
     #[test]
     fn cookie_header_parsing() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; pbatch_ui=AK.9.sig; b=2"));
-        assert_eq!(cookie_of(&h), Some("AK.9.sig"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pbatch_ui=AK.9.sig; b=2; pbatch_ui=AK.8.x"),
+        );
+        assert_eq!(cookies_of(&h).collect::<Vec<_>>(), ["AK.9.sig", "AK.8.x"]);
         h.insert(header::COOKIE, HeaderValue::from_static("pbatch_uix=1"));
-        assert_eq!(cookie_of(&h), None);
+        assert_eq!(cookies_of(&h).next(), None);
     }
 }
