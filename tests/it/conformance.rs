@@ -116,7 +116,7 @@ async fn stage(b: &dyn Backend, dest: &str, staging: &Path) -> pbatch_sink::Resu
 }
 
 async fn commit(staged: Staged, staging: &Path, fail: bool) -> pbatch_sink::Result<Vec<pbatch_sink::CommitReport>> {
-    let http = reqwest::Client::new();
+    let http = || -> pbatch::model::Result<reqwest::Client> { Ok(reqwest::Client::new()) };
     let check = move || {
         if fail {
             Err(Error::new(pbatch::model::ErrorCode::BatchRerunCancelError, "stopped"))

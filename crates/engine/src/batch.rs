@@ -507,8 +507,9 @@ impl Engine {
             let cancel = cancel.clone();
             move || check_canceled(&cancel)
         };
+        let http = || self.http_client();
         let cx = CommitContext {
-            http: &self.inner.http,
+            http: &http,
             now: self.inner.clock.now(),
             check: &check,
             staging: staging.path(),

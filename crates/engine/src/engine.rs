@@ -43,8 +43,10 @@ pub(crate) struct Inner {
     pub(crate) schedule_lock: std::sync::Mutex<()>,
     /// Serializes workflow start / stop.
     pub(crate) workflow_lock: std::sync::Mutex<()>,
-    /// The HTTP client of service exports.
-    pub(crate) http: reqwest::Client,
+    /// The HTTP client of service exports, built by the first batch that
+    /// has one (it loads the system's TLS roots: most of a small job's
+    /// file opens); the error, if building failed, is kept as text.
+    pub(crate) http: std::sync::OnceLock<std::result::Result<reqwest::Client, String>>,
     /// Counters and histograms for `GET /metrics`.
     pub(crate) metrics: crate::metrics::Metrics,
 }
@@ -176,11 +178,7 @@ impl EngineBuilder {
                 schedule_lock: Default::default(),
                 workflow_lock: Default::default(),
                 metrics: Default::default(),
-                http: reqwest::Client::builder()
-                    .connect_timeout(std::time::Duration::from_secs(5))
-                    .timeout(std::time::Duration::from_secs(120))
-                    .build()
-                    .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))?,
+                http: std::sync::OnceLock::new(),
                 zone,
                 clock,
                 sources,
@@ -190,6 +188,23 @@ impl EngineBuilder {
                 catalog,
             }),
         })
+    }
+}
+
+impl Engine {
+    /// The HTTP client of service exports (built on first use).
+    pub(crate) fn http_client(&self) -> Result<reqwest::Client> {
+        self.inner
+            .http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .timeout(std::time::Duration::from_secs(120))
+                    .build()
+                    .map_err(|e| format!("building the HTTP client: {e}"))
+            })
+            .clone()
+            .map_err(Error::internal)
     }
 }
 

@@ -319,8 +319,9 @@ pub const INCOMPLETE_COMMIT: &str =
 
 /// What a batch's commit needs besides the staged exports.
 pub struct CommitContext<'a> {
-    /// The HTTP client of service exports.
-    pub http: &'a reqwest::Client,
+    /// The HTTP client of service exports, asked for only when the batch
+    /// has one (building a client loads the system's TLS roots: ~150 files).
+    pub http: &'a (dyn Fn() -> pbatch_model::Result<reqwest::Client> + Send + Sync),
     /// Retention ages are measured against it.
     pub now: std::time::SystemTime,
     /// Called first, before each service send and right before the commit
@@ -375,10 +376,12 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
         entries.push(plan_export(f, cx.staging, cx.now, reported).await?);
     }
     let mut reports = Vec::new();
+    let http = if services.is_empty() { None } else { Some((cx.http)()?) };
     for (svc, dir) in services {
         (cx.check)()?;
         let span = tracing::info_span!("export", name = %svc.export.name);
-        let r = send(svc, cx.http).instrument(span).await?;
+        let Some(http) = &http else { break }; // built above: services is not empty
+        let r = send(svc, http).instrument(span).await?;
         dir.remove().await;
         reports.push(CommitReport {
             export: r.export,
