@@ -7,13 +7,12 @@
 //! variable lists; a screenshot of each page is kept in the temp dir.
 
 use crate::server::serve_cmd;
-use crate::util::{pbatch, python, root};
+use crate::util::{apply, pbatch, python, root, write_file};
 
 const ROWS: usize = 2000;
 
 fn write(p: std::path::PathBuf, text: &str) {
-    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-    std::fs::write(p, text).expect("write");
+    write_file(&p, text);
 }
 
 #[test]
@@ -84,14 +83,7 @@ fn the_console_in_a_real_browser() {
         spec.join("variables/window.json"),
         r#"{"type":"time","value":"$(now)-1d","format":"yyyy-MM-dd"}"#,
     );
-    let out = pbatch()
-        .arg("apply")
-        .arg(&spec)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .expect("apply");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    apply(&spec, &data);
 
     let config = tmp.path().join("pbatch.toml");
     std::fs::write(&config, "[server]\nkeys = [\"AK_UI:SK_UI\"]\n").expect("config");

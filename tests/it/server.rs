@@ -8,7 +8,7 @@
 //!    an HTTP library would not send: no or bad `Content-Length`, oversize
 //!    and malformed bodies, unknown routes; plus stopping a long batch.
 
-use crate::util::{pbatch, python, root};
+use crate::util::{apply, pbatch, python, root, write_file};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -346,10 +346,7 @@ fn sample(text: &str, line: &str) -> Option<f64> {
 fn metrics_logs_and_console_pages_show_a_batch() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (spec, data) = (tmp.path().join("spec"), tmp.path().join("data"));
-    let write = |p: std::path::PathBuf, text: &str| {
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, text).expect("write");
-    };
+    let write = |p: std::path::PathBuf, text: &str| write_file(&p, text);
     write(
         spec.join("datasources/ev.json"),
         r#"{"region":"nb","type":"kodo","spec":{"bucket":"in-bkt","keyPrefixes":["ev/"],"fileType":"json"},
@@ -369,14 +366,7 @@ fn metrics_logs_and_console_pages_show_a_batch() {
         data.join("buckets/in-bkt/ev/a.json"),
         "{\"id\":1,\"ok\":true}\n{\"id\":2,\"ok\":false}\n{\"id\":\"x\"}\n",
     );
-    let out = pbatch()
-        .arg("apply")
-        .arg(&spec)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .expect("apply");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    apply(&spec, &data);
 
     let mut cmd = pbatch();
     cmd.env("PBATCH_SERVER_METRICS_LISTEN", "127.0.0.1:0")

@@ -110,3 +110,21 @@ pub fn add_daily_job(engine: &pbatch::Engine, job: &str, sql: &str, export: &str
     );
     add_export(engine, job, "out", export);
 }
+
+/// Writes `text` to `path`, creating its folders.
+pub fn write_file(path: &std::path::Path, text: &str) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+/// `pbatch apply <spec> --data-dir <data>`, which must succeed.
+pub fn apply(spec: &std::path::Path, data: &std::path::Path) {
+    let out = pbatch()
+        .arg("apply")
+        .arg(spec)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("apply");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

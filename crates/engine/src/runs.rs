@@ -52,6 +52,12 @@ impl Engine {
         Ok(runs)
     }
 
+    /// One run record of a job (`None`: the job has no such batch).
+    pub fn run(&self, job: &str, run_id: i64) -> Result<Option<RunRecord>> {
+        self.job(job)?;
+        self.catalog().get_run(job, run_id)
+    }
+
     /// `GET /v2/jobs/<name>/history`.
     pub fn history(&self, job: &str, q: &HistoryQuery) -> Result<GetJobHistoryOutput> {
         self.job(job)?;

@@ -376,24 +376,26 @@ pub async fn commit(staged: Vec<Staged>, cx: CommitContext<'_>) -> Result<Vec<Co
         entries.push(plan_export(f, cx.staging, cx.now, reported).await?);
     }
     let mut reports = Vec::new();
-    let http = if services.is_empty() { None } else { Some((cx.http)()?) };
-    for (svc, dir) in services {
-        (cx.check)()?;
-        let span = tracing::info_span!("export", name = %svc.export.name);
-        let Some(http) = &http else { break }; // built above: services is not empty
-        let r = send(svc, http).instrument(span).await?;
-        dir.remove().await;
-        reports.push(CommitReport {
-            export: r.export,
-            keys: Vec::new(),
-            rows: r.records,
-            bytes: 0,
-            replaced: 0,
-            skipped: false,
-            expired: 0,
-            invalid: r.invalid,
-            retries: r.retries,
-        });
+    // the HTTP client is built only for a batch that has a service export
+    if !services.is_empty() {
+        let http = (cx.http)()?;
+        for (svc, dir) in services {
+            (cx.check)()?;
+            let span = tracing::info_span!("export", name = %svc.export.name);
+            let r = send(svc, &http).instrument(span).await?;
+            dir.remove().await;
+            reports.push(CommitReport {
+                export: r.export,
+                keys: Vec::new(),
+                rows: r.records,
+                bytes: 0,
+                replaced: 0,
+                skipped: false,
+                expired: 0,
+                invalid: r.invalid,
+                retries: r.retries,
+            });
+        }
     }
     (cx.check)()?;
     crate::faults::point("commit.before_point", 1);

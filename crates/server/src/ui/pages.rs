@@ -226,6 +226,7 @@ pub(crate) async fn job(
         .runs(&name)
         .unwrap_or_default()
         .into_iter()
+        .filter(|r| h.history.iter().any(|x| x.run_id == r.run_id))
         .filter_map(|r| Some((r.run_id, r.stats?)))
         .collect();
     let started = app.engine.schedule(&name).is_ok_and(|s| s.enabled);
@@ -340,8 +341,8 @@ pub(crate) async fn run(
         Ok(id) => id,
         Err(e) => return error_page(&e, Some(&s)),
     };
-    let record: Option<RunRecord> = match app.engine.runs(&name) {
-        Ok(runs) => runs.into_iter().find(|r| r.run_id == run_id),
+    let record: Option<RunRecord> = match app.engine.run(&name, run_id) {
+        Ok(r) => r,
         Err(e) => return error_page(&e, Some(&s)),
     };
     let Some(record) = record else {
@@ -468,7 +469,12 @@ pub(crate) async fn variables(State(app): State<App>, Extension(s): Extension<Se
         Ok(l) => l,
         Err(e) => return error_page(&e, Some(&s)),
     };
-    let system: std::collections::HashSet<String> = pbatch_magic_names(&app).into_iter().collect();
+    // system variables by name (list_variables has them first)
+    let system: std::collections::HashSet<String> = app
+        .engine
+        .list_variables(Some("system"))
+        .map(|v| v.into_iter().map(|v| v.name).collect())
+        .unwrap_or_default();
     let body = html! {
         h2 { "Variables" }
         p.hint { "Values are what " code { "$(name)" } " expands to in a batch starting now." }
@@ -489,13 +495,6 @@ pub(crate) async fn variables(State(app): State<App>, Extension(s): Extension<Se
         }
     };
     html_response(StatusCode::OK, "variables", Some(&s), body)
-}
-
-fn pbatch_magic_names(app: &App) -> Vec<String> {
-    app.engine
-        .list_variables(Some("system"))
-        .map(|v| v.into_iter().map(|v| v.name).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
