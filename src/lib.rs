@@ -25,12 +25,13 @@ assert_eq!(report.rows_read, 1_000);
 pub mod example;
 pub mod spec;
 
+pub use pbatch_cluster as cluster;
 pub use pbatch_engine::{
     AttemptLog, BatchPreview, ExportCheck, ExportPreview, Manifest, RunEvent, RunLog, RunLogLayer, Schedule, Trigger,
     TriggerKind, run_log_layer,
 };
 pub use pbatch_engine::{
-    Catalog, Clock, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport, SystemClock,
+    Catalog, Clock, Config, Engine, EngineBuilder, MemoryCatalog, Progress, RunReport, SystemClock, cluster_stores,
 };
 pub use pbatch_magic as magic;
 pub use pbatch_model as model;

@@ -157,6 +157,52 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Start a Ballista scheduler that runs pbatch batches on executors
+    /// (see README, "Running on a cluster"). Runs until stopped.
+    Scheduler {
+        /// pbatch.toml to read (default: ./pbatch.toml when present): the
+        /// scheduler lists files, so it reads the engine's stores.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address (port 0 picks one).
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        listen: String,
+        /// The host executors reach this scheduler at (default: the listen IP).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Seconds without a heartbeat before an executor is lost and its
+        /// tasks run on the others.
+        #[arg(long, default_value_t = 30)]
+        executor_timeout: u64,
+    },
+    /// Start a Ballista executor with pbatch's scans and stores, registered
+    /// with a scheduler. Runs until stopped.
+    Executor {
+        /// The scheduler, df://host:port.
+        #[arg(long)]
+        scheduler: String,
+        /// pbatch.toml to read (default: ./pbatch.toml when present): the
+        /// executor reads the engine's stores through it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address of the Flight service (results, shuffles); the
+        /// executor's gRPC service takes the next port.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: String,
+        /// The host the scheduler and other executors reach this one at
+        /// (default: the address the scheduler sees).
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Shuffle files and spills (default: a folder in the temp dir).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        /// Tasks run at once (default: this machine's cores).
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
+        /// Names the executor in logs and in the scheduler (default: host-port).
+        #[arg(long)]
+        id: Option<String>,
+    },
     /// Generate example data.
     Example {
         #[command(subcommand)]
@@ -180,7 +226,8 @@ enum Example {
     },
 }
 
-fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {
+/// `--config`, else ./pbatch.toml when present, then `PBATCH_*`.
+fn load_config(config: Option<PathBuf>) -> anyhow::Result<pbatch::Config> {
     let file = config.or_else(|| Some(PathBuf::from("pbatch.toml")).filter(|p| p.is_file()));
     let mut c = match &file {
         Some(f) => {
@@ -190,6 +237,63 @@ fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<Stri
         None => pbatch::Config::default(),
     };
     c.apply_env(std::env::vars())?;
+    Ok(c)
+}
+
+fn socket_addr(flag: &str, v: &str) -> anyhow::Result<std::net::SocketAddr> {
+    v.parse()
+        .map_err(|e| anyhow::anyhow!("{flag} {v:?} is not ip:port (e.g. 127.0.0.1:50050): {e}"))
+}
+
+fn scheduler(config: Option<PathBuf>, listen: &str, external_host: Option<String>, timeout: u64) -> anyhow::Result<()> {
+    let c = load_config(config)?;
+    let opts = pbatch::cluster::SchedulerOptions {
+        listen: socket_addr("--listen", listen)?,
+        external_host,
+        stores: pbatch::cluster_stores(&c)?,
+        executor_timeout_secs: timeout.max(1),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(pbatch::cluster::run_scheduler(opts, |addr| {
+        println!("pbatch scheduler: listening on df://{addr}");
+    }))?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn executor(
+    scheduler: &str,
+    config: Option<PathBuf>,
+    listen: &str,
+    external_host: Option<String>,
+    work_dir: Option<PathBuf>,
+    concurrent_tasks: Option<usize>,
+    id: Option<String>,
+) -> anyhow::Result<()> {
+    let c = load_config(config)?;
+    let listen = socket_addr("--listen", listen)?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let opts = pbatch::cluster::ExecutorOptions {
+        scheduler: pbatch::cluster::SchedulerAddr::parse("--scheduler", scheduler)?,
+        listen,
+        external_host,
+        work_dir: work_dir.unwrap_or_else(|| std::env::temp_dir().join(format!("pbatch-executor-{}", listen.port()))),
+        concurrent_tasks: concurrent_tasks.unwrap_or(cores),
+        stores: pbatch::cluster_stores(&c)?,
+        id,
+        heartbeat_secs: 5,
+    };
+    println!(
+        "pbatch executor: serving on {listen}, registering with {}",
+        opts.scheduler
+    );
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(pbatch::cluster::run_executor(opts))?;
+    Ok(())
+}
+
+fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<String>) -> anyhow::Result<()> {
+    let c = load_config(config)?;
     let listen = listen
         .or_else(|| c.server.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:7100".to_string());
@@ -393,6 +497,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             listen,
         } => serve(config, data_dir, listen),
+        Command::Scheduler {
+            config,
+            listen,
+            external_host,
+            executor_timeout,
+        } => scheduler(config, &listen, external_host, executor_timeout),
+        Command::Executor {
+            scheduler,
+            config,
+            listen,
+            external_host,
+            work_dir,
+            concurrent_tasks,
+            id,
+        } => executor(
+            &scheduler,
+            config,
+            &listen,
+            external_host,
+            work_dir,
+            concurrent_tasks,
+            id,
+        ),
         Command::Backfill {
             spec_dir,
             job,
@@ -659,11 +786,12 @@ fn parse_batch_time(t: Option<&str>) -> anyhow::Result<DateTime<FixedOffset>> {
 
 fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
     println!(
-        "job {}  run {}  batch time {}  {:.2} s",
+        "job {}  run {}  batch time {}  {:.2} s  ({})",
         r.job,
         r.run_id,
         r.batch_time.format("%Y-%m-%d %H:%M:%S %:z"),
-        r.seconds
+        r.seconds,
+        r.placement
     );
     println!(
         "read {} rows from {} files; the SQL produced {} rows",

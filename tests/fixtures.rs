@@ -8,7 +8,15 @@
 //! One test per case (`harness = false`, libtest-mimic): `cargo test --test
 //! fixtures -- <case>` runs one, and a failure names its case. Adding a case
 //! needs no Rust code.
+//!
+//! Each case with outputs runs a second time as `cluster::<case>`: its jobs'
+//! containers raised to 16U64G x 4, on a Ballista cluster of one `pbatch
+//! scheduler` and two `pbatch executor`s on loopback (started once, for
+//! every cluster case), it must give the same rows; at the end both
+//! executors must have run tasks.
 
+#[path = "it/cluster_harness.rs"]
+mod cluster_harness;
 #[path = "it/util.rs"]
 #[allow(dead_code)]
 mod util;
@@ -92,7 +100,29 @@ fn default_delim() -> String {
     ",".into()
 }
 
-fn run_case(dir: &Path) -> Result<(), String> {
+static CLUSTER: std::sync::OnceLock<cluster_harness::Cluster> = std::sync::OnceLock::new();
+
+/// The spec folder with every scheduled job's container raised past this
+/// machine, so each batch runs on the cluster.
+fn raised_spec(spec: &Path, to: &Path) -> Result<(), String> {
+    copy_dir(spec, to);
+    for e in std::fs::read_dir(to.join("jobs")).map_err(|e| e.to_string())? {
+        let path = e.map_err(|e| e.to_string())?.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue; // a job's exports folder
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let mut job: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let depend = job.pointer("/scheduler/type").and_then(|t| t.as_str()) == Some("depend");
+        if !depend && let Some(o) = job.as_object_mut() {
+            o.insert("container".into(), serde_json::json!({"type": "16U64G", "count": 4}));
+        }
+        std::fs::write(&path, job.to_string()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn run_case(dir: &Path, cluster: bool) -> Result<(), String> {
     let text = std::fs::read_to_string(dir.join("case.toml")).map_err(|e| format!("case.toml: {e}"))?;
     let case: Case = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
     let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -102,8 +132,17 @@ fn run_case(dir: &Path) -> Result<(), String> {
         copy_dir(&dir.join("data"), &data);
     }
     let mut cmd = pbatch();
+    let spec = if cluster {
+        let c = CLUSTER.get_or_init(|| cluster_harness::Cluster::start(2));
+        cmd.env("PBATCH_CLUSTER_SCHEDULER", &c.scheduler);
+        let raised = scratch.path().join("spec");
+        raised_spec(&dir.join("spec"), &raised)?;
+        raised
+    } else {
+        dir.join("spec")
+    };
     cmd.arg("run")
-        .arg(dir.join("spec"))
+        .arg(&spec)
         .arg(&case.job)
         .arg("--data-dir")
         .arg(&data)
@@ -134,6 +173,12 @@ fn run_case(dir: &Path) -> Result<(), String> {
     }
     if !out.status.success() {
         return Err(format!("run failed: {stderr}"));
+    }
+    if cluster && !String::from_utf8_lossy(&out.stdout).contains("(cluster df://") {
+        return Err(format!(
+            "the batch did not run on the cluster: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
     }
     if case.output.is_empty() {
         return Err("case.toml names neither error nor output".into());
@@ -229,17 +274,33 @@ fn main() {
         eprintln!("expected at least {MIN_CASES} fixture cases, found {}", cases.len());
         std::process::exit(101);
     }
-    let trials = cases
-        .into_iter()
-        .map(|dir| {
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            Trial::test(name, move || run_case(&dir).map_err(Failed::from))
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    let mut trials = Vec::new();
+    for dir in cases {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        // cases that end in an error fail before anything runs anywhere
+        let outputs = std::fs::read_to_string(dir.join("case.toml")).is_ok_and(|t| t.contains("[[output]]"));
+        if outputs {
+            let d = dir.clone();
+            trials.push(Trial::test(format!("cluster::{name}"), move || {
+                run_case(&d, true).map_err(Failed::from)
+            }));
+        }
+        trials.push(Trial::test(name, move || run_case(&dir, false).map_err(Failed::from)));
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(c) = CLUSTER.get() {
+        let tasks: Vec<usize> = (0..c.executor_logs.len()).map(|i| c.tasks(i)).collect();
+        c.stop();
+        if tasks.contains(&0) {
+            eprintln!("the cluster cases ran on one executor only: tasks per executor {tasks:?}");
+            std::process::exit(101);
+        }
+        eprintln!("cluster cases: tasks per executor {tasks:?}");
+    }
+    conclusion.exit();
 }
 
 /// Every `_SUCCESS` under an output folder (and the one of the folder's

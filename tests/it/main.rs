@@ -2,6 +2,9 @@
 
 mod atomic;
 mod backfill;
+mod cluster;
+#[allow(dead_code)]
+mod cluster_harness;
 mod conformance;
 mod console;
 mod crash;

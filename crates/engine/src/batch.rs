@@ -47,6 +47,8 @@ pub struct RunReport {
     pub exports: Vec<CommitReport>,
     /// Wall time.
     pub seconds: f64,
+    /// Where the batch ran: `local`, or `cluster df://host:port`.
+    pub placement: String,
 }
 
 impl RunReport {
@@ -71,6 +73,7 @@ impl RunReport {
                     skipped: e.skipped,
                 })
                 .collect(),
+            placement: self.placement.clone(),
         }
     }
 }
@@ -402,7 +405,8 @@ impl Engine {
         self.finish_open_commits(job, record.run_id).await?;
 
         progress(Progress::Stage("listing files".into()));
-        let plan = self.plan_batch(&spec, &root.1, &expander, &exports).await?;
+        let name = format!("{job} run {}", record.run_id);
+        let plan = self.plan_batch(&name, &spec, &root.1, &expander, &exports).await?;
         check_canceled(cancel)?;
         let listed = plan.read_plan();
         tracing::info!(
@@ -484,6 +488,7 @@ impl Engine {
             invalid_samples,
             exports,
             seconds: started.elapsed().as_secs_f64(),
+            placement: plan.placement().to_string(),
         };
         tracing::info!(
             rows_read = report.rows_read,
@@ -524,6 +529,7 @@ impl Engine {
     /// finished before the next folder's open.
     pub(crate) async fn plan_batch(
         &self,
+        name: &str,
         spec: &JobSpec,
         root: &JobSpec,
         expander: &Expander,
@@ -541,6 +547,7 @@ impl Engine {
             expander,
             sizing: Sizing::for_container(root.container.as_ref()),
             sort_by: if let [cols] = partitioned.as_slice() { cols } else { &[] },
+            name,
         };
         Ok(BatchPlan::build(&self.inner.sources, input).await?)
     }

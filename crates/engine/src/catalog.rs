@@ -62,6 +62,10 @@ pub struct RunStats {
     /// Per export.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exports: Vec<ExportStats>,
+    /// Where the batch ran: `local`, or `cluster df://host:port` (empty in
+    /// records written before it was kept).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub placement: String,
 }
 
 /// What one export committed.

@@ -247,6 +247,18 @@ pub struct ServerConfig {
     pub metrics_listen: Option<String>,
 }
 
+/// `[cluster]`: a Ballista cluster for batches bigger than this machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The scheduler `pbatch scheduler` started, `df://host:port`. Unset:
+    /// every batch runs in this process.
+    pub scheduler: Option<String>,
+    /// A batch whose container asks for more cores than this runs on the
+    /// cluster (default: this machine's cores).
+    pub local_max_cores: Option<usize>,
+}
+
 /// The whole configuration. Nothing is required.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,6 +284,9 @@ pub struct Config {
     /// `[server]`.
     #[serde(default)]
     pub server: ServerConfig,
+    /// `[cluster]`.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -386,6 +401,14 @@ const SETTERS: &[(&str, Setter)] = &[
     }),
     ("server.max_body_bytes", |c, v| {
         c.server.max_body_bytes = Some(positive(v)?);
+        Ok(())
+    }),
+    ("cluster.scheduler", |c, v| {
+        c.cluster.scheduler = Some(v.to_string());
+        Ok(())
+    }),
+    ("cluster.local_max_cores", |c, v| {
+        c.cluster.local_max_cores = Some(positive(v)?);
         Ok(())
     }),
     ("server.keys", |c, v| {

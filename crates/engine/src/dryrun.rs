@@ -91,7 +91,8 @@ impl Engine {
         let root = self.root_of(job, &spec)?;
         let expander = self.expander(&root.1, params, batch_time)?;
         let exports = self.exports(job)?;
-        let plan = self.plan_batch(&spec, &root.1, &expander, &exports).await?;
+        let name = format!("{job} dry run");
+        let plan = self.plan_batch(&name, &spec, &root.1, &expander, &exports).await?;
         let schema = plan.schema();
         for (name, e) in &exports {
             pbatch_sink::check_export(job, name, e, &expander, &self.inner.services, &schema)?;

@@ -151,7 +151,8 @@ impl EngineBuilder {
         };
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let stores = stores_for(&self.config, &data_dir)?;
-        let sources = source_env(&self.config, &data_dir, stores);
+        let mut sources = source_env(&self.config, &data_dir, stores);
+        sources.cluster = cluster_env(&self.config.cluster)?;
         let services = pbatch_sink::ServiceUrls {
             tsdb: self.config.tsdb.url.clone(),
             logdb: self.config.logdb.url.clone(),
@@ -208,6 +209,29 @@ impl Engine {
     }
 }
 
+/// The stores a cluster process (`pbatch scheduler`, `pbatch executor`)
+/// reads, from its own configuration: endpoints and keys of `[kodo]`, its
+/// data dir for jobs that do not name theirs.
+pub fn cluster_stores(config: &Config) -> Result<pbatch_cluster::StoresConfig> {
+    let data_dir = std::path::absolute(config.data_dir()).unwrap_or_else(|_| config.data_dir());
+    Ok(pbatch_cluster::StoresConfig {
+        stores: stores_for(config, &data_dir)?,
+    })
+}
+
+/// `[cluster]`, checked: None without a scheduler.
+fn cluster_env(c: &crate::config::ClusterConfig) -> Result<Option<pbatch_exec::ClusterEnv>> {
+    let Some(addr) = c.scheduler.as_deref().filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let scheduler = pbatch_cluster::SchedulerAddr::parse("cluster.scheduler", addr)?;
+    let machine = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    Ok(Some(pbatch_exec::ClusterEnv {
+        scheduler,
+        local_max_cores: c.local_max_cores.unwrap_or(machine),
+    }))
+}
+
 /// Where batches read: the buckets, the fusion API and its local folder.
 fn source_env(config: &Config, data_dir: &Path, stores: Stores) -> pbatch_exec::SourceEnv {
     let f = &config.fusion;
@@ -223,6 +247,7 @@ fn source_env(config: &Config, data_dir: &Path, stores: Stores) -> pbatch_exec::
             files: config.engine.infer_sample_files,
             rows: config.engine.infer_sample_rows,
         },
+        cluster: None,
     }
 }
 

@@ -71,6 +71,13 @@ pub(crate) async fn fan_out(
         },
     }
     progress(Progress::Read(plan.bytes_read()));
+    if failed.is_some()
+        && let Err(e) = plan.cancel().await
+    {
+        // the batch fails with its own error; a cluster job left running
+        // ends by itself
+        tracing::warn!(error = %e, "canceling the batch's cluster job");
+    }
     let mut staged = Vec::new();
     for s in sinks {
         match s.finish().await {

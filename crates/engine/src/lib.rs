@@ -86,10 +86,12 @@ mod workflow;
 
 pub use batch::{Progress, ProgressFn, RunReport};
 pub use catalog::{Catalog, ExportStats, Kind, MAX_KEPT_KEYS, MemoryCatalog, RunRecord, RunStats};
-pub use config::{BucketConfig, Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, ServerKey, UrlConfig};
+pub use config::{
+    BucketConfig, ClusterConfig, Config, EngineConfig, FusionConfig, KodoConfig, ServerConfig, ServerKey, UrlConfig,
+};
 pub use control::RunEvent;
 pub use dryrun::{BatchPreview, ColumnPreview, SrcPreview, VariableValue};
-pub use engine::{Clock, Engine, EngineBuilder, SystemClock};
+pub use engine::{Clock, Engine, EngineBuilder, SystemClock, cluster_stores};
 pub use pbatch_sink::{ExportCheck, ExportPreview, Manifest};
 pub use runlog::{AttemptLog, MAX_ATTEMPTS, MAX_LINES, RunLog, RunLogLayer, run_log_layer};
 pub use schedule::{PendingRetry, Schedule, Trigger, TriggerKind};

@@ -18,7 +18,9 @@ and hands them to [`BatchPlan::build`] with the job's SQL, an
    (`E18209` for DDL, DML, or SQL that does not plan).
 
 The [`BatchPlan`] knows what it will read (files, bytes) and runs in this
-process ([`BatchPlan::execute`]); errors met while it runs map to the
+process, or on a Ballista cluster when the container asks for more cores
+than `[cluster] local_max_cores` and a cluster is configured
+([`BatchPlan::execute`], [`Placement`]); errors met while it runs map to the
 seed's codes in [`exec_error`]. Errors are [`Error`]: a seed rule with its
 code, or DataFusion's error kept whole as the cause; both turn into
 `pbatch_model::Error` (code and message, cause kept) at the engine.
@@ -38,6 +40,7 @@ let env = SourceEnv {
     fusion: FusionAccess::default(),
     fusion_root: dir.path().join("fusion"),
     sample: pbatch_source::Sample::default(),
+    cluster: None,
 };
 let expander = pbatch_magic::Expander::new(chrono::Utc::now().fixed_offset());
 let plan = BatchPlan::build(&env, BatchInput {
@@ -46,6 +49,7 @@ let plan = BatchPlan::build(&env, BatchInput {
     expander: &expander,
     sizing: Sizing::for_container(None),
     sort_by: &[],
+    name: "answer",
 }).await?;
 let batches: Vec<_> = plan.execute()?.try_collect().await.map_err(pbatch_exec::exec_error)?;
 assert_eq!(batches[0].num_rows(), 1);
@@ -63,9 +67,9 @@ mod srcs;
 
 pub use arrow::datatypes::SchemaRef;
 pub use error::{Error, Result};
-pub use plan::{BatchInput, BatchPlan, exec_error};
+pub use plan::{BatchInput, BatchPlan, Placement, exec_error};
 pub use session::Sizing;
 pub use shape::{DeclaredTable, declared_output};
-pub use srcs::{FusionAccess, ReadPlan, ResolvedSrc, SourceEnv, TableRead};
+pub use srcs::{ClusterEnv, FusionAccess, ReadPlan, ResolvedSrc, SourceEnv, TableRead};
 
 use session::rows_read;

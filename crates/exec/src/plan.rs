@@ -11,8 +11,9 @@ use pbatch_magic::Expander;
 use pbatch_model::ErrorCode;
 use std::sync::Arc;
 
-use crate::session::{Sizing, plan_sql, session, strip_df};
+use crate::session::{Sizing, plan_sql, session, session_parts, strip_df};
 use crate::srcs::{ReadPlan, ResolvedSrc, SourceEnv, register};
+use pbatch_cluster::{ClusterPlan, remote_session};
 
 /// What one batch computes.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,29 @@ pub struct BatchInput<'a> {
     /// Sort the result by these columns (a partitioned export's `partitionBy`)
     /// when they are all in it, so each folder's rows arrive together.
     pub sort_by: &'a [String],
+    /// Names the batch where it runs (the cluster's job name).
+    pub name: &'a str,
+}
+
+/// Where a batch runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// In this process.
+    Local,
+    /// On the Ballista cluster of this scheduler.
+    Cluster {
+        /// `df://host:port`.
+        scheduler: String,
+    },
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Placement::Local => f.write_str("local"),
+            Placement::Cluster { scheduler } => write!(f, "cluster {scheduler}"),
+        }
+    }
 }
 
 /// One batch planned in DataFusion: the physical plan, its output schema,
@@ -39,6 +63,7 @@ pub struct BatchPlan {
     plan: Arc<dyn ExecutionPlan>,
     schema: SchemaRef,
     read: ReadPlan,
+    cluster: Option<ClusterPlan>,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -54,7 +79,20 @@ impl BatchPlan {
     /// Registers the srcs, expands and plans the SQL. Errors name the src,
     /// field or SQL at fault.
     pub async fn build(env: &SourceEnv, input: BatchInput<'_>) -> Result<Self> {
-        let ctx = session(input.sizing)?;
+        let cluster = env.cluster.as_ref().filter(|c| input.sizing.cores > c.local_max_cores);
+        let ctx = match cluster {
+            None => session(input.sizing)?,
+            Some(c) => {
+                // the cluster's executors bring the cores: one partition each
+                let sizing = Sizing {
+                    partitions: input.sizing.cores,
+                    ..input.sizing
+                };
+                let (config, runtime) = session_parts(sizing)?;
+                let data_dir = env.stores.data_dir();
+                remote_session(&c.scheduler, config, runtime, data_dir, input.name).await?
+            }
+        };
         let mut read = ReadPlan::default();
         register(env, &ctx, input.srcs, input.expander, &mut read).await?;
         let sql = input.expander.expand(input.code, "computation.code")?;
@@ -70,13 +108,42 @@ impl BatchPlan {
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let logical = df.logical_plan().clone();
         let plan = df.create_physical_plan().await.map_err(exec_error)?;
+        let cluster = match cluster {
+            None => None,
+            Some(c) => Some(
+                ClusterPlan::of(&c.scheduler, &plan)
+                    .ok_or_else(|| pbatch_model::Error::internal("the cluster session planned a local plan"))?,
+            ),
+        };
         Ok(Self {
             ctx,
             logical,
             plan,
             schema,
             read,
+            cluster,
         })
+    }
+
+    /// Where the batch runs.
+    pub fn placement(&self) -> Placement {
+        match &self.cluster {
+            None => Placement::Local,
+            Some(c) => Placement::Cluster {
+                scheduler: c.scheduler().to_string(),
+            },
+        }
+    }
+
+    /// Stops the batch where it runs: on a cluster, cancels its job
+    /// (dropping the stream stops a local plan, not a cluster's job).
+    pub async fn cancel(&self) -> Result<()> {
+        if let Some(c) = &self.cluster {
+            let job = c.job_id();
+            let cancelled = c.cancel().await?;
+            tracing::info!(job = ?job, cancelled, scheduler = %c.scheduler(), "cluster job canceled");
+        }
+        Ok(())
     }
 
     /// The result's schema.
@@ -106,8 +173,12 @@ impl BatchPlan {
         execute_stream(Arc::clone(&self.plan), self.ctx.task_ctx()).map_err(exec_error)
     }
 
-    /// Rows the scans produced (after the plan ran).
+    /// Rows the scans produced (after the plan ran). A cluster's scans
+    /// count on the executors: 0 here.
     pub fn rows_read(&self) -> u64 {
+        if self.cluster.is_some() {
+            return 0;
+        }
         crate::rows_read(&self.plan)
     }
 

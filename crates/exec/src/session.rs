@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use pbatch_model::{Container, ErrorCode};
@@ -16,6 +16,8 @@ const GIB: usize = 1 << 30;
 /// Sizing of one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizing {
+    /// Cores the container asks for (type x count), whatever this machine has.
+    pub cores: usize,
     /// DataFusion target partitions.
     pub partitions: usize,
     /// Memory pool bytes (spilling beyond).
@@ -35,6 +37,7 @@ impl Sizing {
             None => (machine, 2 * machine),
         };
         Self {
+            cores: cores.max(1),
             partitions: cores.clamp(1, machine),
             memory: gib.max(1).saturating_mul(GIB),
         }
@@ -43,6 +46,12 @@ impl Sizing {
 
 /// A session for one batch.
 pub(crate) fn session(sizing: Sizing) -> Result<SessionContext> {
+    let (config, runtime) = session_parts(sizing)?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// One batch's options and runtime (the memory pool, spills).
+pub(crate) fn session_parts(sizing: Sizing) -> Result<(SessionConfig, Arc<RuntimeEnv>)> {
     let mut config = SessionConfig::new()
         .with_target_partitions(sizing.partitions)
         .with_information_schema(false);
@@ -61,7 +70,7 @@ pub(crate) fn session(sizing: Sizing) -> Result<SessionContext> {
         .with_disk_manager_builder(DiskManagerBuilder::default())
         .build_arc()
         .map_err(|e| pbatch_model::Error::internal(format!("building the runtime: {e}")))?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    Ok((config, runtime))
 }
 
 /// Plans a job's SQL (already expanded). Only queries are allowed: DDL, DML
@@ -140,6 +149,7 @@ mod tests {
     async fn sort_and_group_by_spill_past_the_pool() {
         use datafusion::physical_plan::collect;
         let ctx = session(Sizing {
+            cores: 2,
             partitions: 2,
             memory: 32 << 20,
         })

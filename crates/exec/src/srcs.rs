@@ -76,6 +76,19 @@ pub struct SourceEnv {
     pub fusion_root: PathBuf,
     /// How much of a source schema inference reads.
     pub sample: Sample,
+    /// The Ballista cluster big batches run on (`[cluster]`); None: every
+    /// batch runs in this process.
+    pub cluster: Option<ClusterEnv>,
+}
+
+/// `[cluster]`: where batches bigger than this machine run.
+#[derive(Debug, Clone)]
+pub struct ClusterEnv {
+    /// The scheduler (`df://host:port`).
+    pub scheduler: pbatch_cluster::SchedulerAddr,
+    /// A batch whose container asks for more cores than this runs on the
+    /// cluster.
+    pub local_max_cores: usize,
 }
 
 /// Where a kodo or hdfs datasource's files are.

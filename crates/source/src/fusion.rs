@@ -509,6 +509,14 @@ pub async fn sync_logs(
     Ok(fetched)
 }
 
+/// What the fusion folder (`<data_dir>/fusion`, one folder per domain) is
+/// known by as an object store.
+pub const FUSION_URL: &str = "fusion://logs/";
+
+fn fusion_url() -> Result<url::Url> {
+    url::Url::parse(FUSION_URL).map_err(|e| Error::internal(format!("{FUSION_URL}: {e}")))
+}
+
 /// The table of `domain`'s log files for hours in `[start, end)` under
 /// `root/<domain>/`, synced first through `client` when given. No file in
 /// the range is `E18620`.
@@ -557,6 +565,7 @@ pub async fn fusion_table(
     }
     Ok(RowTable::new(
         store,
+        fusion_url()?,
         place,
         files,
         crate::RowFormat::CdnLog,

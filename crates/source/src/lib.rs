@@ -39,14 +39,14 @@ mod table;
 pub use decompress::Codec;
 pub use error::{Error, Result};
 pub use fusion::{
-    FUSION_FIELDS, FusionClient, LogFile, LogLine, cdn_zone, check_domain, fusion_entries, fusion_schema, fusion_table,
-    log_file_hour, parse_line, qbox_authorization, sync_logs,
+    FUSION_FIELDS, FUSION_URL, FusionClient, LogFile, LogLine, cdn_zone, check_domain, fusion_entries, fusion_schema,
+    fusion_table, log_file_hour, parse_line, qbox_authorization, sync_logs,
 };
 pub use hdfs::{HdfsPath, hdfs_store};
 pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
-pub use scan::{RowScanExec, RowTable, bytes_read, skipped_records};
+pub use scan::{FilePart, RowScanExec, RowScanParts, RowTable, RowTableParts, bytes_read, skipped_records};
 pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::{S3Endpoint, Stores};
 pub use table::{FileOptions, RecordRules, infer_entries, table_for, text_schema, verify_schema};

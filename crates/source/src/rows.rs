@@ -30,7 +30,7 @@ const CHUNK: usize = 1 << 20;
 const MAX_SAMPLES: usize = 5;
 
 /// A row format's layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RowFormat {
     /// One JSON object per line, or one array of objects.
     Json,

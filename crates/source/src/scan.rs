@@ -35,11 +35,16 @@ use pbatch_model::{Error, ErrorCode};
 use std::io::Read;
 use std::sync::Arc;
 use tokio::runtime::Handle;
+use url::Url;
 
 /// Row-format files of one datasource as a DataFusion table.
 #[derive(Debug)]
 pub struct RowTable {
     store: Arc<dyn ObjectStore>,
+    /// What the store is known by (`kodo://<bucket>/`, `hdfs://<nn>/`,
+    /// [`FUSION_URL`](crate::FUSION_URL)): a cluster's executor finds its own
+    /// store by it.
+    store_url: Url,
     /// Names files in messages (`bucket "b"`).
     place: String,
     files: Vec<SourceFile>,
@@ -48,13 +53,17 @@ pub struct RowTable {
     required: Vec<usize>,
     omit_invalid: bool,
     stats: Arc<ReadStats>,
+    /// At most this many scan partitions (None: the session's target).
+    max_partitions: Option<usize>,
 }
 
 impl RowTable {
     /// A table over `files` of `store`. `required` and `omit_invalid` decide
     /// which records are invalid and what happens to them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn ObjectStore>,
+        store_url: Url,
         place: impl Into<String>,
         files: Vec<SourceFile>,
         format: RowFormat,
@@ -76,6 +85,7 @@ impl RowTable {
         }
         Ok(Self {
             store,
+            store_url,
             place: place.into(),
             files,
             format,
@@ -83,7 +93,14 @@ impl RowTable {
             required: idx,
             omit_invalid,
             stats: Arc::default(),
+            max_partitions: None,
         })
+    }
+
+    /// Scans read with at most `n` partitions (at least 1).
+    pub fn with_max_partitions(mut self, n: usize) -> Self {
+        self.max_partitions = Some(n.max(1));
+        self
     }
 
     /// Files the table reads.
@@ -105,6 +122,132 @@ impl RowTable {
     pub fn stats(&self) -> Arc<ReadStats> {
         Arc::clone(&self.stats)
     }
+
+    /// The table as plain data (its schema aside), for a cluster's codec.
+    pub fn parts(&self) -> RowTableParts {
+        RowTableParts {
+            store_url: self.store_url.to_string(),
+            place: self.place.clone(),
+            files: self.files.iter().map(FilePart::of).collect(),
+            format: self.format,
+            required: self.required.clone(),
+            omit_invalid: self.omit_invalid,
+        }
+    }
+
+    /// The table [`parts`](Self::parts) described, reading from `store`
+    /// (the one its `store_url` names where the table is decoded).
+    pub fn from_parts(parts: RowTableParts, schema: SchemaRef, store: Arc<dyn ObjectStore>) -> DfResult<Self> {
+        let store_url = parse_url(&parts.store_url)?;
+        if let Some(i) = parts.required.iter().find(|i| **i >= schema.fields().len()) {
+            return Err(DataFusionError::Internal(format!(
+                "row table of {}: required field {i} is not in its schema",
+                parts.place
+            )));
+        }
+        Ok(Self {
+            store,
+            store_url,
+            place: parts.place,
+            files: parts
+                .files
+                .into_iter()
+                .map(FilePart::into_file)
+                .collect::<DfResult<_>>()?,
+            format: parts.format,
+            schema,
+            required: parts.required,
+            omit_invalid: parts.omit_invalid,
+            stats: Arc::default(),
+            max_partitions: None,
+        })
+    }
+
+    /// What the table's store is known by.
+    pub fn store_url(&self) -> &Url {
+        &self.store_url
+    }
+}
+
+/// A listed file as plain data.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FilePart {
+    /// The object's path in its store.
+    pub location: String,
+    /// The key, as listed (for messages and codec detection).
+    pub key: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+impl FilePart {
+    fn of(f: &SourceFile) -> Self {
+        Self {
+            location: f.meta.location.to_string(),
+            key: f.key.clone(),
+            size: f.size,
+        }
+    }
+
+    fn into_file(self) -> DfResult<SourceFile> {
+        let location = object_store::path::Path::parse(&self.location)
+            .map_err(|e| DataFusionError::Internal(format!("file {:?}: {e}", self.location)))?;
+        Ok(SourceFile {
+            key: self.key,
+            size: self.size,
+            meta: object_store::ObjectMeta {
+                location,
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size: self.size,
+                e_tag: None,
+                version: None,
+            },
+        })
+    }
+}
+
+fn parse_url(s: &str) -> DfResult<Url> {
+    Url::parse(s).map_err(|e| DataFusionError::Internal(format!("store url {s:?}: {e}")))
+}
+
+/// A [`RowTable`] as plain data, its schema aside.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RowTableParts {
+    /// What the store is known by.
+    pub store_url: String,
+    /// Names the files' place in messages.
+    pub place: String,
+    /// The files.
+    pub files: Vec<FilePart>,
+    /// Layout.
+    pub format: RowFormat,
+    /// Required fields, as indices into the schema.
+    pub required: Vec<usize>,
+    /// Skip invalid records instead of failing.
+    pub omit_invalid: bool,
+}
+
+/// A [`RowScanExec`] as plain data, its table's schema aside.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RowScanParts {
+    /// What the store is known by.
+    pub store_url: String,
+    /// Names the files' place in messages.
+    pub place: String,
+    /// The files of each output partition.
+    pub groups: Vec<Vec<FilePart>>,
+    /// Layout.
+    pub format: RowFormat,
+    /// The output columns, as indices into the schema.
+    pub projection: Vec<usize>,
+    /// Required fields, as indices into the schema.
+    pub required: Vec<usize>,
+    /// Skip invalid records instead of failing.
+    pub omit_invalid: bool,
+    /// Rows per output batch.
+    pub batch_size: usize,
+    /// Stop after this many rows.
+    pub limit: Option<usize>,
 }
 
 #[async_trait]
@@ -136,7 +279,11 @@ impl TableProvider for RowTable {
             batch_size: state.config().batch_size().max(1),
         };
         // largest files first, each to the partition with the fewest bytes
-        let n = state.config().target_partitions().clamp(1, self.files.len().max(1));
+        let target = state
+            .config()
+            .target_partitions()
+            .min(self.max_partitions.unwrap_or(usize::MAX));
+        let n = target.clamp(1, self.files.len().max(1));
         let mut groups: Vec<(u64, Vec<SourceFile>)> = vec![(0, Vec::new()); n];
         let mut files = self.files.clone();
         files.sort_by_key(|f| std::cmp::Reverse(f.meta.size));
@@ -148,6 +295,7 @@ impl TableProvider for RowTable {
         }
         Ok(Arc::new(RowScanExec::new(
             Arc::clone(&self.store),
+            self.store_url.clone(),
             self.place.clone(),
             groups.into_iter().map(|g| g.1).collect(),
             spec,
@@ -161,6 +309,7 @@ impl TableProvider for RowTable {
 #[derive(Debug)]
 pub struct RowScanExec {
     store: Arc<dyn ObjectStore>,
+    store_url: Url,
     place: String,
     groups: Vec<Vec<SourceFile>>,
     spec: Arc<RowSpec>,
@@ -175,6 +324,7 @@ pub struct RowScanExec {
 impl RowScanExec {
     fn new(
         store: Arc<dyn ObjectStore>,
+        store_url: Url,
         place: String,
         groups: Vec<Vec<SourceFile>>,
         spec: RowSpec,
@@ -189,6 +339,7 @@ impl RowScanExec {
         );
         Self {
             store,
+            store_url,
             place,
             groups,
             spec: Arc::new(spec),
@@ -203,6 +354,75 @@ impl RowScanExec {
     /// Invalid records this scan's table skipped.
     pub fn stats(&self) -> &ReadStats {
         &self.stats
+    }
+
+    /// Output partitions (file groups).
+    pub fn partitions(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The scan as plain data, its table's schema aside (see
+    /// [`schema`](Self::table_schema)), for a cluster's codec.
+    pub fn parts(&self) -> RowScanParts {
+        RowScanParts {
+            store_url: self.store_url.to_string(),
+            place: self.place.clone(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| g.iter().map(FilePart::of).collect())
+                .collect(),
+            format: self.spec.format,
+            projection: self.spec.projection.clone(),
+            required: self.spec.required.clone(),
+            omit_invalid: self.spec.omit_invalid,
+            batch_size: self.spec.batch_size,
+            limit: self.limit,
+        }
+    }
+
+    /// The schema of the table scanned (the output is its projection).
+    pub fn table_schema(&self) -> SchemaRef {
+        Arc::clone(&self.spec.schema)
+    }
+
+    /// What the scan's store is known by.
+    pub fn store_url(&self) -> &Url {
+        &self.store_url
+    }
+
+    /// The scan [`parts`](Self::parts) described, reading from `store`.
+    pub fn from_parts(parts: RowScanParts, schema: SchemaRef, store: Arc<dyn ObjectStore>) -> DfResult<Self> {
+        let n = schema.fields().len();
+        if let Some(i) = parts.projection.iter().chain(&parts.required).find(|i| **i >= n) {
+            return Err(DataFusionError::Internal(format!(
+                "row scan of {}: column {i} is not in its schema of {n}",
+                parts.place
+            )));
+        }
+        let store_url = parse_url(&parts.store_url)?;
+        let groups = parts
+            .groups
+            .into_iter()
+            .map(|g| g.into_iter().map(FilePart::into_file).collect::<DfResult<Vec<_>>>())
+            .collect::<DfResult<Vec<_>>>()?;
+        let spec = RowSpec {
+            format: parts.format,
+            schema,
+            projection: parts.projection,
+            required: parts.required,
+            omit_invalid: parts.omit_invalid,
+            batch_size: parts.batch_size.max(1),
+        };
+        Ok(Self::new(
+            store,
+            store_url,
+            parts.place,
+            groups,
+            spec,
+            Arc::default(),
+            parts.limit,
+        ))
     }
 }
 

@@ -133,6 +133,14 @@ impl Stores {
         Ok(store)
     }
 
+    /// The same buckets with their local folders under another data dir.
+    pub fn at(&self, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            ..self.clone()
+        }
+    }
+
     /// The data dir.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

@@ -170,6 +170,7 @@ pub fn table_for(
     };
     Ok(Arc::new(RowTable::new(
         Arc::clone(store),
+        bucket_url.clone(),
         place,
         files.to_vec(),
         format,

@@ -1,0 +1,175 @@
+//! Codecs for pbatch's own tables and scans; Ballista's codecs for the rest.
+//!
+//! A pbatch node is [`TAG`], then a little-endian u32 length and that many
+//! bytes of JSON (the node's parts), then, for a scan, its table's schema as
+//! DataFusion's protobuf. A protobuf message never starts with a zero byte
+//! (field number 0 does not exist), so the tag cannot be mistaken for one of
+//! Ballista's nodes.
+
+use arrow::datatypes::{Schema, SchemaRef};
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use pbatch_source::{RowScanExec, RowScanParts, RowTable, RowTableParts};
+use prost::Message;
+use std::sync::Arc;
+use url::Url;
+
+/// Starts every pbatch node.
+const TAG: &[u8] = b"\0pbatch1";
+
+fn codec_err(what: &str, e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Internal(format!("pbatch codec: {what}: {e}"))
+}
+
+/// Appends `TAG`, the parts' JSON and (when given) the schema.
+fn encode<T: serde::Serialize>(parts: &T, schema: Option<&Schema>, buf: &mut Vec<u8>) -> DfResult<()> {
+    let json = serde_json::to_vec(parts).map_err(|e| codec_err("encoding", e))?;
+    let len = u32::try_from(json.len()).map_err(|e| codec_err("encoding", e))?;
+    buf.extend_from_slice(TAG);
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(&json);
+    if let Some(schema) = schema {
+        let proto = datafusion_proto::protobuf::Schema::try_from(schema).map_err(|e| codec_err("schema", e))?;
+        proto.encode(buf).map_err(|e| codec_err("schema", e))?;
+    }
+    Ok(())
+}
+
+/// The parts and the schema bytes after them; None when `buf` is not ours.
+fn decode<T: serde::de::DeserializeOwned>(buf: &[u8]) -> Option<DfResult<(T, &[u8])>> {
+    let rest = buf.strip_prefix(TAG)?;
+    Some((|| {
+        let (len, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| codec_err("decoding", "truncated"))?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(codec_err("decoding", "truncated"));
+        }
+        let (json, rest) = rest.split_at(len);
+        let parts = serde_json::from_slice(json).map_err(|e| codec_err("decoding", e))?;
+        Ok((parts, rest))
+    })())
+}
+
+fn decode_schema(bytes: &[u8]) -> DfResult<SchemaRef> {
+    let proto = datafusion_proto::protobuf::Schema::decode(bytes).map_err(|e| codec_err("schema", e))?;
+    let schema = Schema::try_from(&proto).map_err(|e| codec_err("schema", e))?;
+    Ok(Arc::new(schema))
+}
+
+fn store_of(ctx: &TaskContext, url: &str) -> DfResult<Arc<dyn object_store::ObjectStore>> {
+    let url = Url::parse(url).map_err(|e| codec_err(url, e))?;
+    ctx.runtime_env().object_store_registry.get_store(&url)
+}
+
+/// Ballista's logical codec, plus pbatch's row tables.
+#[derive(Debug, Default)]
+pub struct LogicalCodec {
+    inner: BallistaLogicalExtensionCodec,
+}
+
+impl LogicalExtensionCodec for LogicalCodec {
+    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> DfResult<Extension> {
+        self.inner.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        match decode::<RowTableParts>(buf) {
+            None => self.inner.try_decode_table_provider(buf, table_ref, schema, ctx),
+            Some(parts) => {
+                let (parts, _) = parts?;
+                let store = store_of(ctx, &parts.store_url)?;
+                // One partition: Ballista gives each task its slice of a
+                // scan's partitions only for the scans it knows (files,
+                // memory, shuffles); a task would run the first partitions
+                // of ours whatever its slice, reading some files twice and
+                // others never.
+                let table = RowTable::from_parts(parts, schema, store)?.with_max_partitions(1);
+                Ok(Arc::new(table))
+            }
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> DfResult<()> {
+        let any: &dyn std::any::Any = node.as_ref();
+        match any.downcast_ref::<RowTable>() {
+            Some(table) => encode(&table.parts(), None, buf),
+            None => self.inner.try_encode_table_provider(table_ref, node, buf),
+        }
+    }
+
+    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> DfResult<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> DfResult<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+}
+
+/// Ballista's physical codec, plus pbatch's row scans.
+#[derive(Debug, Default)]
+pub struct PhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for PhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match decode::<RowScanParts>(buf) {
+            None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
+            Some(parts) => {
+                let (parts, schema) = parts?;
+                let schema = decode_schema(schema)?;
+                let store = store_of(ctx, &parts.store_url)?;
+                Ok(Arc::new(RowScanExec::from_parts(parts, schema, store)?))
+            }
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<()> {
+        match node.downcast_ref::<RowScanExec>() {
+            Some(scan) if scan.partitions() > 1 => Err(DataFusionError::Internal(format!(
+                "pbatch codec: a row scan with {} partitions would be read wrong on a cluster \
+                 (tasks cannot be given their slice of it)",
+                scan.partitions()
+            ))),
+            Some(scan) => encode(&scan.parts(), Some(&scan.table_schema()), buf),
+            None => self.inner.try_encode(node, buf, proto_converter),
+        }
+    }
+}
