@@ -797,6 +797,9 @@ fn print_summary(r: &RunReport, engine: &pbatch::Engine) {
         "read {} rows from {} files; the SQL produced {} rows",
         r.rows_read, r.files_read, r.rows_out
     );
+    if r.invalid_skipped > 0 {
+        println!("skipped {} invalid records (omitInvalid)", r.invalid_skipped);
+    }
     if r.exports.is_empty() {
         println!("no exports");
         return;

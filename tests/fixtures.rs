@@ -174,11 +174,41 @@ fn run_case(dir: &Path, cluster: bool) -> Result<(), String> {
     if !out.status.success() {
         return Err(format!("run failed: {stderr}"));
     }
-    if cluster && !String::from_utf8_lossy(&out.stdout).contains("(cluster df://") {
-        return Err(format!(
-            "the batch did not run on the cluster: {}",
-            String::from_utf8_lossy(&out.stdout)
-        ));
+    if cluster {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !stdout.contains("(cluster df://") {
+            return Err(format!("the batch did not run on the cluster: {stdout}"));
+        }
+        // what the scans counted on the executors is what they count here
+        let local = tempfile::tempdir().map_err(|e| e.to_string())?;
+        if dir.join("data").is_dir() {
+            copy_dir(&dir.join("data"), local.path());
+        }
+        let mut here = pbatch();
+        here.arg("run")
+            .arg(dir.join("spec"))
+            .arg(&case.job)
+            .arg("--data-dir")
+            .arg(local.path())
+            .arg("--batch-time")
+            .arg(&case.batch_time);
+        for p in &case.params {
+            here.arg("--param").arg(p);
+        }
+        if let Some(z) = &case.timezone {
+            here.env("PBATCH_ENGINE_TIMEZONE", z);
+        }
+        let here = here.output().map_err(|e| format!("running pbatch: {e}"))?;
+        let counted = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| l.starts_with("read ") || l.starts_with("skipped "))
+                .map(str::to_string)
+                .collect()
+        };
+        let (there, here) = (counted(&stdout), counted(&String::from_utf8_lossy(&here.stdout)));
+        if there != here {
+            return Err(format!("the cluster counted {there:?}, this process {here:?}"));
+        }
     }
     if case.output.is_empty() {
         return Err("case.toml names neither error nor output".into());

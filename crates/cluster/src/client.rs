@@ -150,6 +150,22 @@ pub async fn remote_session(
         .map_err(|e| scheduler.unreachable(&e.to_string()))
 }
 
+/// The plan nodes that read a batch's inputs (as the scheduler names them).
+const SCANS: &[&str] = &["DataSourceExec", "RowScanExec"];
+
+/// What a cluster job's scans counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterCounts {
+    /// Rows the scans produced.
+    pub rows_read: u64,
+    /// Bytes they read (as stored).
+    pub bytes_read: u64,
+    /// Invalid records they skipped.
+    pub invalid_records: u64,
+    /// Partitions the job's stages ran (a task runs one or more).
+    pub partitions: u64,
+}
+
 /// What the engine keeps of a plan sent to the cluster: its job, once the
 /// scheduler has accepted it, for a stop.
 #[derive(Debug, Clone)]
@@ -176,6 +192,53 @@ impl ClusterPlan {
     /// Where the plan runs, for messages.
     pub fn scheduler(&self) -> &SchedulerAddr {
         &self.scheduler
+    }
+
+    /// What the job's scans counted, from the scheduler's metrics of its
+    /// finished stages: rows and bytes read, invalid records skipped, and
+    /// the partitions its stages ran.
+    pub async fn counts(&self) -> Result<ClusterCounts> {
+        use ballista_core::serde::protobuf::GetJobMetricsParams;
+        use ballista_core::serde::protobuf::operator_metric::Metric;
+        let Some(job_id) = self.job_id() else {
+            return Ok(ClusterCounts::default());
+        };
+        let mut client = self.scheduler.client().await?;
+        let call = client.get_job_metrics(GetJobMetricsParams { job_id: job_id.clone() });
+        let stages = match tokio::time::timeout(CONNECT_TIMEOUT, call).await {
+            Ok(Ok(r)) => r.into_inner().stages,
+            Ok(Err(e)) => {
+                return Err(Error::new(
+                    ErrorCode::StatFileFailed,
+                    format!("the metrics of job {job_id} on {}: {}", self.scheduler, e.message()),
+                ));
+            }
+            Err(_) => return Err(self.scheduler.unreachable("the metrics request got no answer")),
+        };
+        let mut counts = ClusterCounts::default();
+        for stage in stages {
+            counts.partitions += u64::from(stage.partitions);
+            for op in stage.operators {
+                if !SCANS.contains(&op.operator_type.as_str()) {
+                    continue;
+                }
+                for m in op.metrics {
+                    match m.metric {
+                        Some(Metric::OutputRows(n)) => counts.rows_read += n,
+                        Some(Metric::Count(c)) if c.name == pbatch_source::SCAN_INVALID_RECORDS => {
+                            counts.invalid_records += c.value
+                        }
+                        Some(Metric::Count(c))
+                            if c.name == pbatch_source::SCAN_BYTES_READ || c.name == "bytes_scanned" =>
+                        {
+                            counts.bytes_read += c.value
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(counts)
     }
 
     /// Cancels the job on the cluster (dropping the result stream does not).

@@ -11,13 +11,15 @@ use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtens
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use pbatch_source::{RowScanExec, RowScanParts, RowTable, RowTableParts};
+use pbatch_source::{RowFileSource, RowScanExec, RowScanParts, RowTable, RowTableParts};
 use prost::Message;
 use std::sync::Arc;
 use url::Url;
@@ -98,12 +100,8 @@ impl LogicalExtensionCodec for LogicalCodec {
             Some(parts) => {
                 let (parts, _) = parts?;
                 let store = store_of(ctx, &parts.store_url)?;
-                // One partition: Ballista gives each task its slice of a
-                // scan's partitions only for the scans it knows (files,
-                // memory, shuffles); a task would run the first partitions
-                // of ours whatever its slice, reading some files twice and
-                // others never.
-                let table = RowTable::from_parts(parts, schema, store)?.with_max_partitions(1);
+                // planned as a file scan, which Ballista slices per task
+                let table = RowTable::from_parts(parts, schema, store)?.distributed();
                 Ok(Arc::new(table))
             }
         }
@@ -162,7 +160,18 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
+        // a distributed row scan, its file groups sliced to the task's
+        if let Some(source) = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
+            .and_then(|c| c.file_source().downcast_ref::<RowFileSource>().map(|s| (s, c)))
+        {
+            let (parts, schema) = source.0.scan_parts(source.1);
+            return encode(&parts, Some(&schema), buf);
+        }
         match node.downcast_ref::<RowScanExec>() {
+            // Ballista cannot give a task its slice of this node: a task
+            // would run the first partitions whatever its slice
             Some(scan) if scan.partitions() > 1 => Err(DataFusionError::Internal(format!(
                 "pbatch codec: a row scan with {} partitions would be read wrong on a cluster \
                  (tasks cannot be given their slice of it)",

@@ -70,14 +70,17 @@ pub(crate) async fn fan_out(
             }
         },
     }
-    progress(Progress::Read(plan.bytes_read()));
-    if failed.is_some()
-        && let Err(e) = plan.cancel().await
-    {
-        // the batch fails with its own error; a cluster job left running
-        // ends by itself
-        tracing::warn!(error = %e, "canceling the batch's cluster job");
+    if failed.is_some() {
+        if let Err(e) = plan.cancel().await {
+            // the batch fails with its own error; a cluster job left running
+            // ends by itself
+            tracing::warn!(error = %e, "canceling the batch's cluster job");
+        }
+    } else if let Err(e) = plan.finish().await {
+        // the result is whole; only the counts of a cluster's scans are missing
+        tracing::warn!(error = %e, "fetching the cluster job's counts");
     }
+    progress(Progress::Read(plan.bytes_read()));
     let mut staged = Vec::new();
     for s in sinks {
         match s.finish().await {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::session::{Sizing, plan_sql, session, session_parts, strip_df};
 use crate::srcs::{ReadPlan, ResolvedSrc, SourceEnv, register};
-use pbatch_cluster::{ClusterPlan, remote_session};
+use pbatch_cluster::{ClusterCounts, ClusterPlan, remote_session};
 
 /// What one batch computes.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,9 @@ pub enum Placement {
     Cluster {
         /// `df://host:port`.
         scheduler: String,
+        /// Partitions the job's stages ran (a task runs one or more),
+        /// once it finished.
+        partitions: Option<u64>,
     },
 }
 
@@ -49,7 +52,11 @@ impl std::fmt::Display for Placement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Placement::Local => f.write_str("local"),
-            Placement::Cluster { scheduler } => write!(f, "cluster {scheduler}"),
+            Placement::Cluster {
+                scheduler,
+                partitions: Some(n),
+            } => write!(f, "cluster {scheduler}, {n} partitions"),
+            Placement::Cluster { scheduler, .. } => write!(f, "cluster {scheduler}"),
         }
     }
 }
@@ -64,6 +71,8 @@ pub struct BatchPlan {
     schema: SchemaRef,
     read: ReadPlan,
     cluster: Option<ClusterPlan>,
+    /// A cluster job's counts, once [`finish`](BatchPlan::finish) fetched them.
+    counts: std::sync::Mutex<Option<ClusterCounts>>,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -122,7 +131,31 @@ impl BatchPlan {
             schema,
             read,
             cluster,
+            counts: std::sync::Mutex::default(),
         })
+    }
+
+    fn cluster_counts(&self) -> Option<ClusterCounts> {
+        self.counts.lock().ok().and_then(|c| *c)
+    }
+
+    /// After the result stream ended: a cluster job's counts (rows and
+    /// bytes read, invalid records, partitions) are fetched from its scheduler.
+    /// Nothing to do for a local plan, whose scans count as they run.
+    pub async fn finish(&self) -> Result<()> {
+        if let Some(c) = &self.cluster {
+            let counts = c.counts().await?;
+            tracing::info!(
+                rows_read = counts.rows_read,
+                invalid = counts.invalid_records,
+                partitions = counts.partitions,
+                "cluster job finished"
+            );
+            if let Ok(mut slot) = self.counts.lock() {
+                *slot = Some(counts);
+            }
+        }
+        Ok(())
     }
 
     /// Where the batch runs.
@@ -131,6 +164,7 @@ impl BatchPlan {
             None => Placement::Local,
             Some(c) => Placement::Cluster {
                 scheduler: c.scheduler().to_string(),
+                partitions: self.cluster_counts().map(|n| n.partitions),
             },
         }
     }
@@ -173,11 +207,11 @@ impl BatchPlan {
         execute_stream(Arc::clone(&self.plan), self.ctx.task_ctx()).map_err(exec_error)
     }
 
-    /// Rows the scans produced (after the plan ran). A cluster's scans
-    /// count on the executors: 0 here.
+    /// Rows the scans produced (after the plan ran; a cluster job's once
+    /// [`finish`](Self::finish) fetched them).
     pub fn rows_read(&self) -> u64 {
         if self.cluster.is_some() {
-            return 0;
+            return self.cluster_counts().map(|c| c.rows_read).unwrap_or(0);
         }
         crate::rows_read(&self.plan)
     }
@@ -186,12 +220,22 @@ impl BatchPlan {
     /// may be called while the plan runs. Parquet scans count the column
     /// chunks they fetched.
     pub fn bytes_read(&self) -> u64 {
+        if self.cluster.is_some() {
+            return self.cluster_counts().map(|c| c.bytes_read).unwrap_or(0);
+        }
         pbatch_source::bytes_read(&self.plan)
     }
 
     /// Invalid records the scans skipped (`omitInvalid`): count and the
     /// first few, as `file line N: why`.
     pub fn skipped_records(&self) -> (u64, Vec<String>) {
+        if self.cluster.is_some() {
+            // the executors' samples stay in their logs
+            return (
+                self.cluster_counts().map(|c| c.invalid_records).unwrap_or(0),
+                Vec::new(),
+            );
+        }
         pbatch_source::skipped_records(&self.plan)
     }
 }

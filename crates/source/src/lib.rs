@@ -25,6 +25,7 @@ registers what this crate builds.
 #![warn(clippy::unwrap_used)]
 
 mod decompress;
+mod distributed;
 mod error;
 mod fusion;
 mod hdfs;
@@ -37,6 +38,7 @@ mod store;
 mod table;
 
 pub use decompress::Codec;
+pub use distributed::RowFileSource;
 pub use error::{Error, Result};
 pub use fusion::{
     FUSION_FIELDS, FUSION_URL, FusionClient, LogFile, LogLine, cdn_zone, check_domain, fusion_entries, fusion_schema,
@@ -46,7 +48,10 @@ pub use hdfs::{HdfsPath, hdfs_store};
 pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
-pub use scan::{FilePart, RowScanExec, RowScanParts, RowTable, RowTableParts, bytes_read, skipped_records};
+pub use scan::{
+    FilePart, RowScanExec, RowScanParts, RowTable, RowTableParts, SCAN_BYTES_READ, SCAN_INVALID_RECORDS, bytes_read,
+    skipped_records,
+};
 pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::{S3Endpoint, Stores};
 pub use table::{FileOptions, RecordRules, infer_entries, table_for, text_schema, verify_schema};

@@ -37,6 +37,11 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use url::Url;
 
+/// The count of invalid records a row scan skipped, in its metrics.
+pub const SCAN_INVALID_RECORDS: &str = "invalid_records";
+/// The count of bytes (as stored) a row scan read, in its metrics.
+pub const SCAN_BYTES_READ: &str = "bytes_read";
+
 /// Row-format files of one datasource as a DataFusion table.
 #[derive(Debug)]
 pub struct RowTable {
@@ -53,8 +58,9 @@ pub struct RowTable {
     required: Vec<usize>,
     omit_invalid: bool,
     stats: Arc<ReadStats>,
-    /// At most this many scan partitions (None: the session's target).
-    max_partitions: Option<usize>,
+    /// Plans as a file scan a cluster's scheduler can slice
+    /// ([`RowFileSource`](crate::RowFileSource)).
+    distributed: bool,
 }
 
 impl RowTable {
@@ -93,13 +99,15 @@ impl RowTable {
             required: idx,
             omit_invalid,
             stats: Arc::default(),
-            max_partitions: None,
+            distributed: false,
         })
     }
 
-    /// Scans read with at most `n` partitions (at least 1).
-    pub fn with_max_partitions(mut self, n: usize) -> Self {
-        self.max_partitions = Some(n.max(1));
+    /// The table as a cluster's scheduler plans it: its scans are file
+    /// scans over a [`RowFileSource`](crate::RowFileSource), which Ballista
+    /// slices per task.
+    pub fn distributed(mut self) -> Self {
+        self.distributed = true;
         self
     }
 
@@ -159,7 +167,7 @@ impl RowTable {
             required: parts.required,
             omit_invalid: parts.omit_invalid,
             stats: Arc::default(),
-            max_partitions: None,
+            distributed: false,
         })
     }
 
@@ -279,11 +287,7 @@ impl TableProvider for RowTable {
             batch_size: state.config().batch_size().max(1),
         };
         // largest files first, each to the partition with the fewest bytes
-        let target = state
-            .config()
-            .target_partitions()
-            .min(self.max_partitions.unwrap_or(usize::MAX));
-        let n = target.clamp(1, self.files.len().max(1));
+        let n = state.config().target_partitions().clamp(1, self.files.len().max(1));
         let mut groups: Vec<(u64, Vec<SourceFile>)> = vec![(0, Vec::new()); n];
         let mut files = self.files.clone();
         files.sort_by_key(|f| std::cmp::Reverse(f.meta.size));
@@ -292,6 +296,29 @@ impl TableProvider for RowTable {
                 g.0 += f.meta.size;
                 g.1.push(f);
             }
+        }
+        if self.distributed {
+            use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+            use datafusion::datasource::source::DataSourceExec;
+            use datafusion::execution::object_store::ObjectStoreUrl;
+            let url = ObjectStoreUrl::parse(self.store_url.as_str())?;
+            let source = crate::RowFileSource::new(self.store_url.clone(), self.place.clone(), spec);
+            let groups = groups
+                .into_iter()
+                .map(|(_, files)| {
+                    FileGroup::new(
+                        files
+                            .into_iter()
+                            .map(|f| datafusion::datasource::listing::PartitionedFile::from(f.meta))
+                            .collect(),
+                    )
+                })
+                .collect();
+            let config = FileScanConfigBuilder::new(url, Arc::new(source))
+                .with_file_groups(groups)
+                .with_limit(limit)
+                .build();
+            return Ok(DataSourceExec::from_data_source(config));
         }
         Ok(Arc::new(RowScanExec::new(
             Arc::clone(&self.store),
@@ -463,8 +490,27 @@ impl ExecutionPlan for RowScanExec {
         Ok(self)
     }
 
+    /// Rows out per partition, and the table's invalid records and bytes
+    /// read as `invalid_records` and `bytes_read` counts: on a cluster these
+    /// travel back to the scheduler with the task's metrics.
     fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
+        use datafusion::physical_plan::metrics::{Count, Metric, MetricValue};
+        let mut set = self.metrics.clone_inner();
+        for (name, n) in [
+            (SCAN_INVALID_RECORDS, self.stats.invalid()),
+            (SCAN_BYTES_READ, self.stats.bytes_read()),
+        ] {
+            let count = Count::new();
+            count.add(usize::try_from(n).unwrap_or(usize::MAX));
+            set.push(Arc::new(Metric::new(
+                MetricValue::Count {
+                    name: name.into(),
+                    count,
+                },
+                None,
+            )));
+        }
+        Some(set)
     }
 
     /// What the listing knows: the files' bytes as stored (inexact: rows
