@@ -109,3 +109,162 @@ fn an_executor_without_its_scheduler_refuses_to_start() {
         "{stderr}"
     );
 }
+
+/// A job of `engine` on datasource `ev` sized past this machine, with a
+/// json export to `out-bkt`.
+fn cluster_job(engine: &pbatch::Engine, name: &str, sql: &str) {
+    let body = serde_json::json!({
+        "srcs": [{"name": "ev", "type": "datasource", "tableName": "ev"}],
+        "computation": {"type": "sql", "code": sql},
+        "container": {"type": "16U64G", "count": 4},
+        "scheduler": {"type": "crontab", "spec": {"crontab": "0 0 1 * * *"}},
+    });
+    let spec = pbatch::model::JobSpec::from_json(body.to_string().as_bytes()).expect("job");
+    engine.create_job(name, &spec).expect("create job");
+    crate::util::add_export(
+        engine,
+        name,
+        "out",
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"x/$(date)/","format":"json"}}"#,
+    );
+}
+
+fn cluster_config(c: &crate::cluster_harness::Cluster) -> pbatch::Config {
+    let mut config = pbatch::Config::default();
+    config.set("cluster.scheduler", &c.scheduler).expect("config");
+    config
+}
+
+fn batch_time() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-25T01:00:00+08:00").expect("time")
+}
+
+/// Stopping a cluster batch ends it Canceled within 2 s and cancels its job
+/// on the scheduler (dropping the result stream would leave it running).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_cancels_the_cluster_job() {
+    use pbatch::model::RunStatus;
+    let cluster = crate::cluster_harness::Cluster::start(2);
+    let lines: String = (0..20_000).map(|i| format!("{{\"id\":{i}}}\n")).collect();
+    let (engine, data) =
+        crate::util::engine_with_ev(cluster_config(&cluster), &lines, r#"[{"key":"id","valtype":"long"}]"#);
+    // a table function has no wire form: refused before anything runs
+    cluster_job(&engine, "series", "SELECT count(*) AS n FROM generate_series(1, 10)");
+    let e = engine
+        .run_once("series", &[], batch_time())
+        .await
+        .expect_err("not sendable");
+    assert_eq!(e.code().code(), "E18209", "{e}");
+    assert!(e.message().contains("cannot run on a cluster"), "{e}");
+    // 4 * 10^8 pairs: runs for a long while unless canceled
+    cluster_job(
+        &engine,
+        "slow",
+        "SELECT count(*) AS n FROM ev a, ev b WHERE a.id + b.id = 7",
+    );
+    let id = engine.start_batch("slow", &[], batch_time()).expect("start");
+    // running on an executor
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while (0..2).map(|i| cluster.tasks(i)).sum::<usize>() == 0 {
+        let h = engine.history("slow", &Default::default()).expect("history");
+        assert!(
+            matches!(h.history[0].status, RunStatus::Ready | RunStatus::Running),
+            "{:?}: {}",
+            h.history[0].status,
+            h.history[0].message
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no task started: {}",
+            cluster.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let t0 = std::time::Instant::now();
+    let out = engine.stop_batch("slow", id).await.expect("stop");
+    assert_eq!(
+        (out.pre_status, out.post_status),
+        (RunStatus::Running, RunStatus::Canceled)
+    );
+    let h = engine
+        .wait_batch("slow", id, std::time::Duration::from_secs(10))
+        .await
+        .expect("history");
+    assert_eq!(h.status, RunStatus::Canceled);
+    // the scheduler got the cancel and canceled the job
+    loop {
+        let log = std::fs::read_to_string(cluster.dir.path().join("scheduler.log")).unwrap_or_default();
+        if log.contains("Job cancelled") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(2),
+            "the cluster job was not canceled within 2 s: {}",
+            cluster.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        !data.path().join("buckets/out-bkt").exists(),
+        "a canceled batch commits nothing"
+    );
+}
+
+/// An executor killed in the middle of a batch: the batch ends with every
+/// row (its tasks ran again elsewhere) or Failed; never Successful short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_executor_never_loses_rows() {
+    use pbatch::model::RunStatus;
+    let cluster = crate::cluster_harness::Cluster::start(2);
+    let (engine, data) =
+        crate::util::engine_with_ev(cluster_config(&cluster), "", r#"[{"key":"id","valtype":"long"}]"#);
+    // 8 files of 50,000 rows: tasks on both executors
+    let dir = data.path().join("buckets/in-bkt/ev");
+    std::fs::remove_file(dir.join("a.json")).expect("rm");
+    for f in 0..8 {
+        let lines: String = (0..50_000)
+            .map(|i| format!("{{\"id\":{}}}\n", f * 50_000 + i))
+            .collect();
+        std::fs::write(dir.join(format!("part-{f}.json")), lines).expect("write");
+    }
+    cluster_job(&engine, "sum", "SELECT count(*) AS n, sum(id) AS s FROM ev");
+    let id = engine.start_batch("sum", &[], batch_time()).expect("start");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cluster.tasks(1) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "executor 1 ran nothing: {}",
+            cluster.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cluster.kill_executor(1);
+    let h = engine
+        .wait_batch("sum", id, std::time::Duration::from_secs(120))
+        .await
+        .expect("history");
+    eprintln!("after the kill: {:?} {}", h.status, h.message);
+    match h.status {
+        RunStatus::Successful => {
+            let out = walkdir::WalkDir::new(data.path().join("buckets/out-bkt"))
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .expect("an output file");
+            let text = std::fs::read_to_string(out.path()).expect("read");
+            let row: serde_json::Value = serde_json::from_str(text.trim()).expect("one row");
+            let n: u64 = 400_000;
+            assert_eq!(row["n"], serde_json::json!(n), "{text}");
+            assert_eq!(row["s"], serde_json::json!(n * (n - 1) / 2), "{text}");
+        }
+        RunStatus::Failed => {
+            assert!(
+                h.message.contains("exec-1") || h.message.contains("executor"),
+                "a Failed batch names the lost executor: {}",
+                h.message
+            );
+        }
+        s => panic!("the batch ended {s:?}: {}\n{}", h.message, cluster.logs()),
+    }
+}

@@ -31,7 +31,10 @@ fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pbatch"));
     c.env(
         "PBATCH_LOG",
-        "info,ballista=warn,ballista_executor=warn,ballista_scheduler=warn,ballista_core=warn",
+        // the scheduler's job events (a cancel) at info, the rest of Ballista quiet
+        "info,ballista=warn,ballista_executor=warn,ballista_scheduler=warn,ballista_core=warn,\
+         ballista_scheduler::scheduler_server::grpc=info,\
+         ballista_scheduler::scheduler_server::query_stage_scheduler=info",
     );
     c
 }

@@ -3,7 +3,6 @@
 mod atomic;
 mod backfill;
 mod cluster;
-#[allow(dead_code)]
 mod cluster_harness;
 mod conformance;
 mod console;

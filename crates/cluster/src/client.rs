@@ -135,6 +135,13 @@ pub async fn remote_session(
             let _ = cluster.options_mut().set(&entry.key, &v);
         }
     }
+    // Pull mode: the client learns the job's id as soon as the scheduler
+    // accepts it (push mode only with the first status change), so a stop
+    // can cancel it at once; it polls every 50 ms.
+    cluster
+        .options_mut()
+        .set(ballista_core::config::BALLISTA_CLIENT_PULL, "true")
+        .map_err(|e| Error::internal(format!("{}: {e}", ballista_core::config::BALLISTA_CLIENT_PULL)))?;
     let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     cluster
         .options_mut()
@@ -148,6 +155,27 @@ pub async fn remote_session(
     SessionContext::remote_with_state(&scheduler.to_string(), state)
         .await
         .map_err(|e| scheduler.unreachable(&e.to_string()))
+}
+
+/// Refuses, before anything runs, a plan the cluster could not be sent:
+/// `E18209` naming what it holds (a table function such as
+/// `generate_series` has no wire form).
+pub fn check_sendable(plan: &datafusion::logical_expr::LogicalPlan) -> Result<()> {
+    match datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(plan, &LogicalCodec::default()) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let what = e.to_string();
+            let what = what.lines().next().unwrap_or_default();
+            Err(Error::new(
+                ErrorCode::InvalidSql,
+                format!(
+                    "computation.code cannot run on a cluster: its plan reads a table that cannot be sent to one \
+                     (a table function such as generate_series?): {what}; a container of at most \
+                     [cluster] local_max_cores cores runs it in this process"
+                ),
+            ))
+        }
+    }
 }
 
 /// The plan nodes that read a batch's inputs (as the scheduler names them).

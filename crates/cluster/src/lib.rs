@@ -33,7 +33,7 @@ mod codec;
 mod process;
 mod stores;
 
-pub use client::{ClusterCounts, ClusterPlan, SchedulerAddr, remote_session};
+pub use client::{ClusterCounts, ClusterPlan, SchedulerAddr, check_sendable, remote_session};
 pub use codec::{LogicalCodec, PhysicalCodec};
 pub use process::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
 pub use stores::{JobOptions, StoreRegistry, StoresConfig};

@@ -116,6 +116,10 @@ impl BatchPlan {
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let logical = df.logical_plan().clone();
+        if cluster.is_some() {
+            let optimized = ctx.state().optimize(&logical).map_err(exec_error)?;
+            pbatch_cluster::check_sendable(&optimized)?;
+        }
         let plan = df.create_physical_plan().await.map_err(exec_error)?;
         let cluster = match cluster {
             None => None,
