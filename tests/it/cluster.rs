@@ -268,3 +268,83 @@ async fn a_killed_executor_never_loses_rows() {
         s => panic!("the batch ended {s:?}: {}\n{}", h.message, cluster.logs()),
     }
 }
+
+/// A job over kodo buckets on an S3 endpoint: the scheduler and executors
+/// reach it through their own configuration (`PBATCH_KODO_*`), for a json
+/// source (pbatch's row scan) and a parquet one (DataFusion's scan), and the
+/// engine uploads the export there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_reads_s3_buckets_on_the_cluster() {
+    let s3 = crate::s3::S3Server::start();
+    let cluster = crate::cluster_harness::Cluster::start_with(
+        2,
+        &[
+            ("PBATCH_KODO_ENDPOINT", &s3.endpoint),
+            ("PBATCH_KODO_ACCESS_KEY", crate::s3::AK),
+            ("PBATCH_KODO_SECRET_KEY", crate::s3::SK),
+        ],
+    );
+    let mut config = s3.config(crate::s3::SK);
+    config.set("cluster.scheduler", &cluster.scheduler).expect("config");
+    let (engine, _data) = crate::util::engine_in_tmp(config);
+    // json rows 0..4000 in 4 files, and the same ids again as parquet
+    let logs = s3.bucket("logs-bkt");
+    for f in 0..4 {
+        let p = logs.join(format!("ev/part-{f}.json"));
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        let lines: String = (0..1000).map(|i| format!("{{\"id\":{}}}\n", f * 1000 + i)).collect();
+        std::fs::write(&p, lines).expect("write");
+    }
+    let pq = logs.join("pq/ids.parquet");
+    std::fs::create_dir_all(pq.parent().expect("dir")).expect("mkdir");
+    let script = format!(
+        "import pyarrow as pa, pyarrow.parquet as pq; pq.write_table(pa.table({{'id': pa.array(range(4000), pa.int64())}}), {:?})",
+        pq.display().to_string()
+    );
+    let out = std::process::Command::new(crate::util::python())
+        .args(["-c", &script])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (name, prefix, ty) in [("ev", "ev/", "json"), ("pq", "pq/", "parquet")] {
+        let ds = pbatch::model::DatasourceSpec::from_json(
+            format!(
+                r#"{{"region":"nb","type":"kodo","spec":{{"bucket":"logs-bkt","keyPrefixes":["{prefix}"],"fileType":"{ty}"}},
+                    "schema":[{{"key":"id","valtype":"long"}}],"noVerifySchema":true}}"#
+            )
+            .as_bytes(),
+        )
+        .expect("ds");
+        engine.create_datasource(name, &ds).expect("create ds");
+    }
+    let body = serde_json::json!({
+        "srcs": [
+            {"name": "ev", "type": "datasource", "tableName": "ev"},
+            {"name": "pq", "type": "datasource", "tableName": "pq"}
+        ],
+        "computation": {"type": "sql", "code":
+            "SELECT count(*) AS n, sum(ev.id) AS s FROM ev JOIN pq ON ev.id = pq.id"},
+        "container": {"type": "16U64G", "count": 4},
+        "scheduler": {"type": "crontab", "spec": {"crontab": "0 0 1 * * *"}},
+    });
+    let spec = pbatch::model::JobSpec::from_json(body.to_string().as_bytes()).expect("job");
+    engine.create_job("joined", &spec).expect("create job");
+    crate::util::add_export(
+        &engine,
+        "joined",
+        "out",
+        r#"{"type":"kodo","spec":{"bucket":"out-bkt","keyPrefix":"j/$(date)/","format":"json"}}"#,
+    );
+    s3.bucket("out-bkt");
+    let r = engine.run_once("joined", &[], batch_time()).await.expect("batch");
+    assert!(r.placement.starts_with("cluster df://"), "{}", r.placement);
+    assert_eq!(r.rows_read, 8000, "json and parquet rows, counted by the executors");
+    let file = walkdir::WalkDir::new(s3.bucket("out-bkt"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .expect("the export on S3");
+    let text = std::fs::read_to_string(file.path()).expect("read");
+    let row: serde_json::Value = serde_json::from_str(text.trim()).expect("one row");
+    assert_eq!(row, serde_json::json!({"n": 4000, "s": 4000 * 3999 / 2}));
+}

@@ -43,6 +43,17 @@ impl Cluster {
     /// Starts a scheduler and `executors` executors (2 tasks each) and waits
     /// until every executor has registered.
     pub fn start(executors: usize) -> Cluster {
+        Self::start_with(executors, &[])
+    }
+
+    /// [`start`](Self::start) with `env` set for every process (their
+    /// `PBATCH_*` configuration).
+    pub fn start_with(executors: usize, env: &[(&str, &str)]) -> Cluster {
+        let bin = || {
+            let mut c = bin();
+            c.envs(env.iter().copied());
+            c
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         let log = |name: &str| std::fs::File::create(dir.path().join(name)).expect("log file");
         let mut sched = bin()
