@@ -234,6 +234,7 @@ def run_page(c):
     wait(c.d, lambda: c.d.current_url.endswith("/ui/jobs/daily_traffic/runs/1"), "the run page")
     need(c.text("#status") == "Successful", "the run page says Successful", c.d)
     need(c.text("#rows-in") == str(c.args.rows), "rows in = %d" % c.args.rows, c.d)
+    need(c.text("#placement") == "local", "the run page says where the batch ran", c.d)
     keys = [e.text for e in c.css("#exports .key")]
     need(len(keys) == 1 and re.fullmatch(r"daily_traffic/\d{4}-\d{2}-\d{2}/part-00000\.parquet", keys[0]),
          "one committed key daily_traffic/<date>/part-00000.parquet (got %r)" % keys, c.d)

@@ -99,20 +99,22 @@ impl Cluster {
             executor_logs,
             dir,
         };
+        // ready when the scheduler has registered every executor
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let up = cluster
-                .executor_logs
-                .iter()
-                .filter(|l| std::fs::read_to_string(l).is_ok_and(|t| t.contains("executor starting")))
+            let log = std::fs::read_to_string(cluster.dir.path().join("scheduler.log")).unwrap_or_default();
+            let registered = (0..executors)
+                .filter(|i| log.contains(&format!("id: \"exec-{i}\"")))
                 .count();
-            if up == executors {
-                // registration follows the first log line closely
-                std::thread::sleep(Duration::from_millis(1500));
+            if registered == executors {
                 break;
             }
-            assert!(Instant::now() < deadline, "executors did not start: {}", cluster.logs());
-            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                Instant::now() < deadline,
+                "executors did not register: {}",
+                cluster.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
         cluster
     }

@@ -125,14 +125,26 @@ pub async fn remote_session(
         .with_ballista_job_name(job_name)
         .with_information_schema(false)
         .with_target_partitions(partitions);
-    // the batch's own options (plain strings, spill reservation, ...)
+    // the options the batch's session changed from DataFusion's defaults
+    // (plain strings, spill reservation, ...); the rest stay as Ballista
+    // set them (it turns off what executors cannot run)
+    let defaults: std::collections::HashMap<String, Option<String>> = SessionConfig::new()
+        .options()
+        .entries()
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect();
     for entry in config.options().entries() {
-        if entry.key.starts_with("datafusion.")
-            && !entry.key.starts_with("datafusion.catalog.")
+        let changed = defaults.get(&entry.key).is_none_or(|d| *d != entry.value);
+        if changed
+            && entry.key.starts_with("datafusion.")
+            && entry.key != "datafusion.execution.target_partitions"
             && let Some(v) = entry.value
         {
-            // Ballista restricts a few options; keep its choice where it refuses
-            let _ = cluster.options_mut().set(&entry.key, &v);
+            cluster
+                .options_mut()
+                .set(&entry.key, &v)
+                .map_err(|e| Error::internal(format!("cluster session option {}: {e}", entry.key)))?;
         }
     }
     // Pull mode: the client learns the job's id as soon as the scheduler

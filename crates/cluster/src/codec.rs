@@ -68,8 +68,18 @@ fn decode_schema(bytes: &[u8]) -> DfResult<SchemaRef> {
     Ok(Arc::new(schema))
 }
 
+/// Stores a pbatch scan may name: a plan from the wire reads nothing else
+/// (no `file://` of the executor's own disk).
+const SCAN_SCHEMES: &[&str] = &["kodo", "hdfs", "viewfs", "fusion"];
+
 fn store_of(ctx: &TaskContext, url: &str) -> DfResult<Arc<dyn object_store::ObjectStore>> {
     let url = Url::parse(url).map_err(|e| codec_err(url, e))?;
+    if !SCAN_SCHEMES.contains(&url.scheme()) {
+        return Err(codec_err(
+            "decoding",
+            format!("a row scan of {url} (not a pbatch store)"),
+        ));
+    }
     ctx.runtime_env().object_store_registry.get_store(&url)
 }
 

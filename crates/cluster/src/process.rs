@@ -95,7 +95,10 @@ pub async fn run_scheduler(opts: SchedulerOptions, ready: impl FnOnce(SocketAddr
         // spread tasks over the executors rather than filling the first
         task_distribution: TaskDistributionPolicy::RoundRobin,
         executor_timeout_seconds: opts.executor_timeout_secs,
-        expire_dead_executor_interval_seconds: opts.executor_timeout_secs.clamp(1, 15),
+        expire_dead_executor_interval_seconds: (opts.executor_timeout_secs / 2).clamp(1, 15),
+        // a finished job's results stay an hour: the engine fetches them
+        // while its exports write, which may take longer than Ballista's 5 min
+        finished_job_data_clean_up_interval_seconds: 3600,
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         override_session_builder: Some(session_builder),
@@ -167,7 +170,9 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         )
     })?;
     let work_dir = opts.work_dir.to_string_lossy().into_owned();
-    let id = opts.id.clone().unwrap_or_else(|| uuid_like(&opts.listen));
+    let defaults = ExecutorProcessConfig::default();
+    // Ballista's default id is a UUID: unique on every host
+    let id = opts.id.clone().unwrap_or_else(|| defaults.executor_id.clone());
     let stores = opts.stores.clone();
     let temp = work_dir.clone();
     let runtime: RuntimeProducer = Arc::new(move |config: &SessionConfig| {
@@ -203,7 +208,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
             id: id.clone(),
             inner: DefaultExecutionEngine::new(),
         })),
-        ..Default::default()
+        ..defaults
     };
     tracing::info!(executor = %id, listen = %opts.listen, scheduler = %opts.scheduler, "executor starting");
     start_executor_process(Arc::new(config)).await.map_err(|e| {
@@ -212,10 +217,4 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
             format!("executor {id} (scheduler {}): {e}", opts.scheduler),
         )
     })
-}
-
-/// An executor id from its address: readable in logs, unique per host and port.
-fn uuid_like(listen: &SocketAddr) -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "executor".into());
-    format!("{host}-{}", listen.port())
 }

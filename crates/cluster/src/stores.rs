@@ -84,8 +84,12 @@ pub struct StoresConfig {
 impl StoresConfig {
     /// The registry for a job: the job's data dir when it names one.
     pub fn registry_for(&self, config: &SessionConfig) -> StoreRegistry {
-        let stores = match JobOptions::of(config).filter(|o| !o.data_dir.is_empty()) {
-            Some(o) => self.stores.at(PathBuf::from(&o.data_dir)),
+        // an engine sends its data dir absolute; anything else is ignored
+        let stores = match JobOptions::of(config)
+            .map(|o| PathBuf::from(&o.data_dir))
+            .filter(|d| d.is_absolute())
+        {
+            Some(dir) => self.stores.at(dir),
             None => self.stores.clone(),
         };
         StoreRegistry::new(stores)

@@ -121,13 +121,8 @@ impl BatchPlan {
             pbatch_cluster::check_sendable(&optimized)?;
         }
         let plan = df.create_physical_plan().await.map_err(exec_error)?;
-        let cluster = match cluster {
-            None => None,
-            Some(c) => Some(
-                ClusterPlan::of(&c.scheduler, &plan)
-                    .ok_or_else(|| pbatch_model::Error::internal("the cluster session planned a local plan"))?,
-            ),
-        };
+        // a plan that reads nothing (`WHERE false`) is planned to run here
+        let cluster = cluster.and_then(|c| ClusterPlan::of(&c.scheduler, &plan));
         Ok(Self {
             ctx,
             logical,
@@ -244,6 +239,74 @@ impl BatchPlan {
     }
 }
 
+/// The pbatch error in a cluster job's failure, as its scheduler reports it:
+/// Rust debug text (`... Error { code: FileFormatMismatch, message: "...",
+/// ...`), or `Ennnnn: message`; Arrow's arithmetic errors get their code and
+/// words back.
+fn pbatch_error_in(text: &str) -> Option<pbatch_model::Error> {
+    if let Some(at) = text.find("Error { code: ") {
+        let rest = &text[at + "Error { code: ".len()..];
+        let name = rest.split([',', ' ']).next().unwrap_or_default();
+        if let Some(code) = ErrorCode::ALL.iter().find(|c| format!("{c:?}") == name)
+            && let Some(m) = rest.find("message: \"")
+        {
+            let body = &rest[m + "message: \"".len()..];
+            // up to the closing quote, `\"` and `\\` unescaped
+            let mut message = String::new();
+            let mut chars = body.chars();
+            while let Some(ch) = chars.next() {
+                match ch {
+                    '"' => break,
+                    '\\' => {
+                        if let Some(next) = chars.next() {
+                            message.push(next);
+                        }
+                    }
+                    c => message.push(c),
+                }
+            }
+            return Some(pbatch_model::Error::new(*code, message));
+        }
+    }
+    for (arrow, words) in [
+        ("ArrowError(DivideByZero", "Divide by zero error"),
+        ("ArrowError(ArithmeticOverflow", "Arithmetic overflow"),
+        ("ArrowError(CastError", "Cast error"),
+    ] {
+        if text.contains(arrow) {
+            return Some(pbatch_model::Error::new(
+                ErrorCode::InvalidJobSql,
+                format!("batch failed: {words} (on the cluster: {})", text.trim()),
+            ));
+        }
+    }
+    pbatch_code_in(text)
+}
+
+/// The first `Ennnnn: message` of a known code in `text`.
+fn pbatch_code_in(text: &str) -> Option<pbatch_model::Error> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find('E') {
+        let start = i + at;
+        let end = start + 6;
+        if end + 2 <= bytes.len()
+            && bytes[start + 1..end].iter().all(u8::is_ascii_digit)
+            && &text[end..end + 2] == ": "
+            && (start == 0 || !bytes[start - 1].is_ascii_alphanumeric())
+            && let Some(code) = ErrorCode::ALL.iter().find(|c| c.code() == &text[start..end])
+        {
+            // the message runs to the end of its line (Ballista appends its
+            // own context after a newline or a closing quote)
+            let rest = &text[end + 2..];
+            let message = rest.split(['\n', '"']).next().unwrap_or(rest).trim_end();
+            return Some(pbatch_model::Error::new(*code, message.to_string()));
+        }
+        i = start + 1;
+    }
+    None
+}
+
 /// Maps an error met while the plan ran to the code that says whose it is:
 /// data that does not decode is `E18623`, a query that fails on the data
 /// (division by zero, a bad cast) `E18618`, storage `E18338`, memory
@@ -255,6 +318,13 @@ pub fn exec_error(e: DataFusionError) -> Error {
         && let Some(err) = inner.downcast_ref::<pbatch_model::Error>()
     {
         return Error::Spec(err.clone());
+    }
+    // a cluster job's failure arrives as text: the code an executor's scan
+    // raised is in it (`... E18623: file ... line 3: ...`)
+    if let D::Execution(msg) = e.find_root()
+        && let Some(err) = pbatch_error_in(msg)
+    {
+        return Error::Spec(err);
     }
     let code = match e.find_root() {
         D::ArrowError(a, _) => match a.as_ref() {
@@ -275,4 +345,32 @@ pub fn exec_error(e: DataFusionError) -> Error {
     };
     let message = format!("batch failed: {}", strip_df(&e.to_string()));
     Error::DataFusion(pbatch_model::Caused::new(code, message, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_failure_keeps_its_code() {
+        let e = pbatch_error_in(
+            "Job 038HW failed: Error in task [0/1/0]: External error: E18623: bucket \"b\" key \"a.json\" line 3: not json\nat stage 1",
+        )
+        .expect("a code");
+        assert_eq!(e.code(), ErrorCode::FileFormatMismatch);
+        assert_eq!(e.message(), "bucket");
+        let e = pbatch_error_in(
+            r#"Task failed: DataFusionError(Shared(External(DataFusionError(External(Error { code: FileFormatMismatch, message: "key \"a.json\" line 3: field \"qty\" is not a long", source: None, transient: false })))))"#,
+        )
+        .expect("a code");
+        assert_eq!(e.code(), ErrorCode::FileFormatMismatch);
+        assert_eq!(e.message(), r#"key "a.json" line 3: field "qty" is not a long"#);
+        let e =
+            pbatch_error_in("Task failed: DataFusionError(Shared(External(ArrowError(DivideByZero))))").expect("arrow");
+        assert_eq!(e.code(), ErrorCode::InvalidJobSql);
+        assert!(e.message().contains("Divide by zero"), "{e}");
+        assert!(pbatch_error_in("XE18623: no").is_none());
+        assert!(pbatch_error_in("E99999: not a code").is_none());
+        assert!(pbatch_error_in("nothing here").is_none());
+    }
 }

@@ -37,6 +37,10 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 use url::Url;
 
+/// The largest batch a decoded scan builds (a plan from the wire may ask
+/// for any size).
+const MAX_BATCH_ROWS: usize = 1 << 20;
+
 /// The count of invalid records a row scan skipped, in its metrics.
 pub const SCAN_INVALID_RECORDS: &str = "invalid_records";
 /// The count of bytes (as stored) a row scan read, in its metrics.
@@ -439,7 +443,7 @@ impl RowScanExec {
             projection: parts.projection,
             required: parts.required,
             omit_invalid: parts.omit_invalid,
-            batch_size: parts.batch_size.max(1),
+            batch_size: parts.batch_size.clamp(1, MAX_BATCH_ROWS),
         };
         Ok(Self::new(
             store,
@@ -558,6 +562,12 @@ impl ExecutionPlan for RowScanExec {
                 for f in files {
                     let name = format!("{place} key {:?}", f.key);
                     let mut emit = |b: RecordBatch| {
+                        // never past the limit: a plan may trust the scan
+                        // to stop at it (a file scan's fetch, on a cluster)
+                        let b = match limit {
+                            Some(l) if sent + b.num_rows() > l => b.slice(0, l.saturating_sub(sent)),
+                            _ => b,
+                        };
                         sent += b.num_rows();
                         output_rows.add(b.num_rows());
                         tx.blocking_send(Ok(b)).is_ok() && limit.is_none_or(|l| sent < l)

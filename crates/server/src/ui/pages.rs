@@ -387,6 +387,9 @@ pub(crate) async fn run(
                     tr { th { "rows in" } td #rows-in { (st.rows_read) } }
                     tr { th { "rows out" } td #rows-out { (st.rows_out) } }
                     tr { th { "invalid records" } td #invalid { (st.invalid_skipped) } }
+                    @if !st.placement.is_empty() {
+                        tr { th { "ran on" } td #placement { (st.placement) } }
+                    }
                 }
                 @if r.status == RunStatus::Failed {
                     @if let Some(code) = error_code(&r.message) { tr { th { "error code" } td.err #error-code { (code) } } }
