@@ -82,9 +82,19 @@ pub struct ReadStats {
     invalid: AtomicU64,
     samples: Mutex<Vec<String>>,
     bytes: AtomicU64,
+    /// Counts of a whole table, when these are one partition's.
+    parent: Option<Arc<ReadStats>>,
 }
 
 impl ReadStats {
+    /// One partition's stats, which also count into its table's.
+    pub(crate) fn child_of(parent: &Arc<ReadStats>) -> Self {
+        Self {
+            parent: Some(Arc::clone(parent)),
+            ..Self::default()
+        }
+    }
+
     /// Bytes of the table's files read so far, as stored (before
     /// decompression): what a progress bar measures against the listing.
     pub fn bytes_read(&self) -> u64 {
@@ -93,6 +103,9 @@ impl ReadStats {
 
     pub(crate) fn add_bytes(&self, n: u64) {
         self.bytes.fetch_add(n, Ordering::Relaxed);
+        if let Some(p) = &self.parent {
+            p.add_bytes(n);
+        }
     }
 
     /// Invalid records skipped so far.
@@ -106,8 +119,15 @@ impl ReadStats {
     }
 
     fn note(&self, what: String) {
-        self.invalid.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(record = %what, "skipping an invalid record");
+        self.count(what);
+    }
+
+    fn count(&self, what: String) {
+        self.invalid.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = &self.parent {
+            p.count(what.clone());
+        }
         if let Ok(mut s) = self.samples.lock()
             && s.len() < MAX_SAMPLES
         {

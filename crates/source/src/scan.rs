@@ -345,6 +345,8 @@ pub struct RowScanExec {
     groups: Vec<Vec<SourceFile>>,
     spec: Arc<RowSpec>,
     stats: Arc<ReadStats>,
+    /// Each partition's share of `stats`.
+    partition_stats: Vec<Arc<ReadStats>>,
     limit: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
     props: Arc<PlanProperties>,
@@ -368,6 +370,7 @@ impl RowScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
+        let partition_stats = groups.iter().map(|_| Arc::new(ReadStats::child_of(&stats))).collect();
         Self {
             store,
             store_url,
@@ -375,6 +378,7 @@ impl RowScanExec {
             groups,
             spec: Arc::new(spec),
             stats,
+            partition_stats,
             limit,
             metrics: ExecutionPlanMetricsSet::new(),
             props: Arc::new(props),
@@ -500,19 +504,23 @@ impl ExecutionPlan for RowScanExec {
     fn metrics(&self) -> Option<MetricsSet> {
         use datafusion::physical_plan::metrics::{Count, Metric, MetricValue};
         let mut set = self.metrics.clone_inner();
-        for (name, n) in [
-            (SCAN_INVALID_RECORDS, self.stats.invalid()),
-            (SCAN_BYTES_READ, self.stats.bytes_read()),
-        ] {
-            let count = Count::new();
-            count.add(usize::try_from(n).unwrap_or(usize::MAX));
-            set.push(Arc::new(Metric::new(
-                MetricValue::Count {
-                    name: name.into(),
-                    count,
-                },
-                None,
-            )));
+        // per partition: Ballista replaces a rerun task's partitions' metrics
+        // (untagged ones would be counted again)
+        for (partition, stats) in self.partition_stats.iter().enumerate() {
+            for (name, n) in [
+                (SCAN_INVALID_RECORDS, stats.invalid()),
+                (SCAN_BYTES_READ, stats.bytes_read()),
+            ] {
+                let count = Count::new();
+                count.add(usize::try_from(n).unwrap_or(usize::MAX));
+                set.push(Arc::new(Metric::new(
+                    MetricValue::Count {
+                        name: name.into(),
+                        count,
+                    },
+                    Some(partition),
+                )));
+            }
         }
         Some(set)
     }
@@ -544,11 +552,15 @@ impl ExecutionPlan for RowScanExec {
         let handle = Handle::try_current().map_err(|e| DataFusionError::External(Box::new(e)))?;
         let output_rows = MetricBuilder::new(&self.metrics).output_rows(partition);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
-        let (store, place, spec, stats, limit) = (
+        let stats = self
+            .partition_stats
+            .get(partition)
+            .map(Arc::clone)
+            .unwrap_or_else(|| Arc::clone(&self.stats));
+        let (store, place, spec, limit) = (
             Arc::clone(&self.store),
             self.place.clone(),
             Arc::clone(&self.spec),
-            Arc::clone(&self.stats),
             self.limit,
         );
         let rt = handle.clone();
