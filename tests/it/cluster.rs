@@ -350,6 +350,11 @@ async fn a_job_reads_s3_buckets_on_the_cluster() {
     s3.bucket("out-bkt");
     let r = engine.run_once("joined", &[], batch_time()).await.expect("batch");
     assert!(r.placement.starts_with("cluster df://"), "{}", r.placement);
+    assert!(
+        r.placement.contains(" executor"),
+        "the executors that scanned are named: {}",
+        r.placement
+    );
     assert_eq!(r.rows_read, 8000, "json and parquet rows, counted by the executors");
     let file = walkdir::WalkDir::new(s3.bucket("out-bkt"))
         .into_iter()

@@ -204,6 +204,8 @@ pub struct ClusterCounts {
     pub invalid_records: u64,
     /// Partitions the job's stages ran (a task runs one or more).
     pub partitions: u64,
+    /// Executors that ran its row scans (parquet scans do not say).
+    pub executors: u64,
 }
 
 /// What the engine keeps of a plan sent to the cluster: its job, once the
@@ -256,6 +258,7 @@ impl ClusterPlan {
             Err(_) => return Err(self.scheduler.unreachable("the metrics request got no answer")),
         };
         let mut counts = ClusterCounts::default();
+        let mut executors = std::collections::BTreeSet::new();
         for stage in stages {
             counts.partitions += u64::from(stage.partitions);
             for op in stage.operators {
@@ -273,11 +276,15 @@ impl ClusterPlan {
                         {
                             counts.bytes_read += c.value
                         }
+                        Some(Metric::Count(c)) if c.name.starts_with(pbatch_source::SCAN_EXECUTOR) => {
+                            executors.insert(c.name);
+                        }
                         _ => {}
                     }
                 }
             }
         }
+        counts.executors = executors.len() as u64;
         Ok(counts)
     }
 

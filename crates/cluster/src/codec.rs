@@ -143,6 +143,18 @@ impl LogicalExtensionCodec for LogicalCodec {
 #[derive(Debug, Default)]
 pub struct PhysicalCodec {
     inner: BallistaPhysicalExtensionCodec,
+    /// On an executor: its id, which the scans it decodes report.
+    executor: Option<String>,
+}
+
+impl PhysicalCodec {
+    /// The codec of executor `id`: its scans say they ran there.
+    pub fn for_executor(id: &str) -> Self {
+        Self {
+            executor: Some(id.to_string()),
+            ..Self::default()
+        }
+    }
 }
 
 impl PhysicalExtensionCodec for PhysicalCodec {
@@ -159,7 +171,11 @@ impl PhysicalExtensionCodec for PhysicalCodec {
                 let (parts, schema) = parts?;
                 let schema = decode_schema(schema)?;
                 let store = store_of(ctx, &parts.store_url)?;
-                Ok(Arc::new(RowScanExec::from_parts(parts, schema, store)?))
+                let scan = RowScanExec::from_parts(parts, schema, store)?;
+                Ok(Arc::new(match &self.executor {
+                    Some(id) => scan.ran_by(id),
+                    None => scan,
+                }))
             }
         }
     }

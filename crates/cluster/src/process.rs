@@ -201,7 +201,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         work_dir: Some(work_dir),
         executor_heartbeat_interval_seconds: opts.heartbeat_secs.max(1),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::for_executor(&id))),
         override_runtime_producer: Some(runtime),
         override_config_producer: Some(config_producer()),
         override_execution_engine: Some(Arc::new(LoggedEngine {

@@ -45,6 +45,8 @@ pub enum Placement {
         /// Partitions the job's stages ran (a task runs one or more),
         /// once it finished.
         partitions: Option<u64>,
+        /// Executors that ran its row scans, once it finished.
+        executors: Option<u64>,
     },
 }
 
@@ -54,9 +56,19 @@ impl std::fmt::Display for Placement {
             Placement::Local => f.write_str("local"),
             Placement::Cluster {
                 scheduler,
-                partitions: Some(n),
-            } => write!(f, "cluster {scheduler}, {n} partitions"),
-            Placement::Cluster { scheduler, .. } => write!(f, "cluster {scheduler}"),
+                partitions,
+                executors,
+            } => {
+                write!(f, "cluster {scheduler}")?;
+                if let Some(n) = partitions {
+                    write!(f, ", {n} partitions")?;
+                }
+                match executors {
+                    Some(1) => write!(f, ", scans on 1 executor"),
+                    Some(k) => write!(f, ", scans on {k} executors"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -164,6 +176,7 @@ impl BatchPlan {
             Some(c) => Placement::Cluster {
                 scheduler: c.scheduler().to_string(),
                 partitions: self.cluster_counts().map(|n| n.partitions),
+                executors: self.cluster_counts().map(|n| n.executors).filter(|n| *n > 0),
             },
         }
     }

@@ -49,8 +49,8 @@ pub use infer::Sample;
 pub use list::{SourceFile, list_keys};
 pub use rows::{ReadStats, RowFormat, RowSpec, read_rows};
 pub use scan::{
-    FilePart, RowScanExec, RowScanParts, RowTable, RowTableParts, SCAN_BYTES_READ, SCAN_INVALID_RECORDS, bytes_read,
-    skipped_records,
+    FilePart, RowScanExec, RowScanParts, RowTable, RowTableParts, SCAN_BYTES_READ, SCAN_EXECUTOR, SCAN_INVALID_RECORDS,
+    bytes_read, skipped_records,
 };
 pub use schema::{ArrowTypeFn, DATE_TZ, VALTYPE_ARROW, arrow_schema, valtype_of};
 pub use store::{S3Endpoint, Stores};

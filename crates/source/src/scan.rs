@@ -45,6 +45,9 @@ const MAX_BATCH_ROWS: usize = 1 << 20;
 pub const SCAN_INVALID_RECORDS: &str = "invalid_records";
 /// The count of bytes (as stored) a row scan read, in its metrics.
 pub const SCAN_BYTES_READ: &str = "bytes_read";
+/// Starts the name of a count a row scan run by a cluster executor reports
+/// (`executor:<id>`), so the engine learns which executors read.
+pub const SCAN_EXECUTOR: &str = "executor:";
 
 /// Row-format files of one datasource as a DataFusion table.
 #[derive(Debug)]
@@ -347,6 +350,8 @@ pub struct RowScanExec {
     stats: Arc<ReadStats>,
     /// Each partition's share of `stats`.
     partition_stats: Vec<Arc<ReadStats>>,
+    /// The cluster executor running the scan (reported in its metrics).
+    executor: Option<String>,
     limit: Option<usize>,
     metrics: ExecutionPlanMetricsSet,
     props: Arc<PlanProperties>,
@@ -379,6 +384,7 @@ impl RowScanExec {
             spec: Arc::new(spec),
             stats,
             partition_stats,
+            executor: None,
             limit,
             metrics: ExecutionPlanMetricsSet::new(),
             props: Arc::new(props),
@@ -389,6 +395,13 @@ impl RowScanExec {
     /// Invalid records this scan's table skipped.
     pub fn stats(&self) -> &ReadStats {
         &self.stats
+    }
+
+    /// The scan as cluster executor `id` runs it: its metrics name the
+    /// executor (a [`SCAN_EXECUTOR`] count per partition).
+    pub fn ran_by(mut self, id: &str) -> Self {
+        self.executor = Some(id.to_string());
+        self
     }
 
     /// Output partitions (file groups).
@@ -507,10 +520,14 @@ impl ExecutionPlan for RowScanExec {
         // per partition: Ballista replaces a rerun task's partitions' metrics
         // (untagged ones would be counted again)
         for (partition, stats) in self.partition_stats.iter().enumerate() {
-            for (name, n) in [
-                (SCAN_INVALID_RECORDS, stats.invalid()),
-                (SCAN_BYTES_READ, stats.bytes_read()),
-            ] {
+            let mut counts = vec![
+                (SCAN_INVALID_RECORDS.to_string(), stats.invalid()),
+                (SCAN_BYTES_READ.to_string(), stats.bytes_read()),
+            ];
+            if let Some(id) = &self.executor {
+                counts.push((format!("{SCAN_EXECUTOR}{id}"), 1));
+            }
+            for (name, n) in counts {
                 let count = Count::new();
                 count.add(usize::try_from(n).unwrap_or(usize::MAX));
                 set.push(Arc::new(Metric::new(
