@@ -25,7 +25,7 @@ mod util;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use util::{pbatch, read_rows, root};
+use util::{copy_dir, pbatch, read_rows, root};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,20 +45,6 @@ struct Case {
     error: Option<ExpectError>,
     #[serde(default)]
     output: Vec<ExpectOutput>,
-}
-
-/// Copies a folder tree.
-pub fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.expect("walking fixture data");
-        let rel = entry.path().strip_prefix(from).expect("inside the tree");
-        let dest = to.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).expect("mkdir");
-        } else {
-            std::fs::copy(entry.path(), &dest).expect("copy");
-        }
-    }
 }
 
 fn default_batch_time() -> String {
@@ -105,24 +91,23 @@ static CLUSTER: std::sync::OnceLock<cluster_harness::Cluster> = std::sync::OnceL
 /// Cluster cases run (the both-executors check needs enough of them).
 static CLUSTER_CASES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// The spec folder with every scheduled job's container raised past this
-/// machine, so each batch runs on the cluster.
-fn raised_spec(spec: &Path, to: &Path) -> Result<(), String> {
-    copy_dir(spec, to);
-    for e in std::fs::read_dir(to.join("jobs")).map_err(|e| e.to_string())? {
-        let path = e.map_err(|e| e.to_string())?.path();
-        if path.extension().is_none_or(|x| x != "json") {
-            continue; // a job's exports folder
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        let mut job: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let depend = job.pointer("/scheduler/type").and_then(|t| t.as_str()) == Some("depend");
-        if !depend && let Some(o) = job.as_object_mut() {
-            o.insert("container".into(), serde_json::json!({"type": "16U64G", "count": 4}));
-        }
-        std::fs::write(&path, job.to_string()).map_err(|e| e.to_string())?;
+/// `pbatch run` of the case's job over `spec` and `data`.
+fn run_command(case: &Case, spec: &Path, data: &Path) -> std::process::Command {
+    let mut cmd = pbatch();
+    cmd.arg("run")
+        .arg(spec)
+        .arg(&case.job)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--batch-time")
+        .arg(&case.batch_time);
+    for p in &case.params {
+        cmd.arg("--param").arg(p);
     }
-    Ok(())
+    if let Some(z) = &case.timezone {
+        cmd.env("PBATCH_ENGINE_TIMEZONE", z);
+    }
+    cmd
 }
 
 fn run_case(dir: &Path, cluster: bool) -> Result<(), String> {
@@ -134,30 +119,17 @@ fn run_case(dir: &Path, cluster: bool) -> Result<(), String> {
     if dir.join("data").is_dir() {
         copy_dir(&dir.join("data"), &data);
     }
-    let mut cmd = pbatch();
-    let spec = if cluster {
+    let mut cmd = if cluster {
         let c = CLUSTER.get_or_init(|| cluster_harness::Cluster::start(2));
         CLUSTER_CASES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        cmd.env("PBATCH_CLUSTER_SCHEDULER", &c.scheduler);
         let raised = scratch.path().join("spec");
-        raised_spec(&dir.join("spec"), &raised)?;
-        raised
+        cluster_harness::raised_spec(&dir.join("spec"), &raised);
+        let mut cmd = run_command(&case, &raised, &data);
+        cmd.env("PBATCH_CLUSTER_SCHEDULER", &c.scheduler);
+        cmd
     } else {
-        dir.join("spec")
+        run_command(&case, &dir.join("spec"), &data)
     };
-    cmd.arg("run")
-        .arg(&spec)
-        .arg(&case.job)
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--batch-time")
-        .arg(&case.batch_time);
-    for p in &case.params {
-        cmd.arg("--param").arg(p);
-    }
-    if let Some(z) = &case.timezone {
-        cmd.env("PBATCH_ENGINE_TIMEZONE", z);
-    }
     let out = cmd.output().map_err(|e| format!("running pbatch: {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     if let Some(want) = &case.error {
@@ -188,21 +160,9 @@ fn run_case(dir: &Path, cluster: bool) -> Result<(), String> {
         if dir.join("data").is_dir() {
             copy_dir(&dir.join("data"), local.path());
         }
-        let mut here = pbatch();
-        here.arg("run")
-            .arg(dir.join("spec"))
-            .arg(&case.job)
-            .arg("--data-dir")
-            .arg(local.path())
-            .arg("--batch-time")
-            .arg(&case.batch_time);
-        for p in &case.params {
-            here.arg("--param").arg(p);
-        }
-        if let Some(z) = &case.timezone {
-            here.env("PBATCH_ENGINE_TIMEZONE", z);
-        }
-        let here = here.output().map_err(|e| format!("running pbatch: {e}"))?;
+        let here = run_command(&case, &dir.join("spec"), local.path())
+            .output()
+            .map_err(|e| format!("running pbatch: {e}"))?;
         let counted = |s: &str| -> Vec<String> {
             s.lines()
                 .filter(|l| l.starts_with("read ") || l.starts_with("skipped "))

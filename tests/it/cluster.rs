@@ -9,22 +9,7 @@ static ONE_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The example's spec folder with its job raised past this machine.
 fn raised_example(to: &std::path::Path) {
-    let spec = crate::util::root().join("examples/cdn-logs");
-    for e in walkdir::WalkDir::new(&spec) {
-        let e = e.expect("walk");
-        let rel = e.path().strip_prefix(&spec).expect("inside");
-        let dest = to.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).expect("mkdir");
-        } else {
-            std::fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
-    let job = to.join("jobs/daily_traffic.json");
-    let text = std::fs::read_to_string(&job).expect("job");
-    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
-    v["container"] = serde_json::json!({"type": "16U64G", "count": 4});
-    std::fs::write(&job, v.to_string()).expect("write");
+    crate::cluster_harness::raised_spec(&crate::util::root().join("examples/cdn-logs"), to);
 }
 
 /// A scheduler nobody runs: the batch fails with E18338 naming its address,

@@ -169,3 +169,22 @@ impl Drop for Cluster {
         self.stop();
     }
 }
+
+/// Copies spec folder `spec` to `to` with every scheduled job's container
+/// raised past this machine (16U64G x 4), so each batch runs on a cluster.
+pub fn raised_spec(spec: &std::path::Path, to: &std::path::Path) {
+    crate::util::copy_dir(spec, to);
+    for e in std::fs::read_dir(to.join("jobs")).expect("jobs folder") {
+        let path = e.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue; // a job's exports folder
+        }
+        let text = std::fs::read_to_string(&path).expect("job");
+        let mut job: serde_json::Value = serde_json::from_str(&text).expect("job json");
+        let depend = job.pointer("/scheduler/type").and_then(|t| t.as_str()) == Some("depend");
+        if !depend && let Some(o) = job.as_object_mut() {
+            o.insert("container".into(), serde_json::json!({"type": "16U64G", "count": 4}));
+        }
+        std::fs::write(&path, job.to_string()).expect("write job");
+    }
+}

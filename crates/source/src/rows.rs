@@ -120,18 +120,18 @@ impl ReadStats {
 
     fn note(&self, what: String) {
         tracing::warn!(record = %what, "skipping an invalid record");
-        self.count(what);
+        self.count(&what);
     }
 
-    fn count(&self, what: String) {
+    fn count(&self, what: &str) {
         self.invalid.fetch_add(1, Ordering::Relaxed);
         if let Some(p) = &self.parent {
-            p.count(what.clone());
+            p.count(what);
         }
         if let Ok(mut s) = self.samples.lock()
             && s.len() < MAX_SAMPLES
         {
-            s.push(what);
+            s.push(what.to_string());
         }
     }
 }
