@@ -22,8 +22,10 @@ def timing(label, times):
 def max_rss_kib(cmd, env):
     """Runs cmd under GNU time and returns its peak RSS in KiB (a child forked
     from a big Python process would report that process's RSS instead)."""
-    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], check=True, env=env, stdout=subprocess.DEVNULL,
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return int(out.stderr.strip().splitlines()[-1])
 
 
