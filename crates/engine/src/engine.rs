@@ -153,6 +153,7 @@ impl EngineBuilder {
         let stores = stores_for(&self.config, &data_dir)?;
         let mut sources = source_env(&self.config, &data_dir, stores);
         sources.cluster = cluster_env(&self.config.cluster)?;
+        pbatch_exec::check_datafusion_env()?;
         let services = pbatch_sink::ServiceUrls {
             tsdb: self.config.tsdb.url.clone(),
             logdb: self.config.logdb.url.clone(),

@@ -68,7 +68,7 @@ mod srcs;
 pub use arrow::datatypes::SchemaRef;
 pub use error::{Error, Result};
 pub use plan::{BatchInput, BatchPlan, Placement, exec_error};
-pub use session::Sizing;
+pub use session::{Sizing, check_datafusion_env};
 pub use shape::{DeclaredTable, declared_output};
 pub use srcs::{ClusterEnv, FusionAccess, ReadPlan, ResolvedSrc, SourceEnv, TableRead};
 

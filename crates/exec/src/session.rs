@@ -65,12 +65,47 @@ pub(crate) fn session_parts(sizing: Sizing) -> Result<(SessionConfig, Arc<Runtim
     // 10 MiB default, but never more than a sixteenth of the pool, so small
     // pools still spill rather than fail.
     opts.execution.sort_spill_reservation_bytes = (sizing.memory / 16).min(10 << 20);
+    // Parquet filters run inside the scan, cheapest first: the other columns
+    // are decoded only for rows that pass (a 0.1% filter over 12 columns
+    // decodes about a tenth of the data).
+    opts.execution.parquet.pushdown_filters = true;
+    opts.execution.parquet.reorder_filters = true;
+    // ...but not a join's build-side values: every probe row would be
+    // tested in the scan, where they usually all match (a CDN join with a
+    // small dimension table: 0.51 s without it, 0.78 s with it).
+    opts.optimizer.enable_join_dynamic_filter_pushdown = false;
+    datafusion_env(&mut config, std::env::vars())?;
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(sizing.memory)))
         .with_disk_manager_builder(DiskManagerBuilder::default())
         .build_arc()
         .map_err(|e| pbatch_model::Error::internal(format!("building the runtime: {e}")))?;
     Ok((config, runtime))
+}
+
+/// DataFusion's own environment variables over pbatch's defaults, as
+/// DataFusion's CLI reads them: `datafusion.execution.batch_size` from
+/// `DATAFUSION_EXECUTION_BATCH_SIZE`. A bad value is refused, naming it.
+fn datafusion_env(config: &mut SessionConfig, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+    let keys: Vec<String> = config.options().entries().into_iter().map(|e| e.key).collect();
+    for (var, value) in vars.filter(|(k, _)| k.starts_with("DATAFUSION_")) {
+        let Some(key) = keys.iter().find(|k| k.to_uppercase().replace('.', "_") == var) else {
+            continue;
+        };
+        config.options_mut().set(key, &value).map_err(|e| {
+            pbatch_model::Error::new(
+                ErrorCode::InvalidRequestBody,
+                format!("environment {var}={value:?} ({key}): {}", strip_df(&e.to_string())),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Refuses a bad `DATAFUSION_*` variable when an engine is built, rather
+/// than at its first batch.
+pub fn check_datafusion_env() -> Result<()> {
+    datafusion_env(&mut SessionConfig::new(), std::env::vars())
 }
 
 /// Plans a job's SQL (already expanded). Only queries are allowed: DDL, DML
@@ -123,6 +158,36 @@ pub(crate) fn rows_read(plan: &Arc<dyn ExecutionPlan>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datafusion_variables_override_the_defaults_and_bad_ones_are_named() {
+        let vars = |kv: &[(&str, &str)]| {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let (mut config, _) = session_parts(Sizing::for_container(None)).unwrap();
+        assert!(config.options().execution.parquet.pushdown_filters, "pbatch's default");
+        datafusion_env(
+            &mut config,
+            vars(&[
+                ("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS", "false"),
+                ("DATAFUSION_EXECUTION_BATCH_SIZE", "1024"),
+                ("DATAFUSION_NOT_AN_OPTION", "1"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert!(!config.options().execution.parquet.pushdown_filters);
+        assert_eq!(config.batch_size(), 1024);
+        let e = datafusion_env(&mut config, vars(&[("DATAFUSION_EXECUTION_BATCH_SIZE", "many")])).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("DATAFUSION_EXECUTION_BATCH_SIZE=\"many\"") && msg.contains("datafusion.execution.batch_size"),
+            "{msg}"
+        );
+    }
 
     #[tokio::test]
     async fn sql_errors_name_the_problem() {

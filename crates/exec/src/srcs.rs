@@ -342,7 +342,9 @@ async fn file_table(
         required: ds.schema.iter().filter(|f| f.required).map(|f| f.key.clone()).collect(),
         omit_invalid: ds.omit_invalid,
     };
-    table_for(store, &loc.url, &loc.place, &files, opts, schema, &rules).map_err(in_ds)
+    let state = ctx.state();
+    let parquet = &state.table_options().parquet;
+    table_for(store, &loc.url, &loc.place, &files, opts, schema, &rules, parquet).map_err(in_ds)
 }
 
 /// A fusion datasource's table: the log files of its domain for the hours

@@ -9,6 +9,7 @@ use crate::{SourceFile, read_error};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::FileFormat;
+use datafusion::common::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionState;
@@ -150,7 +151,10 @@ pub struct RecordRules {
 
 /// A table over `files` of `store` (registered as `bucket_url`) with
 /// `schema`: parquet through DataFusion's listing table, the row formats
-/// through [`RowTable`], which also counts what `rules` skipped.
+/// through [`RowTable`], which also counts what `rules` skipped. `parquet`
+/// is how parquet files are read (the session's table options: filter
+/// pushdown, page index, view types).
+#[allow(clippy::too_many_arguments)]
 pub fn table_for(
     store: &Arc<dyn ObjectStore>,
     bucket_url: &Url,
@@ -159,9 +163,10 @@ pub fn table_for(
     opts: &FileOptions,
     schema: SchemaRef,
     rules: &RecordRules,
+    parquet: &TableParquetOptions,
 ) -> Result<Arc<dyn TableProvider>> {
     let Some(format) = row_format(opts) else {
-        return parquet_table(bucket_url, files, schema);
+        return parquet_table(bucket_url, files, schema, parquet);
     };
     let schema = if opts.file_type == FileType::Text {
         text_schema()
@@ -180,7 +185,12 @@ pub fn table_for(
     )?))
 }
 
-fn parquet_table(bucket_url: &Url, files: &[SourceFile], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+fn parquet_table(
+    bucket_url: &Url,
+    files: &[SourceFile],
+    schema: SchemaRef,
+    parquet: &TableParquetOptions,
+) -> Result<Arc<dyn TableProvider>> {
     let mut urls = Vec::with_capacity(files.len());
     for f in files {
         // each segment percent-encoded: keys may hold '#', '?', '%' or spaces
@@ -191,7 +201,9 @@ fn parquet_table(bucket_url: &Url, files: &[SourceFile], schema: SchemaRef) -> R
             .extend(f.key.split('/'));
         urls.push(ListingTableUrl::parse(u.as_str()).map_err(|e| read_error(&f.key, e))?);
     }
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+    // the format's own options are what its scans use, not the session's
+    let format = ParquetFormat::default().with_options(parquet.clone());
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension("");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
