@@ -14,6 +14,7 @@
 //! CSV fields are positional; a short row reads its missing trailing fields
 //! as null (old files after a field was added), a long one is invalid.
 
+use crate::flatjson::FlatJson;
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringBuilder};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -274,17 +275,37 @@ pub(crate) fn invalid(
     }
 }
 
-/// An arrow decoder of a whole batch (the fast path) or of one record.
+/// An arrow decoder of a whole batch (the fast path) or of one record, or
+/// the projecting decoder of flat JSON records (the fast path's fast path).
 enum Fast {
     Json(arrow::json::reader::Decoder),
     Csv(Box<arrow::csv::reader::Decoder>),
+    Flat(Box<FlatJson>),
+}
+
+/// What a fast decoder could not do with a batch.
+enum Failed {
+    /// The flat decoder met what arrow's decoder must read (its bail).
+    Flat,
+    /// The batch has a bad record (arrow's decoder refused it).
+    Arrow(ArrowError),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Flat => f.write_str("not flat JSON"),
+            Failed::Arrow(e) => e.fmt(f),
+        }
+    }
 }
 
 impl Fast {
-    fn decode(&mut self, buf: &[u8]) -> std::result::Result<usize, ArrowError> {
+    fn decode(&mut self, buf: &[u8], batch_size: usize) -> std::result::Result<usize, Failed> {
         match self {
-            Fast::Json(d) => d.decode(buf),
-            Fast::Csv(d) => d.decode(buf),
+            Fast::Json(d) => d.decode(buf).map_err(Failed::Arrow),
+            Fast::Csv(d) => d.decode(buf).map_err(Failed::Arrow),
+            Fast::Flat(d) => d.decode(buf, batch_size).map_err(|_| Failed::Flat),
         }
     }
 
@@ -293,16 +314,26 @@ impl Fast {
             // len() counts a record that is only half decoded
             Fast::Json(d) => d.len() >= batch_size && !d.has_partial_record(),
             Fast::Csv(d) => d.capacity() == 0,
+            Fast::Flat(d) => d.len() >= batch_size && !d.has_partial_record(),
         }
     }
 
-    fn flush(&mut self) -> std::result::Result<Option<RecordBatch>, ArrowError> {
+    fn flush(&mut self) -> std::result::Result<Option<RecordBatch>, Failed> {
         match self {
-            Fast::Json(d) => d.flush(),
-            Fast::Csv(d) => d.flush(),
+            Fast::Json(d) => d.flush().map_err(Failed::Arrow),
+            Fast::Csv(d) => d.flush().map_err(Failed::Arrow),
+            Fast::Flat(d) => d.flush().map_err(|_| Failed::Flat),
         }
     }
+
+    fn flat(&self) -> bool {
+        matches!(self, Fast::Flat(_))
+    }
 }
+
+/// Batches the flat decoder may give back to arrow's in one file before
+/// the file is left to arrow's (its records are not flat).
+const FLAT_BAILS: u32 = 3;
 
 /// The fast / slow reader of one json or csv file.
 struct Reader<'a> {
@@ -327,6 +358,8 @@ struct Reader<'a> {
     line: u64,
     /// A csv header not yet skipped.
     header_pending: bool,
+    /// Batches the flat JSON decoder gave back to arrow's.
+    flat_bails: u32,
 }
 
 impl<'a> Reader<'a> {
@@ -359,7 +392,27 @@ impl<'a> Reader<'a> {
             eof: false,
             line: 1,
             header_pending: matches!(spec.format, RowFormat::Csv { header: true, .. }),
+            flat_bails: 0,
         }
+    }
+
+    /// The fast path's decoder of the next batch: the flat JSON decoder
+    /// while the file's records are flat, else arrow's.
+    fn batch_decoder(&self) -> Result<Fast> {
+        if self.spec.format == RowFormat::Json
+            && self.flat_bails < FLAT_BAILS
+            && let Some(d) = FlatJson::new(Arc::clone(&self.decode_schema), self.spec.batch_size)
+        {
+            return Ok(Fast::Flat(Box::new(d)));
+        }
+        self.decoder(self.spec.batch_size, self.header_pending, None)
+    }
+
+    /// Gives the current batch back to arrow's decoder, from its start.
+    fn unflat(&mut self) -> Result<Fast> {
+        self.flat_bails += 1;
+        self.cursor = self.start;
+        self.decoder(self.spec.batch_size, false, None)
     }
 
     fn decoder(&self, batch_size: usize, header: bool, cols: Option<&[usize]>) -> Result<Fast> {
@@ -423,7 +476,7 @@ impl<'a> Reader<'a> {
     }
 
     fn run(mut self, input: &mut dyn Read, emit: &mut dyn FnMut(RecordBatch) -> bool) -> Result<()> {
-        let mut dec = self.decoder(self.spec.batch_size, self.header_pending, None)?;
+        let mut dec = self.batch_decoder()?;
         loop {
             let at_end = self.cursor == self.data.len();
             if at_end && !self.eof {
@@ -431,18 +484,22 @@ impl<'a> Reader<'a> {
                 continue;
             }
             if !at_end {
-                match dec.decode(&self.data[self.cursor..]) {
+                match dec.decode(&self.data[self.cursor..], self.spec.batch_size) {
                     Ok(n) => {
                         self.cursor += n;
                         if n > 0 && !dec.full(self.spec.batch_size) {
                             continue;
                         }
                     }
-                    Err(_) => {
+                    Err(Failed::Flat) => {
+                        dec = self.unflat()?;
+                        continue;
+                    }
+                    Err(Failed::Arrow(_)) => {
                         if !self.slow(input, emit)? {
                             return Ok(());
                         }
-                        dec = self.decoder(self.spec.batch_size, false, None)?;
+                        dec = self.batch_decoder()?;
                         continue;
                     }
                 }
@@ -450,7 +507,7 @@ impl<'a> Reader<'a> {
             // a full batch, or the end of the input (which also tells the csv
             // decoder that a last record without a newline ended)
             let flushed = if at_end {
-                dec.decode(&[]).and_then(|_| dec.flush())
+                dec.decode(&[], self.spec.batch_size).and_then(|_| dec.flush())
             } else {
                 dec.flush()
             };
@@ -462,12 +519,16 @@ impl<'a> Reader<'a> {
                     if !emit(batch) || at_end {
                         return Ok(());
                     }
+                    if !dec.flat() && self.flat_bails > 0 {
+                        dec = self.batch_decoder()?;
+                    }
                 }
-                Ok(Some(None)) | Err(_) => {
+                Err(Failed::Flat) => dec = self.unflat()?,
+                Ok(Some(None)) | Err(Failed::Arrow(_)) => {
                     if !self.slow(input, emit)? {
                         return Ok(());
                     }
-                    dec = self.decoder(self.spec.batch_size, false, None)?;
+                    dec = self.batch_decoder()?;
                 }
             }
         }
@@ -562,8 +623,9 @@ impl<'a> Reader<'a> {
         let batch = match self.spec.format {
             RowFormat::Csv { .. } if !good_csv.is_empty() => {
                 let mut d = self.decoder(records.max(1), false, None)?;
-                d.decode(&good_csv).map_err(|e| Error::internal(e.to_string()))?;
-                d.decode(&[]).map_err(|e| Error::internal(e.to_string()))?;
+                d.decode(&good_csv, usize::MAX)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                d.decode(&[], usize::MAX).map_err(|e| Error::internal(e.to_string()))?;
                 d.flush().map_err(|e| Error::internal(e.to_string()))?
             }
             RowFormat::Json if !good_json.is_empty() => {
@@ -637,8 +699,8 @@ impl<'a> Reader<'a> {
     fn check_csv(&self, record: &[u8]) -> std::result::Result<Good, String> {
         let decode = |cols: Option<&[usize]>| -> std::result::Result<Option<RecordBatch>, String> {
             let mut d = self.decoder(1, false, cols).map_err(|e| e.to_string())?;
-            d.decode(record).map_err(|e| e.to_string())?;
-            d.decode(&[]).map_err(|e| e.to_string())?;
+            d.decode(record, usize::MAX).map_err(|e| e.to_string())?;
+            d.decode(&[], usize::MAX).map_err(|e| e.to_string())?;
             d.flush().map_err(|e| e.to_string())
         };
         match decode(None) {
