@@ -85,7 +85,7 @@ fn records(rows: usize) -> (Vec<u8>, Vec<u8>) {
         .ok();
         writeln!(
             csv,
-            "{ts},{domain},{ip},{method},{path},{status},{bytes},{ms},{referer},\"{agent}\",{cache},{region}"
+            "{ts},{domain},{ip},{method},{path},{status},{bytes},{ms},{referer},{agent},{cache},{region}"
         )
         .ok();
     }

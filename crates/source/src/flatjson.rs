@@ -27,9 +27,10 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct Bail;
 
-type Step<T> = std::result::Result<T, Bail>;
+pub(crate) type Step<T> = std::result::Result<T, Bail>;
 
-enum Col {
+/// An output column's builder.
+pub(crate) enum Col {
     Str(StringBuilder),
     I64(Int64Builder),
     F64(Float64Builder),
@@ -38,7 +39,55 @@ enum Col {
 }
 
 impl Col {
-    fn null(&mut self) {
+    /// A builder of `dt`, or None for a type the flat decoders do not read.
+    pub(crate) fn for_type(dt: &DataType, batch_size: usize) -> Option<Col> {
+        Some(match dt {
+            DataType::Utf8 => Col::Str(StringBuilder::with_capacity(batch_size, batch_size * 16)),
+            DataType::Int64 => Col::I64(Int64Builder::with_capacity(batch_size)),
+            DataType::Float64 => Col::F64(Float64Builder::with_capacity(batch_size)),
+            DataType::Boolean => Col::Bool(BooleanBuilder::with_capacity(batch_size)),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => {
+                let parsed: Tz = tz.parse().ok()?;
+                Col::Ts(
+                    TimestampMicrosecondBuilder::with_capacity(batch_size).with_timezone(Arc::clone(tz)),
+                    parsed,
+                )
+            }
+            _ => return None,
+        })
+    }
+
+    /// A csv field's text, as arrow's csv decoder reads it: empty is null,
+    /// numbers only in their plain forms (others bail).
+    pub(crate) fn csv_field(&mut self, s: &str) -> Step<()> {
+        if s.is_empty() {
+            self.null();
+            return Ok(());
+        }
+        match self {
+            Col::Str(b) => b.append_value(s),
+            Col::I64(b) => {
+                let digits = s.strip_prefix('-').unwrap_or(s);
+                if !digits.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err(Bail);
+                }
+                b.append_value(s.parse::<i64>().map_err(|_| Bail)?)
+            }
+            Col::F64(b) => {
+                valid_number(s)?;
+                b.append_value(s.parse::<f64>().map_err(|_| Bail)?)
+            }
+            Col::Bool(b) => match s {
+                "true" => b.append_value(true),
+                "false" => b.append_value(false),
+                _ => return Err(Bail),
+            },
+            Col::Ts(b, tz) => b.append_value(string_to_datetime(tz, s).map_err(|_| Bail)?.timestamp_micros()),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn null(&mut self) {
         match self {
             Col::Str(b) => b.append_null(),
             Col::I64(b) => b.append_null(),
@@ -48,7 +97,7 @@ impl Col {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    pub(crate) fn finish(&mut self) -> ArrayRef {
         match self {
             Col::Str(b) => Arc::new(b.finish()),
             Col::I64(b) => Arc::new(b.finish()),
@@ -80,23 +129,11 @@ impl FlatJson {
     /// A decoder of `schema`'s fields, or None when one has a type it does
     /// not read (arrow's decoder does those).
     pub(crate) fn new(schema: SchemaRef, batch_size: usize) -> Option<Self> {
-        let mut cols = Vec::with_capacity(schema.fields().len());
-        for f in schema.fields() {
-            cols.push(match f.data_type() {
-                DataType::Utf8 => Col::Str(StringBuilder::with_capacity(batch_size, batch_size * 16)),
-                DataType::Int64 => Col::I64(Int64Builder::with_capacity(batch_size)),
-                DataType::Float64 => Col::F64(Float64Builder::with_capacity(batch_size)),
-                DataType::Boolean => Col::Bool(BooleanBuilder::with_capacity(batch_size)),
-                DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => {
-                    let parsed: Tz = tz.parse().ok()?;
-                    Col::Ts(
-                        TimestampMicrosecondBuilder::with_capacity(batch_size).with_timezone(Arc::clone(tz)),
-                        parsed,
-                    )
-                }
-                _ => return None,
-            });
-        }
+        let cols = schema
+            .fields()
+            .iter()
+            .map(|f| Col::for_type(f.data_type(), batch_size))
+            .collect::<Option<Vec<_>>>()?;
         Some(Self {
             names: schema.fields().iter().map(|f| f.name().as_bytes().into()).collect(),
             set_in: vec![u64::MAX; cols.len()],
@@ -120,40 +157,8 @@ impl FlatJson {
         !self.pending.is_empty()
     }
 
-    /// Decodes the lines of `buf` until `batch_size` rows are decoded;
-    /// returns the bytes consumed. A line cut by the end of `buf` is
-    /// consumed and kept until a later call brings its end; an empty `buf`
-    /// is the end of the input.
-    pub(crate) fn decode(&mut self, buf: &[u8], batch_size: usize) -> Step<usize> {
-        let mut pos = 0;
-        if buf.is_empty() {
-            let line = std::mem::take(&mut self.pending);
-            self.line(&line)?;
-            return Ok(0);
-        }
-        if !self.pending.is_empty() {
-            let Some(nl) = memchr::memchr(b'\n', buf) else {
-                self.pending.extend_from_slice(buf);
-                return Ok(buf.len());
-            };
-            let mut line = std::mem::take(&mut self.pending);
-            line.extend_from_slice(&buf[..=nl]);
-            self.line(&line)?;
-            pos = nl + 1;
-        }
-        while self.rows < batch_size && pos < buf.len() {
-            let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) else {
-                self.pending = buf[pos..].to_vec();
-                return Ok(buf.len());
-            };
-            self.line(&buf[pos..=pos + nl])?;
-            pos += nl + 1;
-        }
-        Ok(pos)
-    }
-
     /// Decodes the records of one whole line (usually one).
-    fn line(&mut self, line: &[u8]) -> Step<()> {
+    pub(crate) fn line(&mut self, line: &[u8]) -> Step<()> {
         // arrow refuses invalid UTF-8 anywhere in its input
         let line = simdutf8::basic::from_utf8(line).map_err(|_| Bail)?;
         let mut at = skip_ws(line.as_bytes(), 0);
@@ -311,6 +316,63 @@ impl FlatJson {
     }
 }
 
+/// A decoder of whole lines, and what it keeps of a line cut by the end
+/// of its input so far.
+pub(crate) trait Lines {
+    /// Decodes one whole line (its newline included).
+    fn line(&mut self, line: &[u8]) -> Step<()>;
+    /// Rows decoded and not yet flushed.
+    fn rows(&self) -> usize;
+    /// The start of a line cut by the end of the input so far.
+    fn pending(&mut self) -> &mut Vec<u8>;
+
+    /// Decodes the lines of `buf` until `batch_size` rows are decoded;
+    /// returns the bytes consumed. A line cut by the end of `buf` is
+    /// consumed and kept until a later call brings its end; an empty `buf`
+    /// is the end of the input.
+    fn decode(&mut self, buf: &[u8], batch_size: usize) -> Step<usize> {
+        let mut pos = 0;
+        if buf.is_empty() {
+            let line = std::mem::take(self.pending());
+            if !line.is_empty() {
+                self.line(&line)?;
+            }
+            return Ok(0);
+        }
+        if !self.pending().is_empty() {
+            let Some(nl) = memchr::memchr(b'\n', buf) else {
+                self.pending().extend_from_slice(buf);
+                return Ok(buf.len());
+            };
+            let mut line = std::mem::take(self.pending());
+            line.extend_from_slice(&buf[..=nl]);
+            self.line(&line)?;
+            pos = nl + 1;
+        }
+        while self.rows() < batch_size && pos < buf.len() {
+            let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) else {
+                *self.pending() = buf[pos..].to_vec();
+                return Ok(buf.len());
+            };
+            self.line(&buf[pos..=pos + nl])?;
+            pos += nl + 1;
+        }
+        Ok(pos)
+    }
+}
+
+impl Lines for FlatJson {
+    fn line(&mut self, line: &[u8]) -> Step<()> {
+        FlatJson::line(self, line)
+    }
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn pending(&mut self) -> &mut Vec<u8> {
+        &mut self.pending
+    }
+}
+
 fn skip_ws(buf: &[u8], mut p: usize) -> usize {
     while p < buf.len() && matches!(buf[p], b' ' | b'\t' | b'\n' | b'\r') {
         p += 1;
@@ -345,7 +407,7 @@ fn number_end(buf: &[u8], p: usize) -> usize {
 }
 
 /// JSON's number grammar (Rust's float parser also takes "1." or ".5").
-fn valid_number(s: &str) -> Step<()> {
+pub(crate) fn valid_number(s: &str) -> Step<()> {
     let b = s.as_bytes();
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits = |i: &mut usize| {

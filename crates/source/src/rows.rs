@@ -14,7 +14,8 @@
 //! CSV fields are positional; a short row reads its missing trailing fields
 //! as null (old files after a field was added), a long one is invalid.
 
-use crate::flatjson::FlatJson;
+use crate::flatcsv::FlatCsv;
+use crate::flatjson::{FlatJson, Lines};
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringBuilder};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -281,6 +282,7 @@ enum Fast {
     Json(arrow::json::reader::Decoder),
     Csv(Box<arrow::csv::reader::Decoder>),
     Flat(Box<FlatJson>),
+    FlatCsv(Box<FlatCsv>),
 }
 
 /// What a fast decoder could not do with a batch.
@@ -306,6 +308,7 @@ impl Fast {
             Fast::Json(d) => d.decode(buf).map_err(Failed::Arrow),
             Fast::Csv(d) => d.decode(buf).map_err(Failed::Arrow),
             Fast::Flat(d) => d.decode(buf, batch_size).map_err(|_| Failed::Flat),
+            Fast::FlatCsv(d) => d.decode(buf, batch_size).map_err(|_| Failed::Flat),
         }
     }
 
@@ -315,6 +318,7 @@ impl Fast {
             Fast::Json(d) => d.len() >= batch_size && !d.has_partial_record(),
             Fast::Csv(d) => d.capacity() == 0,
             Fast::Flat(d) => d.len() >= batch_size && !d.has_partial_record(),
+            Fast::FlatCsv(d) => d.len() >= batch_size && !d.has_partial_record(),
         }
     }
 
@@ -323,11 +327,12 @@ impl Fast {
             Fast::Json(d) => d.flush().map_err(Failed::Arrow),
             Fast::Csv(d) => d.flush().map_err(Failed::Arrow),
             Fast::Flat(d) => d.flush().map_err(|_| Failed::Flat),
+            Fast::FlatCsv(d) => d.flush().map_err(|_| Failed::Flat),
         }
     }
 
     fn flat(&self) -> bool {
-        matches!(self, Fast::Flat(_))
+        matches!(self, Fast::Flat(_) | Fast::FlatCsv(_))
     }
 }
 
@@ -396,14 +401,22 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The fast path's decoder of the next batch: the flat JSON decoder
-    /// while the file's records are flat, else arrow's.
+    /// The fast path's decoder of the next batch: a flat decoder while the
+    /// file's records are flat json or unquoted csv, else arrow's.
     fn batch_decoder(&self) -> Result<Fast> {
-        if self.spec.format == RowFormat::Json
-            && self.flat_bails < FLAT_BAILS
-            && let Some(d) = FlatJson::new(Arc::clone(&self.decode_schema), self.spec.batch_size)
-        {
-            return Ok(Fast::Flat(Box::new(d)));
+        if self.flat_bails < FLAT_BAILS {
+            let (n, schema) = (self.spec.batch_size, &self.decode_schema);
+            let flat = match self.spec.format {
+                RowFormat::Json => FlatJson::new(Arc::clone(schema), n).map(|d| Fast::Flat(Box::new(d))),
+                RowFormat::Csv { delimiter, .. } => {
+                    FlatCsv::new(&self.spec.schema, &self.decode_cols, delimiter, self.header_pending, n)
+                        .map(|d| Fast::FlatCsv(Box::new(d)))
+                }
+                _ => None,
+            };
+            if let Some(d) = flat {
+                return Ok(d);
+            }
         }
         self.decoder(self.spec.batch_size, self.header_pending, None)
     }
@@ -412,7 +425,7 @@ impl<'a> Reader<'a> {
     fn unflat(&mut self) -> Result<Fast> {
         self.flat_bails += 1;
         self.cursor = self.start;
-        self.decoder(self.spec.batch_size, false, None)
+        self.decoder(self.spec.batch_size, self.header_pending, None)
     }
 
     fn decoder(&self, batch_size: usize, header: bool, cols: Option<&[usize]>) -> Result<Fast> {

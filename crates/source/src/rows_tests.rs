@@ -272,3 +272,32 @@ fn projected_json_reads_only_what_is_asked_and_counts_bad_records_as_before() {
         );
     }
 }
+
+#[test]
+fn projected_csv_reads_only_what_is_asked_and_counts_bad_records_as_before() {
+    let mut s = spec(
+        RowFormat::Csv {
+            delimiter: b',',
+            header: true,
+        },
+        &[0],
+        true,
+        2,
+    );
+    // score and id, in that order; name and at are not read
+    s.projection = vec![2, 0];
+    let text = "id,name,score,at\n1,a,1.5,\n2,not read,,not a date\n3,\"quoted, fine\",2\n4,b,1,x,extra\n,c,3\n6\n7,d,-5e0,2017-06-01T05:00:00Z";
+    for batch in [1, 2, 100] {
+        s.batch_size = batch;
+        let (rows, stats) = read(text, &s);
+        assert_eq!(rows.unwrap(), ["1.5|1", "|2", "2.0|3", "|6", "-5.0|7"], "batch {batch}");
+        assert_eq!(
+            stats.samples(),
+            [
+                "f.json line 5: 5 fields where the schema has 4",
+                "f.json line 6: required field \"id\" is missing"
+            ],
+            "batch {batch}"
+        );
+    }
+}

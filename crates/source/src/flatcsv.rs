@@ -1,0 +1,230 @@
+//! A projecting decoder of plain csv lines: splits each line at its
+//! delimiters and parses only the fields a query reads, straight into Arrow
+//! builders.
+//!
+//! It reads what arrow's csv decoder reads the same way: lines without
+//! quotes or stray carriage returns, values in their plain forms (see
+//! [`Col::csv_field`]). A line with quotes, a blank line, a line with more
+//! fields than the schema, or a value it does not parse is a [`Bail`]: the
+//! caller decodes that batch with arrow's decoder, which reads it or finds
+//! the bad record as before.
+
+use crate::flatjson::{Bail, Col, Lines, Step};
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::{Schema, SchemaRef};
+use std::sync::Arc;
+
+/// One decoder per batch stream of one csv file.
+pub(crate) struct FlatCsv {
+    schema: SchemaRef,
+    cols: Vec<Col>,
+    /// Each field of a line (the table's fields, in file order) -> its
+    /// output column, if read.
+    field_col: Vec<Option<usize>>,
+    delimiter: u8,
+    /// The header line is still to be skipped.
+    header: bool,
+    rows: usize,
+    pending: Vec<u8>,
+}
+
+impl FlatCsv {
+    /// A decoder of the fields `decode` (indices into `table`, sorted) of
+    /// lines laid out as `table`; None when a field has a type it does not
+    /// read.
+    pub(crate) fn new(
+        table: &SchemaRef,
+        decode: &[usize],
+        delimiter: u8,
+        header: bool,
+        batch_size: usize,
+    ) -> Option<Self> {
+        let mut field_col = vec![None; table.fields().len()];
+        let mut fields = Vec::with_capacity(decode.len());
+        let mut cols = Vec::with_capacity(decode.len());
+        for (c, i) in decode.iter().enumerate() {
+            let f = table.fields().get(*i)?;
+            *field_col.get_mut(*i)? = Some(c);
+            cols.push(Col::for_type(f.data_type(), batch_size)?);
+            fields.push(Arc::clone(f));
+        }
+        Some(Self {
+            schema: Arc::new(Schema::new(fields)),
+            cols,
+            field_col,
+            delimiter,
+            header,
+            rows: 0,
+            pending: Vec::new(),
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub(crate) fn has_partial_record(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The decoded rows as a batch (None without rows).
+    pub(crate) fn flush(&mut self) -> Step<Option<RecordBatch>> {
+        if !self.pending.is_empty() {
+            return Err(Bail);
+        }
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let n = std::mem::take(&mut self.rows);
+        let cols: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
+        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(n));
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), cols, &options)
+            .map(Some)
+            .map_err(|_| Bail)
+    }
+}
+
+impl Lines for FlatCsv {
+    fn line(&mut self, line: &[u8]) -> Step<()> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || memchr::memchr2(b'"', b'\r', line).is_some() {
+            return Err(Bail);
+        }
+        // arrow's decoder refuses a record that is not UTF-8
+        let text = simdutf8::basic::from_utf8(line).map_err(|_| Bail)?;
+        if std::mem::take(&mut self.header) {
+            return Ok(());
+        }
+        let mut field = 0;
+        let mut start = 0;
+        for end in memchr::memchr_iter(self.delimiter, line).chain(std::iter::once(line.len())) {
+            match self.field_col.get(field) {
+                // (delimiters are ASCII: the slice is on character boundaries)
+                Some(Some(c)) => self.cols[*c].csv_field(text.get(start..end).ok_or(Bail)?)?,
+                Some(None) => {}
+                None => return Err(Bail),
+            }
+            field += 1;
+            start = end + 1;
+        }
+        // a short line: its missing trailing fields are null
+        for c in self.field_col.iter().skip(field).flatten() {
+            self.cols[*c].null();
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn pending(&mut self) -> &mut Vec<u8> {
+        &mut self.pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+
+    fn table() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("f", DataType::Float64, true),
+            Field::new("b", DataType::Boolean, true),
+        ]))
+    }
+
+    fn arrow_batch(input: &[u8], decode: &[usize], header: bool) -> Option<RecordBatch> {
+        let mut d = arrow::csv::ReaderBuilder::new(table())
+            .with_header(header)
+            .with_truncated_rows(true)
+            .with_batch_size(1 << 20)
+            .with_projection(decode.to_vec())
+            .build_decoder();
+        let mut at = 0;
+        while at < input.len() {
+            let n = d.decode(&input[at..]).ok()?;
+            if n == 0 {
+                break;
+            }
+            at += n;
+        }
+        d.decode(&[]).ok()?;
+        d.flush().ok()?
+    }
+
+    fn flat_batch(input: &[u8], decode: &[usize], header: bool, step: usize) -> Step<Option<RecordBatch>> {
+        let mut d = FlatCsv::new(&table(), decode, b',', header, 3).ok_or(Bail)?;
+        let mut batches = Vec::new();
+        let (mut fed, mut buf) = (0, Vec::new());
+        loop {
+            let end = (fed + step).min(input.len());
+            buf.extend_from_slice(&input[fed..end]);
+            fed = end;
+            let n = d.decode(&buf, 3)?;
+            buf.drain(..n);
+            if d.len() >= 3 && !d.has_partial_record() {
+                batches.extend(d.flush()?);
+                continue;
+            }
+            if fed == input.len() && buf.is_empty() {
+                break;
+            }
+        }
+        d.decode(&[], 3)?;
+        batches.extend(d.flush()?);
+        let schema = Arc::clone(&d.schema);
+        Ok((!batches.is_empty()).then(|| arrow::compute::concat_batches(&schema, &batches).unwrap()))
+    }
+
+    const PLAIN: &str = "ts,s,n,f,b\n\
+        2026-11-24T01:02:03Z,a,1,1.5,true\n\
+        2026-11-24 01:02:03.25+08:00,b c,-7,-0.25e3,false\r\n\
+        ,,,,\n\
+        2026-11-24T00:00:00Z,only two\n\
+        ,ünï,0,10,\n\
+        2026-11-24T00:00:01Z,x,3,2,true";
+
+    #[test]
+    fn plain_lines_decode_as_arrow_decodes_them_for_any_projection_and_chunking() {
+        for decode in [vec![0, 1, 2, 3, 4], vec![1, 2], vec![0, 4], vec![3]] {
+            let want = arrow_batch(PLAIN.as_bytes(), &decode, true).expect("arrow reads the plain lines");
+            for step in [1, 5, 64, PLAIN.len()] {
+                let got = flat_batch(PLAIN.as_bytes(), &decode, true, step).unwrap_or_else(|_| panic!("bailed"));
+                assert_eq!(got.as_ref(), Some(&want), "columns {decode:?}, step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn anything_else_bails_so_arrow_decides() {
+        for line in [
+            "\"quoted\",a,1,1,true",
+            "2026-11-24T00:00:00Z,a,1,1,true,extra",
+            "2026-11-24T00:00:00Z,a,x,1,true",
+            "2026-11-24T00:00:00Z,a,+1,1,true",
+            "2026-11-24T00:00:00Z,a,1,1.,true",
+            "2026-11-24T00:00:00Z,a,1,1,TRUE",
+            "yesterday,a,1,1,true",
+            "2026-11-24T00:00:00Z,a\r,1,1,true",
+            "",
+        ] {
+            let input = format!("{line}\n");
+            assert!(
+                flat_batch(input.as_bytes(), &[0, 1, 2, 3, 4], false, 64).is_err(),
+                "{line:?}"
+            );
+        }
+        assert!(flat_batch(b"2026-11-24T00:00:00Z,\xff,1,1,true\n", &[2], false, 64).is_err());
+    }
+}
