@@ -9,23 +9,19 @@
 //! caller decodes that batch with arrow's decoder, which reads it or finds
 //! the bad record as before.
 
-use crate::flatjson::{Bail, Col, Lines, Step};
-use arrow::array::{ArrayRef, RecordBatch};
+use crate::flatjson::{Bail, Col, Lines, Out, Step};
 use arrow::datatypes::{Schema, SchemaRef};
 use std::sync::Arc;
 
 /// One decoder per batch stream of one csv file.
 pub(crate) struct FlatCsv {
-    schema: SchemaRef,
-    cols: Vec<Col>,
+    out: Out,
     /// Each field of a line (the table's fields, in file order) -> its
     /// output column, if read.
     field_col: Vec<Option<usize>>,
     delimiter: u8,
     /// The header line is still to be skipped.
     header: bool,
-    rows: usize,
-    pending: Vec<u8>,
 }
 
 impl FlatCsv {
@@ -49,38 +45,11 @@ impl FlatCsv {
             fields.push(Arc::clone(f));
         }
         Some(Self {
-            schema: Arc::new(Schema::new(fields)),
-            cols,
+            out: Out::new(Arc::new(Schema::new(fields)), cols),
             field_col,
             delimiter,
             header,
-            rows: 0,
-            pending: Vec::new(),
         })
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub(crate) fn has_partial_record(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// The decoded rows as a batch (None without rows).
-    pub(crate) fn flush(&mut self) -> Step<Option<RecordBatch>> {
-        if !self.pending.is_empty() {
-            return Err(Bail);
-        }
-        if self.rows == 0 {
-            return Ok(None);
-        }
-        let n = std::mem::take(&mut self.rows);
-        let cols: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(n));
-        RecordBatch::try_new_with_options(Arc::clone(&self.schema), cols, &options)
-            .map(Some)
-            .map_err(|_| Bail)
     }
 }
 
@@ -101,7 +70,7 @@ impl Lines for FlatCsv {
         for end in memchr::memchr_iter(self.delimiter, line).chain(std::iter::once(line.len())) {
             match self.field_col.get(field) {
                 // (delimiters are ASCII: the slice is on character boundaries)
-                Some(Some(c)) => self.cols[*c].csv_field(text.get(start..end).ok_or(Bail)?)?,
+                Some(Some(c)) => self.out.cols[*c].csv_field(text.get(start..end).ok_or(Bail)?)?,
                 Some(None) => {}
                 None => return Err(Bail),
             }
@@ -110,39 +79,26 @@ impl Lines for FlatCsv {
         }
         // a short line: its missing trailing fields are null
         for c in self.field_col.iter().skip(field).flatten() {
-            self.cols[*c].null();
+            self.out.cols[*c].null();
         }
-        self.rows += 1;
+        self.out.rows += 1;
         Ok(())
     }
 
-    fn rows(&self) -> usize {
-        self.rows
+    fn out(&mut self) -> &mut Out {
+        &mut self.out
     }
 
-    fn pending(&mut self) -> &mut Vec<u8> {
-        &mut self.pending
+    fn out_ref(&self) -> &Out {
+        &self.out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::datatypes::{DataType, Field, TimeUnit};
-
-    fn table() -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new(
-                "ts",
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-                true,
-            ),
-            Field::new("s", DataType::Utf8, true),
-            Field::new("n", DataType::Int64, true),
-            Field::new("f", DataType::Float64, true),
-            Field::new("b", DataType::Boolean, true),
-        ]))
-    }
+    use crate::flatjson::tests::{feed, schema as table};
+    use arrow::array::RecordBatch;
 
     fn arrow_batch(input: &[u8], decode: &[usize], header: bool) -> Option<RecordBatch> {
         let mut d = arrow::csv::ReaderBuilder::new(table())
@@ -164,27 +120,12 @@ mod tests {
     }
 
     fn flat_batch(input: &[u8], decode: &[usize], header: bool, step: usize) -> Step<Option<RecordBatch>> {
-        let mut d = FlatCsv::new(&table(), decode, b',', header, 3).ok_or(Bail)?;
-        let mut batches = Vec::new();
-        let (mut fed, mut buf) = (0, Vec::new());
-        loop {
-            let end = (fed + step).min(input.len());
-            buf.extend_from_slice(&input[fed..end]);
-            fed = end;
-            let n = d.decode(&buf, 3)?;
-            buf.drain(..n);
-            if d.len() >= 3 && !d.has_partial_record() {
-                batches.extend(d.flush()?);
-                continue;
-            }
-            if fed == input.len() && buf.is_empty() {
-                break;
-            }
-        }
-        d.decode(&[], 3)?;
-        batches.extend(d.flush()?);
-        let schema = Arc::clone(&d.schema);
-        Ok((!batches.is_empty()).then(|| arrow::compute::concat_batches(&schema, &batches).unwrap()))
+        feed(
+            &mut FlatCsv::new(&table(), decode, b',', header, 3).ok_or(Bail)?,
+            input,
+            step,
+            3,
+        )
     }
 
     const PLAIN: &str = "ts,s,n,f,b\n\

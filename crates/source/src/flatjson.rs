@@ -110,15 +110,11 @@ impl Col {
 
 /// One decoder per batch stream of one file (see the module docs).
 pub(crate) struct FlatJson {
-    schema: SchemaRef,
+    out: Out,
     names: Vec<Box<[u8]>>,
-    cols: Vec<Col>,
     /// The record number that last set each column (duplicate keys bail).
     set_in: Vec<u64>,
-    rows: usize,
     records: u64,
-    /// The start of a line cut by the end of the input so far.
-    pending: Vec<u8>,
     /// A string value with escapes, unescaped.
     scratch: String,
     /// The keys of the last record, in order, with their columns.
@@ -137,24 +133,11 @@ impl FlatJson {
         Some(Self {
             names: schema.fields().iter().map(|f| f.name().as_bytes().into()).collect(),
             set_in: vec![u64::MAX; cols.len()],
-            cols,
-            schema,
-            rows: 0,
+            out: Out::new(schema, cols),
             records: 0,
-            pending: Vec::new(),
             scratch: String::new(),
             order: Vec::new(),
         })
-    }
-
-    /// Rows decoded and not yet flushed.
-    pub(crate) fn len(&self) -> usize {
-        self.rows
-    }
-
-    /// Whether a line is cut off at the end of the input so far.
-    pub(crate) fn has_partial_record(&self) -> bool {
-        !self.pending.is_empty()
     }
 
     /// Decodes the records of one whole line (usually one).
@@ -184,23 +167,6 @@ impl FlatJson {
             None => self.order.push(entry),
         }
         col
-    }
-
-    /// The decoded rows as a batch (None without rows); a cut-off record
-    /// left over is a bail.
-    pub(crate) fn flush(&mut self) -> Step<Option<RecordBatch>> {
-        if !self.pending.is_empty() {
-            return Err(Bail);
-        }
-        if self.rows == 0 {
-            return Ok(None);
-        }
-        let n = std::mem::take(&mut self.rows);
-        let cols: Vec<ArrayRef> = self.cols.iter_mut().map(Col::finish).collect();
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(n));
-        RecordBatch::try_new_with_options(Arc::clone(&self.schema), cols, &options)
-            .map(Some)
-            .map_err(|_| Bail)
     }
 
     /// Decodes the record starting at `buf[at]` (a `{`); returns where it
@@ -254,13 +220,13 @@ impl FlatJson {
                 }
             },
         };
-        for (i, col) in self.cols.iter_mut().enumerate() {
+        for (i, col) in self.out.cols.iter_mut().enumerate() {
             if self.set_in[i] != record {
                 col.null();
             }
         }
         self.records += 1;
-        self.rows += 1;
+        self.out.rows += 1;
         Ok(end)
     }
 
@@ -278,7 +244,7 @@ impl FlatJson {
             } else {
                 raw
             };
-            match &mut self.cols[i] {
+            match &mut self.out.cols[i] {
                 Col::Str(b) => b.append_value(text),
                 Col::Ts(b, tz) => {
                     let t = string_to_datetime(tz, text).map_err(|_| Bail)?;
@@ -292,7 +258,7 @@ impl FlatJson {
         if first == b'-' || first.is_ascii_digit() {
             let end = number_end(buf, p);
             let text = line.get(p..end).ok_or(Bail)?;
-            match &mut self.cols[i] {
+            match &mut self.out.cols[i] {
                 Col::Str(b) => b.append_value(text),
                 Col::I64(b) => b.append_value(text.parse::<i64>().map_err(|_| Bail)?),
                 Col::F64(b) => {
@@ -304,7 +270,7 @@ impl FlatJson {
             return Ok(end);
         }
         let (end, literal) = literal(buf, p)?;
-        match (&mut self.cols[i], literal) {
+        match (&mut self.out.cols[i], literal) {
             (col, Literal::Null) => col.null(),
             (Col::Bool(b), Literal::True) => b.append_value(true),
             (Col::Bool(b), Literal::False) => b.append_value(false),
@@ -321,10 +287,37 @@ impl FlatJson {
 pub(crate) trait Lines {
     /// Decodes one whole line (its newline included).
     fn line(&mut self, line: &[u8]) -> Step<()>;
+    /// What is decoded so far.
+    fn out(&mut self) -> &mut Out;
+    fn out_ref(&self) -> &Out;
+
     /// Rows decoded and not yet flushed.
-    fn rows(&self) -> usize;
-    /// The start of a line cut by the end of the input so far.
-    fn pending(&mut self) -> &mut Vec<u8>;
+    fn len(&self) -> usize {
+        self.out_ref().rows
+    }
+
+    /// Whether a line is cut off at the end of the input so far.
+    fn has_partial_record(&self) -> bool {
+        !self.out_ref().pending.is_empty()
+    }
+
+    /// The decoded rows as a batch (None without rows); a cut-off line
+    /// left over is a bail.
+    fn flush(&mut self) -> Step<Option<RecordBatch>> {
+        let out = self.out();
+        if !out.pending.is_empty() {
+            return Err(Bail);
+        }
+        if out.rows == 0 {
+            return Ok(None);
+        }
+        let n = std::mem::take(&mut out.rows);
+        let cols: Vec<ArrayRef> = out.cols.iter_mut().map(Col::finish).collect();
+        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(n));
+        RecordBatch::try_new_with_options(Arc::clone(&out.schema), cols, &options)
+            .map(Some)
+            .map_err(|_| Bail)
+    }
 
     /// Decodes the lines of `buf` until `batch_size` rows are decoded;
     /// returns the bytes consumed. A line cut by the end of `buf` is
@@ -333,25 +326,25 @@ pub(crate) trait Lines {
     fn decode(&mut self, buf: &[u8], batch_size: usize) -> Step<usize> {
         let mut pos = 0;
         if buf.is_empty() {
-            let line = std::mem::take(self.pending());
+            let line = std::mem::take(&mut self.out().pending);
             if !line.is_empty() {
                 self.line(&line)?;
             }
             return Ok(0);
         }
-        if !self.pending().is_empty() {
+        if !self.out().pending.is_empty() {
             let Some(nl) = memchr::memchr(b'\n', buf) else {
-                self.pending().extend_from_slice(buf);
+                self.out().pending.extend_from_slice(buf);
                 return Ok(buf.len());
             };
-            let mut line = std::mem::take(self.pending());
+            let mut line = std::mem::take(&mut self.out().pending);
             line.extend_from_slice(&buf[..=nl]);
             self.line(&line)?;
             pos = nl + 1;
         }
-        while self.rows() < batch_size && pos < buf.len() {
+        while self.len() < batch_size && pos < buf.len() {
             let Some(nl) = memchr::memchr(b'\n', &buf[pos..]) else {
-                *self.pending() = buf[pos..].to_vec();
+                self.out().pending = buf[pos..].to_vec();
                 return Ok(buf.len());
             };
             self.line(&buf[pos..=pos + nl])?;
@@ -365,11 +358,31 @@ impl Lines for FlatJson {
     fn line(&mut self, line: &[u8]) -> Step<()> {
         FlatJson::line(self, line)
     }
-    fn rows(&self) -> usize {
-        self.rows
+    fn out(&mut self) -> &mut Out {
+        &mut self.out
     }
-    fn pending(&mut self) -> &mut Vec<u8> {
-        &mut self.pending
+    fn out_ref(&self) -> &Out {
+        &self.out
+    }
+}
+
+/// A flat decoder's output so far: its columns, and the start of a line
+/// cut by the end of the input.
+pub(crate) struct Out {
+    schema: SchemaRef,
+    pub(crate) cols: Vec<Col>,
+    pub(crate) rows: usize,
+    pending: Vec<u8>,
+}
+
+impl Out {
+    pub(crate) fn new(schema: SchemaRef, cols: Vec<Col>) -> Self {
+        Self {
+            schema,
+            cols,
+            rows: 0,
+            pending: Vec::new(),
+        }
     }
 }
 
@@ -520,11 +533,12 @@ fn hex4(s: &str) -> Step<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow::datatypes::{Field, Schema};
 
-    fn schema() -> SchemaRef {
+    /// The tests' table: a field of each type the flat decoders read.
+    pub(crate) fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new(
                 "ts",
@@ -549,19 +563,18 @@ mod tests {
         d.flush().ok()?
     }
 
-    /// The input fed in pieces of `step` bytes, then the end.
-    fn flat_batch(input: &[u8], step: usize) -> Step<Option<RecordBatch>> {
-        let mut d = FlatJson::new(schema(), 4).ok_or(Bail)?;
+    /// The batches `d` decodes from `input` fed in pieces of `step` bytes,
+    /// `batch` rows at a time, then the end, as one batch.
+    pub(crate) fn feed(d: &mut impl Lines, input: &[u8], step: usize, batch: usize) -> Step<Option<RecordBatch>> {
         let mut batches = Vec::new();
-        let mut fed = 0;
-        let mut buf: Vec<u8> = Vec::new();
+        let (mut fed, mut buf) = (0, Vec::new());
         loop {
             let end = (fed + step).min(input.len());
             buf.extend_from_slice(&input[fed..end]);
             fed = end;
-            let n = d.decode(&buf, 4)?;
+            let n = d.decode(&buf, batch)?;
             buf.drain(..n);
-            if d.len() >= 4 && !d.has_partial_record() {
+            if d.len() >= batch && !d.has_partial_record() {
                 batches.extend(d.flush()?);
                 continue;
             }
@@ -569,9 +582,14 @@ mod tests {
                 break;
             }
         }
-        d.decode(&[], 4)?;
+        d.decode(&[], batch)?;
         batches.extend(d.flush()?);
-        Ok((!batches.is_empty()).then(|| arrow::compute::concat_batches(&schema(), &batches).unwrap()))
+        let schema = Arc::clone(&d.out().schema);
+        Ok((!batches.is_empty()).then(|| arrow::compute::concat_batches(&schema, &batches).unwrap()))
+    }
+
+    fn flat_batch(input: &[u8], step: usize) -> Step<Option<RecordBatch>> {
+        feed(&mut FlatJson::new(schema(), 4).ok_or(Bail)?, input, step, 4)
     }
 
     const SAME: &[&str] = &[
