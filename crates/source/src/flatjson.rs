@@ -187,7 +187,7 @@ impl FlatJson {
                 if *buf.get(p).ok_or(Bail)? != b'"' {
                     return Err(Bail);
                 }
-                let close = memchr::memchr2(b'"', b'\\', &buf[p + 1..]).ok_or(Bail)?;
+                let close = quote_or_escape(&buf[p + 1..]).ok_or(Bail)?;
                 if buf[p + 1 + close] == b'\\' {
                     return Err(Bail);
                 }
@@ -399,7 +399,7 @@ fn string_end(buf: &[u8], p: usize) -> Step<(usize, bool)> {
     let mut q = p + 1;
     let mut escaped = false;
     loop {
-        q += memchr::memchr2(b'"', b'\\', buf.get(q..).ok_or(Bail)?).ok_or(Bail)?;
+        q += quote_or_escape(buf.get(q..).ok_or(Bail)?).ok_or(Bail)?;
         if buf[q] == b'"' {
             return Ok((q + 1, escaped));
         }
@@ -407,6 +407,20 @@ fn string_end(buf: &[u8], p: usize) -> Step<(usize, bool)> {
         escaped = true;
         q += 2;
     }
+}
+
+/// The first `"` or `\\` of `s`. Most values are short: a plain loop over
+/// their first bytes costs less than setting up a vector search.
+fn quote_or_escape(s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &s[..s.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|b| *b == b'"' || *b == b'\\') {
+        return Some(i);
+    }
+    if s.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr2(b'"', b'\\', &s[SHORT..]).map(|i| i + SHORT)
 }
 
 /// Where a number token at `buf[p]` ends: the characters arrow's tape
