@@ -87,8 +87,13 @@ pub(crate) fn session_parts(sizing: Sizing) -> Result<(SessionConfig, Arc<Runtim
 /// DataFusion's CLI reads them: `datafusion.execution.batch_size` from
 /// `DATAFUSION_EXECUTION_BATCH_SIZE`. A bad value is refused, naming it.
 fn datafusion_env(config: &mut SessionConfig, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+    let vars: Vec<(String, String)> = vars.filter(|(k, _)| k.starts_with("DATAFUSION_")).collect();
+    if vars.is_empty() {
+        // (every batch's session comes here: no walk of the options)
+        return Ok(());
+    }
     let keys: Vec<String> = config.options().entries().into_iter().map(|e| e.key).collect();
-    for (var, value) in vars.filter(|(k, _)| k.starts_with("DATAFUSION_")) {
+    for (var, value) in vars {
         let Some(key) = keys.iter().find(|k| k.to_uppercase().replace('.', "_") == var) else {
             continue;
         };

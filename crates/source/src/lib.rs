@@ -27,8 +27,7 @@ registers what this crate builds.
 mod decompress;
 mod distributed;
 mod error;
-mod flatcsv;
-mod flatjson;
+mod flat;
 mod fusion;
 mod hdfs;
 mod infer;

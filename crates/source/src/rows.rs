@@ -14,8 +14,7 @@
 //! CSV fields are positional; a short row reads its missing trailing fields
 //! as null (old files after a field was added), a long one is invalid.
 
-use crate::flatcsv::FlatCsv;
-use crate::flatjson::{FlatJson, Lines};
+use crate::flat::{FlatCsv, FlatJson, Lines};
 use arrow::array::{Array, ArrayRef, RecordBatch, RecordBatchOptions, StringBuilder};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -277,7 +276,8 @@ pub(crate) fn invalid(
 }
 
 /// An arrow decoder of a whole batch (the fast path) or of one record, or
-/// the projecting decoder of flat JSON records (the fast path's fast path).
+/// a projecting decoder of flat records (the fast path's fast path, see
+/// [`crate::flat`]).
 enum Fast {
     Json(arrow::json::reader::Decoder),
     Csv(Box<arrow::csv::reader::Decoder>),
@@ -296,7 +296,7 @@ enum Failed {
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failed::Flat => f.write_str("not flat JSON"),
+            Failed::Flat => f.write_str("not flat records"),
             Failed::Arrow(e) => e.fmt(f),
         }
     }
@@ -337,7 +337,8 @@ impl Fast {
 }
 
 /// Batches the flat decoder may give back to arrow's in one file before
-/// the file is left to arrow's (its records are not flat).
+/// the rest of the file is left to arrow's (its records are not flat json or
+/// unquoted csv).
 const FLAT_BAILS: u32 = 3;
 
 /// The fast / slow reader of one json or csv file.
@@ -363,7 +364,7 @@ struct Reader<'a> {
     line: u64,
     /// A csv header not yet skipped.
     header_pending: bool,
-    /// Batches the flat JSON decoder gave back to arrow's.
+    /// Batches a flat decoder gave back to arrow's.
     flat_bails: u32,
 }
 

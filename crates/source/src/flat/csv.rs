@@ -9,7 +9,7 @@
 //! caller decodes that batch with arrow's decoder, which reads it or finds
 //! the bad record as before.
 
-use crate::flatjson::{Bail, Col, Lines, Out, Step};
+use super::{Bail, Col, Lines, Out, Step};
 use arrow::datatypes::{Schema, SchemaRef};
 use std::sync::Arc;
 
@@ -97,7 +97,7 @@ impl Lines for FlatCsv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flatjson::tests::{feed, schema as table};
+    use crate::flat::tests::{feed, schema as table};
     use arrow::array::RecordBatch;
 
     fn arrow_batch(input: &[u8], decode: &[usize], header: bool) -> Option<RecordBatch> {
