@@ -4,7 +4,7 @@ parquet) run in-process and on a Ballista cluster of one `pbatch scheduler`
 and two `pbatch executor`s on this machine, and prints the overhead ratio.
 
 usage: benches/cluster_overhead.py [--rows N] [--runs R] [--pbatch PATH]
-                                   [--count C] [--tasks T]
+                                   [--count C] [--tasks T] [--big]
 
 The job's container is raised to 16U64G x C (default 4: 64 cores asked, so
 64 partitions per stage on the cluster); each executor runs T tasks at once
@@ -13,6 +13,11 @@ the whole `pbatch run` process; the outputs must hold the same rows. Peak
 memory: the engine process's max RSS under GNU time, and each cluster
 process's high-water mark (VmHWM). Needs a release pbatch binary
 (`cargo build --release`).
+
+--big times a job whose result is as big as its input instead (every row
+and column of the logs, written as one snappy parquet file): in-process, on
+the cluster with the result streamed to the engine, which writes it, and on
+the cluster with an executor writing it (`[cluster] collect_max_bytes`).
 """
 import json
 import os
@@ -55,6 +60,15 @@ def hwm_mib(pid):
     return 0.0
 
 
+def reset_hwm(pid):
+    """Resets a process's peak RSS (VmHWM) to its current RSS."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def main():
     import argparse
     ap = argparse.ArgumentParser()
@@ -64,6 +78,7 @@ def main():
     ap.add_argument("--tasks", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     ap.add_argument("--pbatch", default=os.path.join(target, "release", "pbatch"))
+    ap.add_argument("--big", action="store_true")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="pbatch-cluster-bench-")
     data = os.path.join(work, "data")
@@ -77,6 +92,18 @@ def main():
     job["container"] = {"type": "16U64G", "count": a.count}
     with open(job_path, "w") as f:
         json.dump(job, f)
+    job_name, check_col = "daily_traffic", "requests"
+    out_file = os.path.join(data, "buckets/reports/daily_traffic/2026-11-25/part-00000.parquet")
+    if a.big:
+        job_name, check_col = "all_rows", "bytes"
+        job["computation"]["code"] = "SELECT * FROM logs"
+        with open(os.path.join(spec, "jobs/all_rows.json"), "w") as f:
+            json.dump(job, f)
+        os.makedirs(os.path.join(spec, "jobs/all_rows/exports"))
+        with open(os.path.join(spec, "jobs/all_rows/exports/rows.json"), "w") as f:
+            json.dump({"type": "kodo", "spec": {"bucket": "reports", "keyPrefix": "all_rows/$(date)/",
+                                                "format": "parquet", "compression": "snappy", "fileCount": 1}}, f)
+        out_file = os.path.join(data, "buckets/reports/all_rows/2026-11-25/part-00000.parquet")
 
     env = {**os.environ, "PBATCH_ENGINE_TIMEZONE": "Asia/Shanghai", "PBATCH_LOG": "warn"}
     procs = []
@@ -92,24 +119,28 @@ def main():
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     time.sleep(3)
     try:
-        out_file = os.path.join(data, "buckets/reports/daily_traffic/2026-11-25/part-00000.parquet")
-        results = {}
-        for mode in ["local", "cluster"]:
+        results, cluster_rss = {}, {}
+        modes = ["local", "cluster"] + (["cluster, executor writes"] if a.big else [])
+        for mode in modes:
             menv = dict(env)
-            if mode == "cluster":
+            if mode != "local":
                 menv["PBATCH_CLUSTER_SCHEDULER"] = addr
+                # streamed to the engine unless an executor is to write
+                menv["PBATCH_CLUSTER_COLLECT_MAX_BYTES"] = "0" if "executor" in mode else str(1 << 60)
             times, rss = [], 0.0
+            for p in procs:
+                reset_hwm(p.pid)
             for _ in range(a.runs):
                 t0 = time.perf_counter()
-                kib = max_rss_kib([a.pbatch, "run", spec, "daily_traffic", "--data-dir", data, "--batch-time",
+                kib = max_rss_kib([a.pbatch, "run", spec, job_name, "--data-dir", data, "--batch-time",
                                    BATCH_TIME, "--quiet"], menv)
                 times.append(time.perf_counter() - t0)
                 rss = max(rss, kib / 1024)
             import pyarrow.parquet as pq
             t = pq.read_table(out_file)
-            results[mode] = (times, rss, (t.num_rows, sum(t.column("requests").to_pylist())))
-        assert results["local"][2] == results["cluster"][2], f"outputs differ: {results}"
-        cluster_rss = [hwm_mib(p.pid) for p in procs]
+            results[mode] = (times, rss, (t.num_rows, sum(t.column(check_col).to_pylist())))
+            cluster_rss[mode] = [hwm_mib(p.pid) for p in procs]
+        assert all(r[2] == results["local"][2] for r in results.values()), f"outputs differ: {results}"
     finally:
         for p in procs:
             p.kill()
@@ -117,11 +148,14 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     for mode, (times, rss, rows) in results.items():
         print(f"rows {a.rows}: {bench_util.timing(mode, times)}, engine peak {rss:.0f} MiB, output {rows}")
-    print(f"cluster processes' peak (scheduler, executors): {', '.join(f'{m:.0f}' for m in cluster_rss)} MiB")
+    for mode in modes[1:]:
+        print(f"{mode}: cluster processes' peak (scheduler, executors): "
+              f"{', '.join(f'{m:.0f}' for m in cluster_rss[mode])} MiB")
     local = statistics.median(results["local"][0])
-    cluster = statistics.median(results["cluster"][0])
-    print(f"ratio cluster / local = {cluster / local:.2f} (container 16U64G x {a.count}, "
-          f"2 executors x {a.tasks} tasks)")
+    for mode in modes[1:]:
+        cluster = statistics.median(results[mode][0])
+        print(f"ratio {mode} / local = {cluster / local:.2f} (container 16U64G x {a.count}, "
+              f"2 executors x {a.tasks} tasks)")
 
 
 if __name__ == "__main__":

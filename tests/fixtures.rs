@@ -14,7 +14,9 @@
 //! cluster of one `pbatch scheduler` and two `pbatch executor`s on loopback
 //! (started once, for every cluster case), it must give the same rows, count
 //! the same rows read and invalid records, or fail with the same code and
-//! words; at the end both executors must have run tasks.
+//! words; at the end both executors must have run tasks. There, an executor
+//! writes the files (`[cluster] collect_max_bytes = 0`), into the staging
+//! folder the engine commits from.
 
 #[path = "it/cluster_harness.rs"]
 mod cluster_harness;
@@ -126,6 +128,9 @@ fn run_case(dir: &Path, cluster: bool) -> Result<(), String> {
         cluster_harness::raised_spec(&dir.join("spec"), &raised);
         let mut cmd = run_command(&case, &raised, &data);
         cmd.env("PBATCH_CLUSTER_SCHEDULER", &c.scheduler);
+        // every batch that reads anything has its files written by an
+        // executor (the streamed result is covered by tests/it/cluster.rs)
+        cmd.env("PBATCH_CLUSTER_COLLECT_MAX_BYTES", "0");
         cmd
     } else {
         run_command(&case, &dir.join("spec"), &data)
@@ -154,6 +159,9 @@ fn run_case(dir: &Path, cluster: bool) -> Result<(), String> {
         let stdout = String::from_utf8_lossy(&out.stdout);
         if !stdout.contains("(cluster df://") {
             return Err(format!("the batch did not run on the cluster: {stdout}"));
+        }
+        if !stdout.contains("files written by an executor") {
+            return Err(format!("an executor did not write the files: {stdout}"));
         }
         // what the scans counted on the executors is what they count here
         let local = tempfile::tempdir().map_err(|e| e.to_string())?;

@@ -106,20 +106,27 @@ fn format_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// A cluster job's session options before pbatch sets them: Ballista's,
+/// and pbatch's own (`pbatch.data_dir`).
+pub fn cluster_defaults() -> SessionConfig {
+    SessionConfig::new_with_ballista().with_option_extension(JobOptions::default())
+}
+
 /// A session whose queries run on the cluster at `scheduler`: `config` is
 /// the batch's (options and target partitions), `runtime` serves what the
-/// engine plans itself (schema inference), `data_dir` goes with each job.
+/// engine plans itself (schema inference), `data_dir` goes with each job,
+/// and `tune` sets what else it will (Ballista's options).
 pub async fn remote_session(
     scheduler: &SchedulerAddr,
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
     data_dir: &Path,
     job_name: &str,
+    tune: impl FnOnce(&mut SessionConfig) -> Result<()>,
 ) -> Result<SessionContext> {
     scheduler.check_reachable().await?;
     let partitions = config.target_partitions();
-    let mut cluster = SessionConfig::new_with_ballista()
-        .with_option_extension(JobOptions::default())
+    let mut cluster = cluster_defaults()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
         .with_ballista_job_name(job_name)
@@ -154,6 +161,7 @@ pub async fn remote_session(
         .options_mut()
         .set(ballista_core::config::BALLISTA_CLIENT_PULL, "true")
         .map_err(|e| Error::internal(format!("{}: {e}", ballista_core::config::BALLISTA_CLIENT_PULL)))?;
+    tune(&mut cluster)?;
     let dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     cluster
         .options_mut()
@@ -190,6 +198,9 @@ pub fn check_sendable(plan: &datafusion::logical_expr::LogicalPlan) -> Result<()
     }
 }
 
+/// Names the count an executor adds to each task it ran, with its id after.
+pub(crate) const TASK_EXECUTOR: &str = "pbatch_task_on:";
+
 /// The plan nodes that read a batch's inputs (as the scheduler names them).
 const SCANS: &[&str] = &["DataSourceExec", "RowScanExec"];
 
@@ -204,7 +215,7 @@ pub struct ClusterCounts {
     pub invalid_records: u64,
     /// Partitions the job's stages ran (a task runs one or more).
     pub partitions: u64,
-    /// Executors that ran its row scans (parquet scans do not say).
+    /// Executors that ran its tasks.
     pub executors: u64,
 }
 
@@ -262,6 +273,13 @@ impl ClusterPlan {
         for stage in stages {
             counts.partitions += u64::from(stage.partitions);
             for op in stage.operators {
+                for m in &op.metrics {
+                    if let Some(Metric::Count(c)) = &m.metric
+                        && let Some(id) = c.name.strip_prefix(TASK_EXECUTOR)
+                    {
+                        executors.insert(id.to_string());
+                    }
+                }
                 if !SCANS.contains(&op.operator_type.as_str()) {
                     continue;
                 }
@@ -277,7 +295,8 @@ impl ClusterPlan {
                             counts.bytes_read += c.value
                         }
                         Some(Metric::Count(c)) if c.name.starts_with(pbatch_source::SCAN_EXECUTOR) => {
-                            executors.insert(c.name);
+                            let id = c.name.trim_start_matches(pbatch_source::SCAN_EXECUTOR);
+                            executors.insert(id.to_string());
                         }
                         _ => {}
                     }

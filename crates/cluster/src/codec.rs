@@ -6,6 +6,7 @@
 //! (field number 0 does not exist), so the tag cannot be mistaken for one of
 //! Ballista's nodes.
 
+use crate::write::{WriteExec, WriteTable};
 use arrow::datatypes::{Schema, SchemaRef};
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use datafusion::catalog::TableProvider;
@@ -19,13 +20,17 @@ use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use pbatch_sink::RemoteWrite;
 use pbatch_source::{RowFileSource, RowScanExec, RowScanParts, RowTable, RowTableParts};
 use prost::Message;
 use std::sync::Arc;
 use url::Url;
 
-/// Starts every pbatch node.
+/// Starts every pbatch scan and row table.
 const TAG: &[u8] = b"\0pbatch1";
+
+/// Starts a batch's export table and its writer ([`crate::write`]).
+const WRITE_TAG: &[u8] = b"\0pbatchW";
 
 fn codec_err(what: &str, e: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Internal(format!("pbatch codec: {what}: {e}"))
@@ -33,9 +38,18 @@ fn codec_err(what: &str, e: impl std::fmt::Display) -> DataFusionError {
 
 /// Appends `TAG`, the parts' JSON and (when given) the schema.
 fn encode<T: serde::Serialize>(parts: &T, schema: Option<&Schema>, buf: &mut Vec<u8>) -> DfResult<()> {
+    encode_tagged(TAG, parts, schema, buf)
+}
+
+fn encode_tagged<T: serde::Serialize>(
+    tag: &[u8],
+    parts: &T,
+    schema: Option<&Schema>,
+    buf: &mut Vec<u8>,
+) -> DfResult<()> {
     let json = serde_json::to_vec(parts).map_err(|e| codec_err("encoding", e))?;
     let len = u32::try_from(json.len()).map_err(|e| codec_err("encoding", e))?;
-    buf.extend_from_slice(TAG);
+    buf.extend_from_slice(tag);
     buf.extend_from_slice(&len.to_le_bytes());
     buf.extend_from_slice(&json);
     if let Some(schema) = schema {
@@ -47,7 +61,11 @@ fn encode<T: serde::Serialize>(parts: &T, schema: Option<&Schema>, buf: &mut Vec
 
 /// The parts and the schema bytes after them; None when `buf` is not ours.
 fn decode<T: serde::de::DeserializeOwned>(buf: &[u8]) -> Option<DfResult<(T, &[u8])>> {
-    let rest = buf.strip_prefix(TAG)?;
+    decode_tagged(TAG, buf)
+}
+
+fn decode_tagged<'a, T: serde::de::DeserializeOwned>(tag: &[u8], buf: &'a [u8]) -> Option<DfResult<(T, &'a [u8])>> {
+    let rest = buf.strip_prefix(tag)?;
     Some((|| {
         let (len, rest) = rest
             .split_first_chunk::<4>()
@@ -83,6 +101,25 @@ fn store_of(ctx: &TaskContext, url: &str) -> DfResult<Arc<dyn object_store::Obje
     ctx.runtime_env().object_store_registry.get_store(&url)
 }
 
+/// A writer from the wire writes only under its job's data dir (the
+/// engine's staging folder there), never elsewhere on an executor's disk.
+fn check_staging(ctx: &TaskContext, staging: &std::path::Path) -> DfResult<()> {
+    let config = ctx.session_config();
+    let data_dir = crate::stores::JobOptions::of(config)
+        .map(|o| std::path::PathBuf::from(&o.data_dir))
+        .filter(|d| d.is_absolute());
+    let inside = data_dir.is_some_and(|d| staging.starts_with(d))
+        && !staging.components().any(|c| c == std::path::Component::ParentDir);
+    if inside {
+        Ok(())
+    } else {
+        Err(codec_err(
+            "decoding",
+            format!("a writer into {} (outside the job's data dir)", staging.display()),
+        ))
+    }
+}
+
 /// Ballista's logical codec, plus pbatch's row tables.
 #[derive(Debug, Default)]
 pub struct LogicalCodec {
@@ -105,6 +142,10 @@ impl LogicalExtensionCodec for LogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> DfResult<Arc<dyn TableProvider>> {
+        if let Some(parts) = decode_tagged::<RemoteWrite>(WRITE_TAG, buf) {
+            let (write, _) = parts?;
+            return Ok(Arc::new(WriteTable::new(schema, write)));
+        }
         match decode::<RowTableParts>(buf) {
             None => self.inner.try_decode_table_provider(buf, table_ref, schema, ctx),
             Some(parts) => {
@@ -124,6 +165,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         buf: &mut Vec<u8>,
     ) -> DfResult<()> {
         let any: &dyn std::any::Any = node.as_ref();
+        if let Some(table) = any.downcast_ref::<WriteTable>() {
+            return encode_tagged(WRITE_TAG, table.write(), None, buf);
+        }
         match any.downcast_ref::<RowTable>() {
             Some(table) => encode(&table.parts(), None, buf),
             None => self.inner.try_encode_table_provider(table_ref, node, buf),
@@ -165,6 +209,14 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        if let Some(parts) = decode_tagged::<RemoteWrite>(WRITE_TAG, buf) {
+            let (write, _) = parts?;
+            check_staging(ctx, write.staging())?;
+            let [input] = inputs else {
+                return Err(codec_err("decoding", format!("a writer with {} inputs", inputs.len())));
+            };
+            return Ok(Arc::new(WriteExec::new(Arc::clone(input), write)));
+        }
         match decode::<RowScanParts>(buf) {
             None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
             Some(parts) => {
@@ -195,6 +247,9 @@ impl PhysicalExtensionCodec for PhysicalCodec {
             let (parts, schema) = source.0.scan_parts(source.1);
             return encode(&parts, Some(&schema), buf);
         }
+        if let Some(w) = node.downcast_ref::<WriteExec>() {
+            return encode_tagged(WRITE_TAG, w.write(), None, buf);
+        }
         match node.downcast_ref::<RowScanExec>() {
             // Ballista cannot give a task its slice of this node: a task
             // would run the first partitions whatever its slice
@@ -206,5 +261,39 @@ impl PhysicalExtensionCodec for PhysicalCodec {
             Some(scan) => encode(&scan.parts(), Some(&scan.table_schema()), buf),
             None => self.inner.try_encode(node, buf, proto_converter),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::SessionConfig;
+
+    fn task_ctx(data_dir: &str) -> TaskContext {
+        let opts = crate::stores::JobOptions {
+            data_dir: data_dir.to_string(),
+        };
+        let config = SessionConfig::new().with_option_extension(opts);
+        TaskContext::default().with_session_config(config)
+    }
+
+    /// A writer from the wire writes under its job's data dir only.
+    #[test]
+    fn a_writer_outside_the_data_dir_is_refused() {
+        let ctx = task_ctx("/srv/pbatch");
+        let ok = std::path::Path::new("/srv/pbatch/.staging/20261125-1-000");
+        assert!(check_staging(&ctx, ok).is_ok());
+        for bad in [
+            "/etc/cron.d",
+            "/srv/pbatch/../etc",
+            "/srv/pbatch2/.staging",
+            ".staging/x",
+        ] {
+            let e = check_staging(&ctx, std::path::Path::new(bad)).unwrap_err();
+            assert!(e.to_string().contains("outside the job's data dir"), "{bad}: {e}");
+        }
+        // a job that names no data dir has no staging folder
+        let e = check_staging(&task_ctx(""), ok).unwrap_err();
+        assert!(e.to_string().contains("outside"), "{e}");
     }
 }

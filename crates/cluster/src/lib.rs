@@ -32,8 +32,10 @@ mod client;
 mod codec;
 mod process;
 mod stores;
+mod write;
 
-pub use client::{ClusterCounts, ClusterPlan, SchedulerAddr, check_sendable, remote_session};
+pub use client::{ClusterCounts, ClusterPlan, SchedulerAddr, check_sendable, cluster_defaults, remote_session};
 pub use codec::{LogicalCodec, PhysicalCodec};
 pub use process::{ExecutorOptions, SchedulerOptions, run_executor, run_scheduler};
 pub use stores::{JobOptions, StoreRegistry, StoresConfig};
+pub use write::{WriteExec, WriteTable, written_rows};

@@ -147,7 +147,7 @@ impl ExecutionEngine for LoggedEngine {
             partitions = ?global_output_partition_ids,
             "task started"
         );
-        self.inner.create_query_stage_exec(
+        let inner = self.inner.create_query_stage_exec(
             job_id,
             stage_id,
             task_id,
@@ -155,7 +155,71 @@ impl ExecutionEngine for LoggedEngine {
             plan,
             work_dir,
             config,
-        )
+        )?;
+        Ok(Arc::new(TaggedStage {
+            inner,
+            executor: self.id.clone(),
+        }))
+    }
+}
+
+/// A task's stage, whose metrics say which executor ran it (a
+/// [`TASK_EXECUTOR`](crate::client::TASK_EXECUTOR) count on its first
+/// operator): the engine counts the executors a job ran on from them.
+#[derive(Debug)]
+struct TaggedStage {
+    inner: Arc<dyn QueryStageExecutor>,
+    executor: String,
+}
+
+impl std::fmt::Display for TaggedStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (on {})", self.inner, self.executor)
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryStageExecutor for TaggedStage {
+    async fn execute_query_stage(
+        &self,
+        task_id: usize,
+        context: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::error::Result<Vec<ballista_core::serde::protobuf::ShuffleWritePartition>> {
+        self.inner.execute_query_stage(task_id, context).await
+    }
+
+    fn collect_plan_metrics(&self) -> Vec<datafusion::physical_plan::metrics::MetricsSet> {
+        use datafusion::physical_plan::metrics::{Count, Metric, MetricValue};
+        let mut sets = self.inner.collect_plan_metrics();
+        if let Some(first) = sets.first_mut() {
+            let count = Count::new();
+            count.add(1);
+            let name = format!("{}{}", crate::client::TASK_EXECUTOR, self.executor);
+            // partition 0 of the task: the scheduler files it under the
+            // task's first partition, replaced if the task runs again
+            first.push(Arc::new(Metric::new(
+                MetricValue::Count {
+                    name: name.into(),
+                    count,
+                },
+                Some(0),
+            )));
+        }
+        sets
+    }
+
+    fn collect_runtime_stats_reports(&self) -> Vec<ballista_core::serde::protobuf::RuntimeStatsReport> {
+        self.inner.collect_runtime_stats_reports()
+    }
+
+    fn collect_window_state_reports(
+        &self,
+    ) -> datafusion::error::Result<Vec<ballista_core::serde::protobuf::WindowStateReport>> {
+        self.inner.collect_window_state_reports()
+    }
+
+    fn collect_column_stats(&self) -> Vec<ballista_core::serde::protobuf::TaskColumnStats> {
+        self.inner.collect_column_stats()
     }
 }
 

@@ -406,7 +406,7 @@ impl Engine {
 
         progress(Progress::Stage("listing files".into()));
         let name = format!("{job} run {}", record.run_id);
-        let plan = self.plan_batch(&name, &spec, &root.1, &expander, &exports).await?;
+        let mut plan = self.plan_batch(&name, &spec, &root.1, &expander, &exports).await?;
         check_canceled(cancel)?;
         let listed = plan.read_plan();
         tracing::info!(
@@ -434,17 +434,34 @@ impl Engine {
         };
         let results = self.data_dir().join(RESULTS_DIR);
         let keep_result = !self.list_jobs(None, Some(job))?.is_empty();
-        let mut sinks = Vec::new();
-        let opened = open_sinks(&exports, keep_result.then_some(results.as_path()), &cx, &mut sinks);
-        if let Err(e) = opened {
-            // the writers already started end before their folders go
-            for s in sinks {
-                let _ = s.finish().await;
+        let results = keep_result.then_some(results.as_path());
+        // a big result on a cluster is written there, into the staging
+        // folder (shared with the executors), and committed from it
+        let remote = match plan.too_big_to_collect() {
+            true => pbatch_sink::plan_remote(&exports, results, &cx)?,
+            false => None,
+        };
+        let (rows_out, staged) = match remote {
+            Some(remote) => {
+                let table = pbatch_cluster::WriteTable::new(plan.schema(), remote.write().clone());
+                plan.write_into(Arc::new(table)).await?;
+                progress(Progress::Stage("running".into()));
+                let (rows, _) = fan_out(&plan, Vec::new(), &progress, cancel).await?;
+                (rows, remote.staged(rows)?)
             }
-            return Err(e);
-        }
-        progress(Progress::Stage("running".into()));
-        let (rows_out, staged) = fan_out(&plan, sinks, &progress, cancel).await?;
+            None => {
+                let mut sinks = Vec::new();
+                if let Err(e) = open_sinks(&exports, results, &cx, &mut sinks) {
+                    // the writers already started end before their folders go
+                    for s in sinks {
+                        let _ = s.finish().await;
+                    }
+                    return Err(e);
+                }
+                progress(Progress::Stage("running".into()));
+                fan_out(&plan, sinks, &progress, cancel).await?
+            }
+        };
 
         let rows_read = plan.rows_read();
         tracing::info!(rows_read, rows_out, "the SQL ran");

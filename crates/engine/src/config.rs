@@ -257,7 +257,14 @@ pub struct ClusterConfig {
     /// A batch whose container asks for more cores than this runs on the
     /// cluster (default: this machine's cores).
     pub local_max_cores: Option<usize>,
+    /// A cluster batch that reads more bytes than this has its file exports
+    /// written by an executor into the shared staging folder, rather than
+    /// its result streamed to the engine (default: [`COLLECT_MAX_BYTES`]).
+    pub collect_max_bytes: Option<u64>,
 }
+
+/// `[cluster] collect_max_bytes` unless set: 1 GiB read.
+pub(crate) const COLLECT_MAX_BYTES: u64 = 1 << 30;
 
 /// The whole configuration. Nothing is required.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -409,6 +416,10 @@ const SETTERS: &[(&str, Setter)] = &[
     }),
     ("cluster.local_max_cores", |c, v| {
         c.cluster.local_max_cores = Some(positive(v)?);
+        Ok(())
+    }),
+    ("cluster.collect_max_bytes", |c, v| {
+        c.cluster.collect_max_bytes = Some(whole(v, "bytes")?);
         Ok(())
     }),
     ("server.keys", |c, v| {

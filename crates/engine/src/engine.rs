@@ -230,6 +230,7 @@ fn cluster_env(c: &crate::config::ClusterConfig) -> Result<Option<pbatch_exec::C
     Ok(Some(pbatch_exec::ClusterEnv {
         scheduler,
         local_max_cores: c.local_max_cores.unwrap_or(machine),
+        collect_max_bytes: c.collect_max_bytes.unwrap_or(crate::config::COLLECT_MAX_BYTES),
     }))
 }
 

@@ -40,16 +40,21 @@ pub(crate) async fn fan_out(
     match plan.execute() {
         Err(e) => failed = Some(e.into()),
         Ok(mut stream) => loop {
+            // None: stopped
             let next = tokio::select! {
-                next = stream.next() => next,
+                next = stream.next() => Some(next),
                 _ = tick.tick() => {
                     progress(Progress::Read(plan.bytes_read()));
                     continue;
                 }
-                _ = cancel.wait_for(|c| *c) => {
-                    failed = Some(canceled_error());
-                    break;
-                }
+                _ = cancel.wait_for(|c| *c) => None,
+            };
+            let Some(next) = next else {
+                failed = Some(canceled_error());
+                // a stop during a cluster job's submission: the job gets
+                // its id (to cancel it by) once the scheduler accepts it
+                plan.until_job_known(&mut stream).await;
+                break;
             };
             let batch = match next {
                 None => break,
@@ -59,7 +64,7 @@ pub(crate) async fn fan_out(
                     break;
                 }
             };
-            rows += batch.num_rows() as u64;
+            rows += plan.rows_of(&batch);
             progress(Progress::Rows(rows));
             let mut closed = false;
             for s in &mut sinks {

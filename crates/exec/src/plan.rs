@@ -2,9 +2,12 @@
 
 use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::provider_as_source;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::{ExecutionPlan, execute_stream};
 use datafusion::prelude::SessionContext;
 use pbatch_magic::Expander;
@@ -45,8 +48,11 @@ pub enum Placement {
         /// Partitions the job's stages ran (a task runs one or more),
         /// once it finished.
         partitions: Option<u64>,
-        /// Executors that ran its row scans, once it finished.
+        /// Executors that ran its tasks, once it finished.
         executors: Option<u64>,
+        /// An executor wrote its file exports (the result did not come to
+        /// the engine).
+        written_there: bool,
     },
 }
 
@@ -58,16 +64,21 @@ impl std::fmt::Display for Placement {
                 scheduler,
                 partitions,
                 executors,
+                written_there,
             } => {
                 write!(f, "cluster {scheduler}")?;
                 if let Some(n) = partitions {
                     write!(f, ", {n} partitions")?;
                 }
                 match executors {
-                    Some(1) => write!(f, ", scans on 1 executor"),
-                    Some(k) => write!(f, ", scans on {k} executors"),
-                    None => Ok(()),
+                    Some(1) => write!(f, ", tasks on 1 executor")?,
+                    Some(k) => write!(f, ", tasks on {k} executors")?,
+                    None => {}
                 }
+                if *written_there {
+                    write!(f, ", files written by an executor")?;
+                }
+                Ok(())
             }
         }
     }
@@ -85,6 +96,10 @@ pub struct BatchPlan {
     cluster: Option<ClusterPlan>,
     /// A cluster job's counts, once [`finish`](BatchPlan::finish) fetched them.
     counts: std::sync::Mutex<Option<ClusterCounts>>,
+    /// On a cluster: past this many bytes read, an executor writes the exports.
+    collect_max_bytes: Option<u64>,
+    /// The plan writes its result on the cluster ([`write_into`](BatchPlan::write_into)).
+    writes: bool,
 }
 
 impl std::fmt::Debug for BatchPlan {
@@ -111,7 +126,11 @@ impl BatchPlan {
                 };
                 let (config, runtime) = session_parts(sizing)?;
                 let data_dir = env.stores.data_dir();
-                remote_session(&c.scheduler, config, runtime, data_dir, input.name).await?
+                // Ballista's options from BALLISTA_* variables, as DataFusion's
+                let tune = |c: &mut datafusion::prelude::SessionConfig| {
+                    crate::session::env_options(c, "BALLISTA_", std::env::vars()).map_err(Into::into)
+                };
+                remote_session(&c.scheduler, config, runtime, data_dir, input.name, tune).await?
             }
         };
         let mut read = ReadPlan::default();
@@ -134,6 +153,7 @@ impl BatchPlan {
         }
         let plan = df.create_physical_plan().await.map_err(exec_error)?;
         // a plan that reads nothing (`WHERE false`) is planned to run here
+        let collect_max_bytes = cluster.map(|c| c.collect_max_bytes);
         let cluster = cluster.and_then(|c| ClusterPlan::of(&c.scheduler, &plan));
         Ok(Self {
             ctx,
@@ -143,7 +163,55 @@ impl BatchPlan {
             read,
             cluster,
             counts: std::sync::Mutex::default(),
+            collect_max_bytes,
+            writes: false,
         })
+    }
+
+    /// Whether the batch runs on a cluster and reads more than `[cluster]
+    /// collect_max_bytes`: its result is then better written by an executor
+    /// ([`write_into`](Self::write_into)) than streamed to this process. The
+    /// result's size is known only at its end; what the batch reads bounds
+    /// it for most batches (filters, projections, aggregations).
+    pub fn too_big_to_collect(&self) -> bool {
+        self.cluster.is_some() && self.collect_max_bytes.is_some_and(|max| self.read.bytes > max)
+    }
+
+    /// On a cluster: the plan becomes `INSERT INTO table`, so the cluster
+    /// writes the result into `table` (pbatch's export writer) and
+    /// [`execute`](Self::execute) streams back only the rows it wrote (see
+    /// [`rows_of`](Self::rows_of)).
+    pub async fn write_into(&mut self, table: Arc<dyn TableProvider>) -> Result<()> {
+        let Some(scheduler) = self.cluster.as_ref().map(|c| c.scheduler().clone()) else {
+            return Err(pbatch_model::Error::internal("only a batch on a cluster writes there").into());
+        };
+        let dml = LogicalPlanBuilder::insert_into(
+            self.logical.clone(),
+            "pbatch_exports",
+            provider_as_source(table),
+            InsertOp::Append,
+        )
+        .and_then(|b| b.build())
+        .map_err(exec_error)?;
+        let plan = self.ctx.state().create_physical_plan(&dml).await.map_err(exec_error)?;
+        self.cluster = ClusterPlan::of(&scheduler, &plan);
+        if self.cluster.is_none() {
+            return Err(pbatch_model::Error::internal("the write was not planned to run on the cluster").into());
+        }
+        self.plan = plan;
+        self.writes = true;
+        Ok(())
+    }
+
+    /// The result rows a record batch of [`execute`](Self::execute) stands
+    /// for: its rows, or for a plan that writes on the cluster, the rows
+    /// written.
+    pub fn rows_of(&self, batch: &arrow::record_batch::RecordBatch) -> u64 {
+        if self.writes {
+            pbatch_cluster::written_rows(batch)
+        } else {
+            batch.num_rows() as u64
+        }
     }
 
     fn cluster_counts(&self) -> Option<ClusterCounts> {
@@ -177,7 +245,28 @@ impl BatchPlan {
                 scheduler: c.scheduler().to_string(),
                 partitions: self.cluster_counts().map(|n| n.partitions),
                 executors: self.cluster_counts().map(|n| n.executors).filter(|n| *n > 0),
+                written_there: self.writes,
             },
+        }
+    }
+
+    /// A cluster job learns its id once the scheduler has accepted it, and
+    /// only while its stream is polled: before a stop, this polls `stream`
+    /// (dropping what comes) until the id is known, for at most 2 s, so
+    /// that [`cancel`](Self::cancel) can name the job.
+    pub async fn until_job_known(&self, stream: &mut SendableRecordBatchStream) {
+        use futures::StreamExt;
+        let Some(c) = &self.cluster else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while c.job_id().is_none() && tokio::time::Instant::now() < deadline {
+            tokio::select! {
+                next = stream.next() => if next.is_none() {
+                    return;
+                },
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+            }
         }
     }
 

@@ -87,22 +87,52 @@ pub(crate) fn session_parts(sizing: Sizing) -> Result<(SessionConfig, Arc<Runtim
 /// DataFusion's CLI reads them: `datafusion.execution.batch_size` from
 /// `DATAFUSION_EXECUTION_BATCH_SIZE`. A bad value is refused, naming it.
 fn datafusion_env(config: &mut SessionConfig, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
-    let vars: Vec<(String, String)> = vars.filter(|(k, _)| k.starts_with("DATAFUSION_")).collect();
+    env_options(config, "DATAFUSION_", vars)
+}
+
+/// The options of `config` set by environment variables starting with
+/// `prefix` (`DATAFUSION_`, or `BALLISTA_` for a cluster's options): a
+/// key's variable is the key in capitals with `_` for `.`.
+pub(crate) fn env_options(
+    config: &mut SessionConfig,
+    prefix: &str,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<()> {
+    let vars: Vec<(String, String)> = vars.filter(|(k, _)| k.starts_with(prefix)).collect();
     if vars.is_empty() {
         // (every batch's session comes here: no walk of the options)
         return Ok(());
     }
-    let keys: Vec<String> = config.options().entries().into_iter().map(|e| e.key).collect();
+    let entries: Vec<(String, Option<String>)> = config
+        .options()
+        .entries()
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect();
     for (var, value) in vars {
-        let Some(key) = keys.iter().find(|k| k.to_uppercase().replace('.', "_") == var) else {
+        let Some((key, default)) = entries.iter().find(|(k, _)| k.to_uppercase().replace('.', "_") == var) else {
             continue;
         };
-        config.options_mut().set(key, &value).map_err(|e| {
+        let bad = |why: &str| {
             pbatch_model::Error::new(
                 ErrorCode::InvalidRequestBody,
-                format!("environment {var}={value:?} ({key}): {}", strip_df(&e.to_string())),
+                format!("environment {var}={value:?} ({key}): {why}"),
             )
-        })?;
+        };
+        // Ballista stores its options as text and parses them as it reads
+        // them (a bad one would panic there): a value must parse as its
+        // default does
+        let default = default.as_deref().unwrap_or_default();
+        if default.parse::<u64>().is_ok() && value.trim().parse::<u64>().is_err() {
+            return Err(bad("not a whole number").into());
+        }
+        if default.parse::<bool>().is_ok() && value.trim().parse::<bool>().is_err() {
+            return Err(bad("not true or false").into());
+        }
+        config
+            .options_mut()
+            .set(key, value.trim())
+            .map_err(|e| bad(&strip_df(&e.to_string())))?;
     }
     Ok(())
 }
@@ -110,7 +140,8 @@ fn datafusion_env(config: &mut SessionConfig, vars: impl Iterator<Item = (String
 /// Refuses a bad `DATAFUSION_*` variable when an engine is built, rather
 /// than at its first batch.
 pub fn check_datafusion_env() -> Result<()> {
-    datafusion_env(&mut SessionConfig::new(), std::env::vars())
+    datafusion_env(&mut SessionConfig::new(), std::env::vars())?;
+    env_options(&mut pbatch_cluster::cluster_defaults(), "BALLISTA_", std::env::vars())
 }
 
 /// Plans a job's SQL (already expanded). Only queries are allowed: DDL, DML
@@ -192,6 +223,36 @@ mod tests {
             msg.contains("DATAFUSION_EXECUTION_BATCH_SIZE=\"many\"") && msg.contains("datafusion.execution.batch_size"),
             "{msg}"
         );
+    }
+
+    /// A cluster job's Ballista options come from `BALLISTA_*` the same way.
+    #[test]
+    fn ballista_variables_set_a_cluster_jobs_options() {
+        let mut config = pbatch_cluster::cluster_defaults();
+        let key = "ballista.shuffle.max_concurrent_read_requests";
+        let var = "BALLISTA_SHUFFLE_MAX_CONCURRENT_READ_REQUESTS";
+        let value = |c: &SessionConfig| {
+            c.options()
+                .entries()
+                .into_iter()
+                .find(|e| e.key == key)
+                .and_then(|e| e.value)
+        };
+        assert_eq!(value(&config).as_deref(), Some("64"), "Ballista's default");
+        env_options(
+            &mut config,
+            "BALLISTA_",
+            [(var.to_string(), "4".to_string())].into_iter(),
+        )
+        .unwrap();
+        assert_eq!(value(&config).as_deref(), Some("4"));
+        let e = env_options(
+            &mut config,
+            "BALLISTA_",
+            [(var.to_string(), "x".to_string())].into_iter(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains(var) && e.to_string().contains(key), "{e}");
     }
 
     #[tokio::test]

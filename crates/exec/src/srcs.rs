@@ -89,6 +89,9 @@ pub struct ClusterEnv {
     /// A batch whose container asks for more cores than this runs on the
     /// cluster.
     pub local_max_cores: usize,
+    /// A cluster batch reading more bytes than this has its file exports
+    /// written by an executor rather than streamed to the engine.
+    pub collect_max_bytes: u64,
 }
 
 /// Where a kodo or hdfs datasource's files are.

@@ -50,6 +50,7 @@ mod journal;
 mod naming;
 mod partition;
 mod preview;
+mod remote;
 mod report;
 mod retention;
 mod service;
@@ -65,6 +66,7 @@ pub use journal::{
 };
 pub use partition::NULL_PARTITION;
 pub use preview::{ExportPreview, preview_export};
+pub use remote::{REMOTE_MANIFEST, RemotePlan, RemoteWrite, RemoteWritten, plan_remote};
 pub use service::DEFAULT_BATCH_RECORDS;
 pub use sink::{
     Claim, CommitContext, INCOMPLETE_COMMIT, Sink, SinkContext, Staged, StagingDir, commit, open, open_result,
@@ -142,7 +144,7 @@ pub(crate) struct FileExport {
 }
 
 /// One staged file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StagedFile {
     /// Where it is now.
     pub(crate) staging: PathBuf,

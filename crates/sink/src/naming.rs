@@ -11,7 +11,7 @@ pub(crate) const TIMESTAMP_SUFFIX_FORMAT: &str = "yyyy-MM-dd-HH-mm-ss";
 /// - `Parts`: `<prefix>part-00000<ext>` ... (`<prefix>part-00000-<token><ext>` in append mode).
 /// - `Exact`: a manual job's `keyPrefix` is the file name; with several
 ///   files they are `<name>-00000`, `<name>-00001`, ...
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Naming {
     /// Files under a prefix.
     Parts {

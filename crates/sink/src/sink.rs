@@ -152,12 +152,12 @@ impl Drop for StagingDir {
 /// its staged files.
 #[derive(Debug)]
 pub struct Staged {
-    kind: StagedKind,
-    dir: StagingDir,
+    pub(crate) kind: StagedKind,
+    pub(crate) dir: StagingDir,
 }
 
 #[derive(Debug)]
-enum StagedKind {
+pub(crate) enum StagedKind {
     Files(StagedExport),
     Service(StagedService),
 }
