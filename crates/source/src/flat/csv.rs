@@ -19,6 +19,8 @@ pub(crate) struct FlatCsv {
     /// Each field of a line (the table's fields, in file order) -> its
     /// output column, if read.
     field_col: Vec<Option<usize>>,
+    /// The last field read: the rest of a line is only counted.
+    last_read: usize,
     delimiter: u8,
     /// The header line is still to be skipped.
     header: bool,
@@ -46,6 +48,7 @@ impl FlatCsv {
         }
         Some(Self {
             out: Out::new(Arc::new(Schema::new(fields)), cols),
+            last_read: decode.last().copied().unwrap_or(0),
             field_col,
             delimiter,
             header,
@@ -67,15 +70,34 @@ impl Lines for FlatCsv {
         }
         let mut field = 0;
         let mut start = 0;
-        for end in memchr::memchr_iter(self.delimiter, line).chain(std::iter::once(line.len())) {
+        let mut ends = memchr::memchr_iter(self.delimiter, line);
+        loop {
+            let end = ends.next();
             match self.field_col.get(field) {
                 // (delimiters are ASCII: the slice is on character boundaries)
-                Some(Some(c)) => self.out.cols[*c].csv_field(text.get(start..end).ok_or(Bail)?)?,
+                Some(Some(c)) => {
+                    let value = text.get(start..end.unwrap_or(line.len())).ok_or(Bail)?;
+                    self.out.cols[*c].csv_field(value)?;
+                }
                 Some(None) => {}
                 None => return Err(Bail),
             }
             field += 1;
+            let Some(end) = end else {
+                break;
+            };
             start = end + 1;
+            if field > self.last_read {
+                // past the last field read, only the number of fields
+                // matters (more than the schema's is arrow's error): a
+                // plain count, which the compiler vectorizes
+                let d = self.delimiter;
+                field += 1 + line[start..].iter().filter(|b| **b == d).count();
+                if field > self.field_col.len() {
+                    return Err(Bail);
+                }
+                break;
+            }
         }
         // a short line: its missing trailing fields are null
         for c in self.field_col.iter().skip(field).flatten() {
@@ -167,5 +189,12 @@ mod tests {
             );
         }
         assert!(flat_batch(b"2026-11-24T00:00:00Z,\xff,1,1,true\n", &[2], false, 64).is_err());
+        // past the last field read, the fields are still counted
+        for decode in [vec![0], vec![1, 2]] {
+            let long = b"2026-11-24T00:00:00Z,a,1,1,true,extra\n";
+            assert!(flat_batch(long, &decode, false, 64).is_err(), "{decode:?}");
+            let right = b"2026-11-24T00:00:00Z,a,1,1,true\n";
+            assert!(flat_batch(right, &decode, false, 64).is_ok(), "{decode:?}");
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! line (read field or not, as arrow refuses it) is a [`Bail`].
 
 use super::{Bail, Col, Lines, Out, Step, valid_number};
-use arrow::compute::kernels::cast_utils::string_to_datetime;
 use arrow::datatypes::SchemaRef;
 
 /// One decoder per batch stream of one file (see the module docs).
@@ -150,10 +149,7 @@ impl FlatJson {
             };
             match &mut self.out.cols[i] {
                 Col::Str(b) => b.append_value(text),
-                Col::Ts(b, tz) => {
-                    let t = string_to_datetime(tz, text).map_err(|_| Bail)?;
-                    b.append_value(t.timestamp_micros());
-                }
+                Col::Ts(b, tz) => b.append_value(super::ts_micros(tz, text)?),
                 // a quoted number or boolean: arrow parses it its own way
                 _ => return Err(Bail),
             }

@@ -86,7 +86,7 @@ impl Col {
                 "false" => b.append_value(false),
                 _ => return Err(Bail),
             },
-            Col::Ts(b, tz) => b.append_value(string_to_datetime(tz, s).map_err(|_| Bail)?.timestamp_micros()),
+            Col::Ts(b, tz) => b.append_value(ts_micros(tz, s)?),
         }
         Ok(())
     }
@@ -110,6 +110,53 @@ impl Col {
             Col::Ts(b, _) => Arc::new(b.finish()),
         }
     }
+}
+
+/// Microseconds since the epoch of a timestamp's text, as arrow's
+/// `string_to_datetime` reads it in zone `tz`; the form of most logs,
+/// `YYYY-MM-DDTHH:MM:SSZ`, without it (a tenth of its time).
+pub(crate) fn ts_micros(tz: &Tz, s: &str) -> Step<i64> {
+    match utc_seconds(s.as_bytes()) {
+        Some(secs) => Ok(secs * 1_000_000),
+        None => Ok(string_to_datetime(tz, s).map_err(|_| Bail)?.timestamp_micros()),
+    }
+}
+
+/// Seconds since the epoch of exactly `YYYY-MM-DDTHH:MM:SSZ` (or a space
+/// for the `T`) naming a real time; None for anything else.
+fn utc_seconds(b: &[u8]) -> Option<i64> {
+    let b: &[u8; 20] = b.try_into().ok()?;
+    let seps = b[4] == b'-' && b[7] == b'-' && b[13] == b':' && b[16] == b':' && b[19] == b'Z';
+    if !seps || !(b[10] == b'T' || b[10] == b' ') {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        b[from..to]
+            .iter()
+            .try_fold(0i64, |v, c| c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0')))
+    };
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d < 1 || d > month_days || hh > 23 || mm > 59 || ss > 59 {
+        return None;
+    }
+    // days from 1970-01-01 (H. Hinnant's days_from_civil)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// A decoder of whole lines, and what it keeps of a line cut by the end
@@ -241,6 +288,56 @@ pub(crate) fn valid_number(s: &str) -> Step<()> {
 pub(crate) mod tests {
     use super::*;
     use arrow::datatypes::{Field, Schema};
+
+    /// The fast form gives arrow's answer, second for second over four
+    /// centuries of month ends, leap days and times of day, in any zone
+    /// (`Z` is UTC); anything it does not take goes to arrow, which
+    /// accepts or refuses it as before.
+    #[test]
+    fn utc_timestamps_read_as_arrow_reads_them() {
+        let zones: Vec<Tz> = ["UTC", "Asia/Shanghai", "+05:30"]
+            .iter()
+            .map(|z| z.parse().unwrap())
+            .collect();
+        let mut checked = 0;
+        for y in (1601..=2401)
+            .step_by(4)
+            .chain([1900, 1970, 2000, 2100, 2024, 2026, 9999, 0])
+        {
+            for m in 1..=12 {
+                for d in [1, 15, 28, 29, 30, 31] {
+                    for (hh, mm, ss) in [(0, 0, 0), (23, 59, 59), (12, 34, 56)] {
+                        for sep in ['T', ' '] {
+                            let s = format!("{y:04}-{m:02}-{d:02}{sep}{hh:02}:{mm:02}:{ss:02}Z");
+                            for tz in &zones {
+                                let want = string_to_datetime(tz, &s).ok().map(|t| t.timestamp_micros());
+                                assert_eq!(ts_micros(tz, &s).ok(), want, "{s} in {tz:?}");
+                                checked += usize::from(want.is_some());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked}");
+        for s in [
+            "2026-11-24T24:00:00Z",
+            "2026-11-24T23:60:00Z",
+            "2026-11-24T23:59:60Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-11-24t01:02:03Z",
+            "2026-11-24T01:02:03z",
+            "2026-11-24T01:02:03+08:00",
+            "2026-11-24T01:02:03.250Z",
+            "2026-11-24T01:0a:03Z",
+            "+026-11-24T01:02:03Z",
+        ] {
+            let utc: Tz = "UTC".parse().unwrap();
+            let want = string_to_datetime(&utc, s).ok().map(|t| t.timestamp_micros());
+            assert_eq!(ts_micros(&utc, s).ok(), want, "{s}");
+        }
+    }
 
     /// The tests' table: a field of each type the flat decoders read.
     pub(crate) fn schema() -> SchemaRef {
