@@ -39,41 +39,51 @@ pub(crate) async fn fan_out(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     match plan.execute() {
         Err(e) => failed = Some(e.into()),
-        Ok(mut stream) => loop {
-            // None: stopped
-            let next = tokio::select! {
-                next = stream.next() => Some(next),
-                _ = tick.tick() => {
-                    progress(Progress::Read(plan.bytes_read()));
-                    continue;
-                }
-                _ = cancel.wait_for(|c| *c) => None,
-            };
-            let Some(next) = next else {
-                failed = Some(canceled_error());
-                // a stop during a cluster job's submission: the job gets
-                // its id (to cancel it by) once the scheduler accepts it
-                plan.until_job_known(&mut stream).await;
-                break;
-            };
-            let batch = match next {
-                None => break,
-                Some(Ok(b)) => b,
-                Some(Err(e)) => {
-                    failed = Some(exec_error(e).into());
+        Ok(mut stream) => {
+            // whether the stream was polled: a cluster job is submitted then
+            let mut polled = false;
+            loop {
+                // None: stopped (a stop comes first: before the first poll it
+                // sends no job at all)
+                let next = tokio::select! {
+                    biased;
+                    _ = cancel.wait_for(|c| *c) => None,
+                    next = stream.next() => Some(next),
+                    _ = tick.tick() => {
+                        polled = true;
+                        progress(Progress::Read(plan.bytes_read()));
+                        continue;
+                    }
+                };
+                let Some(next) = next else {
+                    failed = Some(canceled_error());
+                    // a stop during a cluster job's submission: the job gets
+                    // its id (to cancel it by) once the scheduler accepts it
+                    if polled {
+                        plan.until_job_known(&mut stream).await;
+                    }
                     break;
+                };
+                polled = true;
+                let batch = match next {
+                    None => break,
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => {
+                        failed = Some(exec_error(e).into());
+                        break;
+                    }
+                };
+                rows += plan.rows_of(&batch);
+                progress(Progress::Rows(rows));
+                let mut closed = false;
+                for s in &mut sinks {
+                    closed |= s.write(batch.clone()).await.is_err();
                 }
-            };
-            rows += plan.rows_of(&batch);
-            progress(Progress::Rows(rows));
-            let mut closed = false;
-            for s in &mut sinks {
-                closed |= s.write(batch.clone()).await.is_err();
+                if closed {
+                    break; // a sink failed: its error comes out of finish
+                }
             }
-            if closed {
-                break; // a sink failed: its error comes out of finish
-            }
-        },
+        }
     }
     if failed.is_some() {
         if let Err(e) = plan.cancel().await {

@@ -227,8 +227,43 @@ impl RemoteWrite {
     where
         E: std::fmt::Display,
     {
+        // the engine's staging folder, created and locked by the batch
+        // (on a filesystem shared with this process): never one of our own
+        if !self.staging.join(crate::sink::LOCK_FILE).is_file() {
+            return Err(Error::Spec(pbatch_model::Error::new(
+                ErrorCode::ExportFailed,
+                format!(
+                    "the batch's staging folder {} is not on this executor: the engine's data dir must be \
+                     the same shared folder on the engine and every executor (or the batch was stopped)",
+                    self.staging.display()
+                ),
+            )));
+        }
+        for e in &self.exports {
+            let mut parts = Path::new(&e.name).components();
+            let plain = matches!(parts.next(), Some(std::path::Component::Normal(_))) && parts.next().is_none();
+            if !plain {
+                return Err(Error::internal(format!(
+                    "export name {:?} is not a folder name",
+                    e.name
+                )));
+            }
+        }
         let attempt = attempt_name();
         let mut writers = Vec::new();
+        // dropped before the writers are finished (the task was canceled):
+        // each writer removes its files once it has stopped
+        struct Abandon(Vec<(std::sync::Arc<crate::WriterState>, PathBuf)>);
+        impl Drop for Abandon {
+            fn drop(&mut self) {
+                for (state, dir) in self.0.drain(..) {
+                    if !state.abandon() {
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                }
+            }
+        }
+        let mut abandon = Abandon(Vec::new());
         for e in &self.exports {
             let export = FileExport {
                 name: e.name.clone(),
@@ -246,7 +281,9 @@ impl RemoteWrite {
                 retention: None,
             };
             let dir = self.staging.join(&e.name).join(&attempt);
-            writers.push(spawn_file_writer(export, schema.clone(), dir, self.token.clone()));
+            let w = spawn_file_writer(export, schema.clone(), dir.clone(), self.token.clone());
+            abandon.0.push((std::sync::Arc::clone(&w.state), dir));
+            writers.push(w);
         }
         let mut rows = 0u64;
         let mut failed = None;
@@ -267,6 +304,8 @@ impl RemoteWrite {
                 break; // a writer failed: its error comes out of its join
             }
         }
+        // from here every writer is awaited to its end
+        abandon.0.clear();
         let mut exports = Vec::new();
         for (e, w) in self.exports.iter().zip(writers) {
             drop(w.sender);
@@ -300,6 +339,8 @@ mod tests {
     use std::sync::Arc;
 
     fn plan(root: &Path, staging: &Path, file_count: usize) -> RemotePlan {
+        std::fs::create_dir_all(staging).unwrap();
+        std::fs::write(staging.join(crate::sink::LOCK_FILE), "").unwrap();
         let export = FileExport {
             name: "e".into(),
             target: Target::Local(root.to_path_buf()),
@@ -399,6 +440,20 @@ mod tests {
         std::fs::write(file, "0\n").unwrap();
         let e = p.staged(6).unwrap_err();
         assert!(e.to_string().contains("bytes, its writer wrote"), "{e}");
+    }
+
+    /// A staging folder the engine did not make (a data dir that is not
+    /// shared) is refused before anything is written.
+    #[tokio::test]
+    async fn a_staging_folder_without_the_batchs_lock_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let staging = root.path().join("st");
+        let p = plan(root.path(), &staging, 1);
+        std::fs::remove_file(staging.join(crate::sink::LOCK_FILE)).unwrap();
+        let (schema, input) = batches(6);
+        let e = p.write().run(schema, futures::stream::iter(input)).await.unwrap_err();
+        assert!(e.to_string().contains("not on this executor"), "{e}");
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "nothing written");
     }
 
     /// A failing input stream fails the write and leaves no manifest.

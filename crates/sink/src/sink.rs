@@ -55,7 +55,7 @@ pub struct StagingDir {
 }
 
 /// The lock file of a batch's staging folder.
-const LOCK_FILE: &str = "LOCK";
+pub(crate) const LOCK_FILE: &str = "LOCK";
 
 /// Whether a batch's staging folder still has a live owner.
 #[derive(Debug)]
