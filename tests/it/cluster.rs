@@ -244,6 +244,42 @@ async fn stop_cancels_the_cluster_job() {
     }
 }
 
+/// Replaces the `ev` folder's file with 8 files of 50,000 ids (0..400,000):
+/// tasks on both executors.
+fn eight_files_of_ids(dir: &std::path::Path) {
+    std::fs::remove_file(dir.join("a.json")).expect("rm");
+    for f in 0..8 {
+        let lines: String = (0..50_000)
+            .map(|i| format!("{{\"id\":{}}}\n", f * 50_000 + i))
+            .collect();
+        std::fs::write(dir.join(format!("part-{f}.json")), lines).expect("write");
+    }
+}
+
+/// Starts a batch of `job`, kills executor 1 once it has run a task, and
+/// returns the batch's history once it ended.
+async fn run_and_kill_executor_1(
+    engine: &pbatch::Engine,
+    cluster: &crate::cluster_harness::Cluster,
+    job: &str,
+) -> pbatch::model::JobHistory {
+    let id = engine.start_batch(job, &[], batch_time()).expect("start");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cluster.tasks(1) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "executor 1 ran nothing: {}",
+            cluster.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cluster.kill_executor(1);
+    engine
+        .wait_batch(job, id, std::time::Duration::from_secs(120))
+        .await
+        .expect("history")
+}
+
 /// An executor killed in the middle of a batch: the batch ends with every
 /// row (its tasks ran again elsewhere) or Failed; never Successful short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,29 +291,9 @@ async fn a_killed_executor_never_loses_rows() {
         crate::util::engine_with_ev(cluster_config(&cluster), "", r#"[{"key":"id","valtype":"long"}]"#);
     // 8 files of 50,000 rows: tasks on both executors
     let dir = data.path().join("buckets/in-bkt/ev");
-    std::fs::remove_file(dir.join("a.json")).expect("rm");
-    for f in 0..8 {
-        let lines: String = (0..50_000)
-            .map(|i| format!("{{\"id\":{}}}\n", f * 50_000 + i))
-            .collect();
-        std::fs::write(dir.join(format!("part-{f}.json")), lines).expect("write");
-    }
+    eight_files_of_ids(&dir);
     cluster_job(&engine, "sum", "SELECT count(*) AS n, sum(id) AS s FROM ev");
-    let id = engine.start_batch("sum", &[], batch_time()).expect("start");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cluster.tasks(1) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "executor 1 ran nothing: {}",
-            cluster.logs()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    cluster.kill_executor(1);
-    let h = engine
-        .wait_batch("sum", id, std::time::Duration::from_secs(120))
-        .await
-        .expect("history");
+    let h = run_and_kill_executor_1(&engine, &cluster, "sum").await;
     eprintln!("after the kill: {:?} {}", h.status, h.message);
     match h.status {
         RunStatus::Successful => {
@@ -518,13 +534,7 @@ async fn a_killed_executor_never_loses_written_rows() {
     config.set("cluster.collect_max_bytes", "0").expect("config");
     let (engine, data) = crate::util::engine_with_ev(config, "", r#"[{"key":"id","valtype":"long"}]"#);
     let dir = data.path().join("buckets/in-bkt/ev");
-    std::fs::remove_file(dir.join("a.json")).expect("rm");
-    for f in 0..8 {
-        let lines: String = (0..50_000)
-            .map(|i| format!("{{\"id\":{}}}\n", f * 50_000 + i))
-            .collect();
-        std::fs::write(dir.join(format!("part-{f}.json")), lines).expect("write");
-    }
+    eight_files_of_ids(&dir);
     cluster_job(&engine, "copy", "SELECT id FROM ev");
     crate::util::add_export(
         &engine,
@@ -532,21 +542,7 @@ async fn a_killed_executor_never_loses_written_rows() {
         "csv",
         r#"{"type":"kodo","spec":{"bucket":"copy-bkt","keyPrefix":"c/$(date)/","format":"csv","delimiter":",","fileCount":2}}"#,
     );
-    let id = engine.start_batch("copy", &[], batch_time()).expect("start");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cluster.tasks(1) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "executor 1 ran nothing: {}",
-            cluster.logs()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    cluster.kill_executor(1);
-    let h = engine
-        .wait_batch("copy", id, std::time::Duration::from_secs(120))
-        .await
-        .expect("history");
+    let h = run_and_kill_executor_1(&engine, &cluster, "copy").await;
     eprintln!("after the kill: {:?} {}", h.status, h.message);
     let out = data.path().join("buckets/copy-bkt");
     match h.status {

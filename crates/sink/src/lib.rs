@@ -392,13 +392,14 @@ pub(crate) async fn finish_writer<T>(join: tokio::task::JoinHandle<Result<T>>) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use pbatch_model::{Compression, ExportFormat};
 
-    fn export(root: &std::path::Path, partition_by: Vec<String>, file_count: usize) -> FileExport {
+    /// A csv export `e` into `root`, keys under `out/`.
+    pub(crate) fn export(root: &std::path::Path, partition_by: Vec<String>, file_count: usize) -> FileExport {
         FileExport {
             name: "e".into(),
             target: Target::Local(root.to_path_buf()),

@@ -335,30 +335,12 @@ mod tests {
     use super::*;
     use arrow::array::Int64Array;
     use arrow::datatypes::{DataType, Field, Schema};
-    use pbatch_model::{Compression, ExportFormat};
     use std::sync::Arc;
 
     fn plan(root: &Path, staging: &Path, file_count: usize) -> RemotePlan {
         std::fs::create_dir_all(staging).unwrap();
         std::fs::write(staging.join(crate::sink::LOCK_FILE), "").unwrap();
-        let export = FileExport {
-            name: "e".into(),
-            target: Target::Local(root.to_path_buf()),
-            naming: Naming::Parts {
-                prefix: "out/".into(),
-                ext: ".csv".into(),
-            },
-            options: FormatOptions {
-                format: ExportFormat::Csv,
-                compression: Compression::None,
-                delimiter: b',',
-                header: false,
-            },
-            file_count,
-            partition_by: vec![],
-            save_mode: SaveMode::Overwrite,
-            retention: None,
-        };
+        let export = crate::tests::export(root, vec![], file_count);
         let write = RemoteWrite {
             staging: staging.to_path_buf(),
             token: "t".into(),
