@@ -167,11 +167,13 @@ pub async fn remote_session(
         .options_mut()
         .set("pbatch.data_dir", &dir.to_string_lossy())
         .map_err(|e| Error::internal(format!("pbatch.data_dir: {e}")))?;
-    let state = SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_default_features()
         .with_config(cluster)
         .with_runtime_env(runtime)
         .build();
+    pbatch_source::register_functions(&mut state)
+        .map_err(|e| Error::internal(format!("registering pbatch's functions: {e}")))?;
     SessionContext::remote_with_state(&scheduler.to_string(), state)
         .await
         .map_err(|e| scheduler.unreachable(&e.to_string()))

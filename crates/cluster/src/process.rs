@@ -4,6 +4,7 @@
 use crate::client::SchedulerAddr;
 use crate::codec::{LogicalCodec, PhysicalCodec};
 use crate::stores::{JobOptions, StoresConfig};
+use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::{ConfigProducer, JobId, RuntimeProducer};
 use ballista_executor::execution_engine::{DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -84,9 +85,11 @@ pub async fn run_scheduler(opts: SchedulerOptions, ready: impl FnOnce(SocketAddr
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(registry)
             .build_arc()?;
-        Ok(SessionStateBuilder::new_from_existing(state)
+        let mut state = SessionStateBuilder::new_from_existing(state)
             .with_runtime_env(runtime)
-            .build())
+            .build();
+        pbatch_source::register_functions(&mut state)?;
+        Ok(state)
     });
     let config = SchedulerConfig {
         bind_host: bound.ip().to_string(),
@@ -223,6 +226,18 @@ impl QueryStageExecutor for TaggedStage {
     }
 }
 
+/// DataFusion's functions, with pbatch's over them (as the engine and the
+/// scheduler have them).
+fn function_registry() -> BallistaFunctionRegistry {
+    let mut registry = BallistaFunctionRegistry::default();
+    for f in pbatch_source::session_functions() {
+        for name in std::iter::once(f.name()).chain(f.aliases().iter().map(String::as_str)) {
+            registry.scalar_functions.insert(name.to_string(), Arc::clone(&f));
+        }
+    }
+    registry
+}
+
 /// Runs an executor until the process ends (or the scheduler stops it).
 /// A scheduler that cannot be reached is an error naming it.
 pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
@@ -267,6 +282,7 @@ pub async fn run_executor(opts: ExecutorOptions) -> Result<()> {
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::for_executor(&id))),
         override_runtime_producer: Some(runtime),
+        override_function_registry: Some(Arc::new(function_registry())),
         override_config_producer: Some(config_producer()),
         override_execution_engine: Some(Arc::new(LoggedEngine {
             id: id.clone(),

@@ -47,7 +47,11 @@ impl Sizing {
 /// A session for one batch.
 pub(crate) fn session(sizing: Sizing) -> Result<SessionContext> {
     let (config, runtime) = session_parts(sizing)?;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    for f in pbatch_source::session_functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
+    Ok(ctx)
 }
 
 /// One batch's options and runtime (the memory pool, spills).
@@ -272,6 +276,25 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::InvalidSql);
         let df = plan_sql(&ctx, "select 1 as a").await.unwrap();
         assert_eq!(df.count().await.unwrap(), 1);
+    }
+
+    /// `date_trunc` in a batch is pbatch's (UTC `date` columns truncated
+    /// as plain timestamps), under both its names, with DataFusion's answer.
+    #[tokio::test]
+    async fn date_trunc_is_pbatchs_and_answers_as_datafusions() {
+        use datafusion::execution::FunctionRegistry;
+        let ctx = session(Sizing::for_container(None)).unwrap();
+        for name in ["date_trunc", "datetrunc"] {
+            let f = ctx.udf(name).unwrap();
+            assert!(f.inner().is::<pbatch_source::UtcDateTrunc>(), "{name}");
+        }
+        let sql = "SELECT CAST(date_trunc('day', arrow_cast(t, 'Timestamp(Microsecond, Some(\"UTC\"))')) AS VARCHAR) \
+                   AS d FROM (VALUES (TIMESTAMP '2026-12-03T21:22:40'), (NULL)) v(t)";
+        let batches = plan_sql(&ctx, sql).await.unwrap().collect().await.unwrap();
+        let d = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(d.contains("| 2026-12-03T00:00:00Z |"), "{d}");
     }
 
     /// A sort and a GROUP BY bigger than the memory pool finish by spilling

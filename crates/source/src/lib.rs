@@ -14,7 +14,8 @@ batch reads, and how DataFusion scans them.
   DataFusion's scan.
 - [`infer_entries`] samples files for a schema; [`fusion_table`] reads CDN
   access logs (synced first from the log-list API when configured).
-- [`arrow_schema`] is the one valtype x Arrow type table.
+- [`arrow_schema`] is the one valtype x Arrow type table;
+  [`register_functions`] puts pbatch's SQL functions over DataFusion's.
 - Errors are [`Error`]: a seed rule with its code, or the object store's,
   file system's, HTTP client's or DataFusion's error kept whole as the cause.
 
@@ -28,6 +29,7 @@ mod decompress;
 mod distributed;
 mod error;
 mod flat;
+mod functions;
 mod fusion;
 mod hdfs;
 mod infer;
@@ -41,6 +43,7 @@ mod table;
 pub use decompress::Codec;
 pub use distributed::RowFileSource;
 pub use error::{Error, Result};
+pub use functions::{UtcDateTrunc, register_functions, session_functions};
 pub use fusion::{
     FUSION_FIELDS, FUSION_URL, FusionClient, LogFile, LogLine, cdn_zone, check_domain, fusion_entries, fusion_schema,
     fusion_table, log_file_hour, parse_line, qbox_authorization, sync_logs,
