@@ -10,6 +10,34 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Sets glibc's malloc thresholds for pbatch's workload, unless the user set
+/// malloc tunables of their own (`GLIBC_TUNABLES=glibc.malloc...`).
+///
+/// Why: a parquet scan decompresses each page into a fresh buffer of about
+/// 1 MiB. With glibc's defaults such a block is an mmap of its own or sits at
+/// the top of a thread's heap, which is trimmed when it is freed, so the next
+/// page's buffer comes back as new zeroed pages: page faults and memset were
+/// 15% of a top-k over 10M parquet rows. Keeping blocks up to 8 MiB in the
+/// heaps and up to 32 MiB of free heap top reuses them: that top-k went from
+/// 0.42 to 0.33 s with peak RSS 3% higher; csv and json jobs were unchanged
+/// (mimalloc, tried too, doubled peak RSS).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_malloc() {
+    let user_set = std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc."));
+    if user_set {
+        return;
+    }
+    // SAFETY: mallopt only sets two of malloc's parameters (values in range
+    // for a c_int); it runs first thing in main, before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_malloc() {}
+
 #[derive(Parser)]
 #[command(
     name = "pbatch",
@@ -357,6 +385,7 @@ fn serve(config: Option<PathBuf>, data_dir: Option<PathBuf>, listen: Option<Stri
 }
 
 fn main() -> ExitCode {
+    tune_malloc();
     use tracing_subscriber::prelude::*;
     // the console at PBATCH_LOG's level; each batch's own log at info
     let console = tracing_subscriber::fmt::layer()
